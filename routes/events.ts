@@ -1,0 +1,38 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+import type { Sql } from '../src/db/connect.js'
+import type { LogHead } from '../src/events/log-head.js'
+import { readLog } from '../src/events/read-log.js'
+import { EventType, Limit, Position, ProblemRef, STREAM_ID_PREFIX_PATTERN, StoredEvent, StreamId, Timestamp } from '../src/http/schemas.js'
+
+export interface EventRoutesOptions {
+  sql: Sql
+  logHead: LogHead
+}
+
+export const LogQuery = Type.Object({
+  after: Type.Optional(Position),
+  limit: Type.Optional(Limit),
+  type: Type.Optional(Type.Array(EventType, { maxItems: 100 })),
+  category: Type.Optional(StreamId),
+  streamId: Type.Optional(Type.String({ pattern: STREAM_ID_PREFIX_PATTERN })),
+  since: Type.Optional(Timestamp),
+  until: Type.Optional(Timestamp),
+  correlationId: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+})
+
+const LogPage = Type.Object({
+  events: Type.Array(StoredEvent),
+  next: Type.Union([Type.Integer(), Type.Null()]),
+  head: Type.Integer(),
+})
+
+export const eventRoutes: FastifyPluginAsyncTypebox<EventRoutesOptions> = async (app, { sql, logHead }) => {
+  app.get('/', {
+    schema: { querystring: LogQuery, response: { 200: LogPage, 400: ProblemRef, 500: ProblemRef } },
+  }, async (request) => {
+    const { type, ...filters } = request.query
+    const head = await logHead.refresh()
+    return readLog(sql, request.tenant, head, { ...filters, types: type })
+  })
+}

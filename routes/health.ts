@@ -1,0 +1,16 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+
+export interface HealthRoutesOptions {
+  isReady: () => Promise<boolean>
+}
+
+const Health = Type.Object({ status: Type.Union([Type.Literal('ok'), Type.Literal('unavailable')]) })
+
+export const healthRoutes: FastifyPluginAsyncTypebox<HealthRoutesOptions> = async (app, { isReady }) => {
+  app.get('/live', { schema: { response: { 200: Health } } }, async () => ({ status: 'ok' as const }))
+
+  app.get('/ready', { schema: { response: { 200: Health, 503: Health } } }, async (_request, reply) =>
+    (await isReady()) ? { status: 'ok' as const } : reply.code(503).send({ status: 'unavailable' as const }),
+  )
+}

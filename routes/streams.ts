@@ -1,0 +1,132 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+import type { Sql } from '../src/db/connect.js'
+import { Problem } from '../src/problems.js'
+import { appendEvents } from '../src/events/append.js'
+import { readStream } from '../src/events/read-stream.js'
+import { getStream, listStreams } from '../src/events/streams.js'
+import {
+  EventType,
+  Limit,
+  ProblemRef,
+  StoredEvent,
+  STREAM_ID_PREFIX_PATTERN,
+  StreamId,
+  StreamParams,
+  Timestamp,
+} from '../src/http/schemas.js'
+
+export interface StreamRoutesOptions {
+  sql: Sql
+  maxEventsPerAppend: number
+}
+
+const ExpectedVersion = Type.Union([
+  Type.Integer({ minimum: 0 }),
+  Type.Literal('no_stream'),
+  Type.Literal('exists'),
+  Type.Literal('any'),
+])
+
+const InputEvent = Type.Object(
+  {
+    eventId: Type.Optional(Type.String({ format: 'uuid' })),
+    type: EventType,
+    data: Type.Unknown(),
+    metadata: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  },
+  { additionalProperties: false },
+)
+
+const AppendResult = Type.Object({
+  streamId: Type.String(),
+  firstVersion: Type.Integer(),
+  lastVersion: Type.Integer(),
+  firstPosition: Type.Integer(),
+  lastPosition: Type.Integer(),
+  duplicate: Type.Optional(Type.Boolean()),
+})
+
+const StreamPage = Type.Object({
+  streamId: Type.String(),
+  version: Type.Integer(),
+  events: Type.Array(StoredEvent),
+  next: Type.Union([Type.Integer(), Type.Null()]),
+})
+
+const StreamInfo = Type.Object({
+  streamId: Type.String(),
+  category: Type.String(),
+  version: Type.Integer(),
+  createdAt: Type.String(),
+  updatedAt: Type.String(),
+  snapshot: Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()]),
+})
+
+const StreamList = Type.Object({
+  streams: Type.Array(
+    Type.Object({ streamId: Type.String(), category: Type.String(), version: Type.Integer(), updatedAt: Type.String() }),
+  ),
+  next: Type.Union([Type.String(), Type.Null()]),
+})
+
+const problems = { 400: ProblemRef, 413: ProblemRef, 415: ProblemRef, 500: ProblemRef }
+
+const duplicateIds = (ids: (string | undefined)[]): boolean => {
+  const present = ids.filter((id) => id !== undefined).map((id) => id.toLowerCase())
+  return new Set(present).size !== present.length
+}
+
+export const streamRoutes: FastifyPluginAsyncTypebox<StreamRoutesOptions> = async (app, { sql, maxEventsPerAppend }) => {
+  const AppendBody = Type.Object(
+    {
+      expectedVersion: Type.Optional(ExpectedVersion),
+      events: Type.Array(InputEvent, { minItems: 1, maxItems: maxEventsPerAppend }),
+    },
+    { additionalProperties: false },
+  )
+
+  app.post('/:streamId/events', {
+    schema: {
+      params: StreamParams,
+      body: AppendBody,
+      response: { 200: AppendResult, 201: AppendResult, 409: ProblemRef, ...problems },
+    },
+  }, async (request, reply) => {
+    if (duplicateIds(request.body.events.map((event) => event.eventId))) {
+      throw new Problem('validation-failed', {}, 'the same eventId appears twice in this request')
+    }
+    const result = await appendEvents(sql, request.tenant, request.params.streamId, request.body)
+    request.log.info({ streamId: request.params.streamId, count: request.body.events.length, duplicate: result.duplicate === true }, 'events appended')
+    return reply.code(result.duplicate ? 200 : 201).send(result)
+  })
+
+  app.get('/:streamId/events', {
+    schema: {
+      params: StreamParams,
+      querystring: Type.Object({
+        from: Type.Optional(Type.Integer({ minimum: 0 })),
+        direction: Type.Optional(Type.Union([Type.Literal('forward'), Type.Literal('backward')])),
+        limit: Type.Optional(Limit),
+        until: Type.Optional(Timestamp),
+      }),
+      response: { 200: StreamPage, 404: ProblemRef, ...problems },
+    },
+  }, async (request) => readStream(sql, request.tenant, request.params.streamId, request.query))
+
+  app.get('/:streamId', {
+    schema: { params: StreamParams, response: { 200: StreamInfo, 404: ProblemRef, ...problems } },
+  }, async (request) => getStream(sql, request.tenant, request.params.streamId))
+
+  app.get('/', {
+    schema: {
+      querystring: Type.Object({
+        category: Type.Optional(StreamId),
+        prefix: Type.Optional(Type.String({ pattern: STREAM_ID_PREFIX_PATTERN })),
+        after: Type.Optional(StreamId),
+        limit: Type.Optional(Limit),
+      }),
+      response: { 200: StreamList, ...problems },
+    },
+  }, async (request) => listStreams(sql, request.tenant, request.query))
+}

@@ -1,0 +1,71 @@
+import Fastify, { type FastifyInstance } from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { Ajv } from 'ajv'
+import addFormats from 'ajv-formats'
+import type { Config } from './config.js'
+import type { Sql } from './db/connect.js'
+import type { LogHead } from './events/log-head.js'
+import { Problem as ProblemSchema } from './http/schemas.js'
+import { notFoundHandler, problemHandler } from './http/problem-handler.js'
+import { requestId } from './http/request-id.js'
+import { resolveTenant } from './http/tenant.js'
+import { loggerOptions } from './observability/logger.js'
+import { streamRoutes } from '../routes/streams.js'
+import { eventRoutes } from '../routes/events.js'
+import { healthRoutes } from '../routes/health.js'
+import { docsRoutes } from '../routes/docs.js'
+
+export interface AppDeps {
+  config: Config
+  sql: Sql
+  logHead: LogHead
+  openapi: Record<string, unknown>
+  isReady: () => Promise<boolean>
+  logger?: boolean
+}
+
+const ajvFor = (options: ConstructorParameters<typeof Ajv>[0]): Ajv => {
+  const ajv = new Ajv({ allErrors: false, strict: false, ...options })
+  addFormats.default(ajv)
+  ajv.addSchema(ProblemSchema)
+  return ajv
+}
+
+export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
+  const { config, sql, logHead } = deps
+  const app = Fastify({
+    logger: deps.logger === false ? false : loggerOptions(config.LOG_LEVEL),
+    disableRequestLogging: true,
+    genReqId: requestId,
+    requestIdHeader: false,
+    bodyLimit: config.MAX_BODY_BYTES,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  }).withTypeProvider<TypeBoxTypeProvider>()
+
+  // Bodies are validated as sent: no coercion, no stripping, so `{"type": 5}` or an unknown field is a 400.
+  // Query strings and params are text, so there numbers are coerced and a repeated key becomes an array.
+  const bodyAjv = ajvFor({ removeAdditional: false, coerceTypes: false, useDefaults: true })
+  const textAjv = ajvFor({ removeAdditional: false, coerceTypes: 'array', useDefaults: true })
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodyAjv : textAjv).compile(schema))
+  app.addSchema(ProblemSchema)
+
+  app.setErrorHandler(problemHandler)
+  app.setNotFoundHandler(notFoundHandler)
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id)
+    await resolveTenant(request)
+  })
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info(
+      { method: request.method, url: request.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10, tenant: request.tenant },
+      'request',
+    )
+  })
+
+  await app.register(streamRoutes, { prefix: '/streams', sql, maxEventsPerAppend: config.MAX_EVENTS_PER_APPEND })
+  await app.register(eventRoutes, { prefix: '/events', sql, logHead })
+  await app.register(healthRoutes, { prefix: '/health', isReady: deps.isReady })
+  await app.register(docsRoutes, { openapi: deps.openapi })
+  return app
+}

@@ -1,0 +1,59 @@
+import { readFileSync } from 'node:fs'
+import { Type, type Static } from 'typebox'
+import { Ajv } from 'ajv'
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+
+export const ConfigSchema = Type.Object({
+  DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://', description: 'must be a postgres:// URL' })),
+  HOST: Type.String({ default: '127.0.0.1', minLength: 1 }),
+  PORT: Type.Integer({ default: 3000, minimum: 0, maximum: 65535 }),
+  LOG_LEVEL: Type.Union(LOG_LEVELS.map((level) => Type.Literal(level)), { default: 'info' }),
+  DATA_DIR: Type.String({ default: './data', minLength: 1 }),
+  PROJECTIONS_DIR: Type.Optional(Type.String({ minLength: 1 })),
+  API_KEYS: Type.Optional(Type.String()),
+  MAX_BODY_BYTES: Type.Integer({ default: 1048576, minimum: 1024 }),
+  MAX_EVENTS_PER_APPEND: Type.Integer({ default: 1000, minimum: 1, maximum: 100000 }),
+  SNAPSHOT_EVERY: Type.Integer({ default: 100, minimum: 1 }),
+  SNAPSHOT_KEEP: Type.Integer({ default: 5, minimum: 1 }),
+  DATABASE_POOL_SIZE: Type.Integer({ default: 20, minimum: 2, maximum: 500 }),
+  SHUTDOWN_TIMEOUT_MS: Type.Integer({ default: 10000, minimum: 0 }),
+})
+
+export type Config = Readonly<Static<typeof ConfigSchema>>
+
+const KNOWN = Object.keys(ConfigSchema.properties)
+
+export class ConfigError extends Error {}
+
+export const loadConfig = (env: NodeJS.ProcessEnv = process.env): Config => {
+  const raw: Record<string, unknown> = {}
+  for (const name of KNOWN) {
+    const value = env[name]
+    if (value !== undefined && value !== '') raw[name] = value
+  }
+  const keysFile = env.API_KEYS_FILE
+  if (keysFile && raw.API_KEYS === undefined) {
+    try {
+      raw.API_KEYS = readFileSync(keysFile, 'utf8').split('\n').map((line) => line.trim()).filter(Boolean).join(',')
+    } catch {
+      throw new ConfigError(`config: API_KEYS_FILE cannot be read (got "${keysFile}")`)
+    }
+  }
+  const ajv = new Ajv({ coerceTypes: true, useDefaults: true, allErrors: false })
+  const validate = ajv.compile(ConfigSchema)
+  if (!validate(raw)) {
+    const error = validate.errors?.[0]
+    const name = error?.instancePath.slice(1) ?? 'configuration'
+    const got = env[name]
+    throw new ConfigError(`config: ${name} ${describe(error?.keyword, error?.message)} (got "${got}")`)
+  }
+  return Object.freeze(raw as Static<typeof ConfigSchema>)
+}
+
+const describe = (keyword: string | undefined, message: string | undefined): string => {
+  if (keyword === 'type' && message?.includes('integer')) return 'must be an integer'
+  if (keyword === 'pattern') return 'must be a postgres:// URL'
+  if (keyword === 'anyOf') return `must be one of ${LOG_LEVELS.join(', ')}`
+  return message ?? 'is invalid'
+}

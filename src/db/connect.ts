@@ -1,0 +1,68 @@
+import postgres from 'postgres'
+
+export type Sql = postgres.Sql<Record<string, never>>
+
+export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/annalist'
+
+export interface ConnectOptions {
+  max?: number
+  applicationName?: string
+}
+
+// The one place where Postgres types meet JS: int8 → number (exact to 2^53, far beyond any position or
+// version this store reaches) and timestamptz → ISO-8601 string, so no caller converts by hand.
+const types = {
+  bigint: {
+    to: 20,
+    from: [20],
+    serialize: (value: number | bigint) => String(value),
+    parse: (value: string) => Number(value),
+  },
+  timestamptz: {
+    to: 1184,
+    from: [1184],
+    serialize: (value: string | Date) => (value instanceof Date ? value.toISOString() : value),
+    parse: (value: string) => new Date(value).toISOString(),
+  },
+}
+
+export const connect = (url: string, options: ConnectOptions = {}): Sql => {
+  const settings = {
+    max: options.max ?? 20,
+    // postgres.js slows down in a long-lived process when queries pile up pipelined on a connection
+    // (bench/soak.ts); at most one queued behind the running one. 0 would be tighter but breaks sql.begin
+    // in 3.4.9 (UNSAFE_TRANSACTION). Untyped in 3.4.x.
+    max_pipeline: 1,
+    types,
+    onnotice: () => {},
+    connection: { application_name: options.applicationName ?? 'annalist', TimeZone: 'UTC' },
+  }
+  return postgres(url, settings as postgres.Options<typeof types>) as unknown as Sql
+}
+
+export const databaseName = (url: string): string => decodeURIComponent(new URL(url).pathname.slice(1)) || 'postgres'
+
+export const withDatabase = (url: string, database: string): string => {
+  const parsed = new URL(url)
+  parsed.pathname = '/' + encodeURIComponent(database)
+  return parsed.toString()
+}
+
+const SAFE_DATABASE_NAME = /^[a-z_][a-z0-9_]{0,62}$/
+
+// A newcomer's first start should not need a CREATE DATABASE by hand.
+export const ensureDatabase = async (url: string): Promise<boolean> => {
+  const name = databaseName(url)
+  const admin = connect(withDatabase(url, 'postgres'), { max: 1 })
+  try {
+    const [row] = await admin`select 1 as present from pg_database where datname = ${name}`
+    if (row) return false
+    if (!SAFE_DATABASE_NAME.test(name)) throw new Error(`database "${name}" does not exist`)
+    await admin`create database ${admin(name)}`.catch((error: { code?: string }) => {
+      if (error.code !== '42P04') throw error
+    })
+    return true
+  } finally {
+    await admin.end({ timeout: 5 })
+  }
+}

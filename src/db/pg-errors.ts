@@ -1,0 +1,21 @@
+import { Problem } from '../problems.js'
+
+interface PgError {
+  code?: string
+  constraint_name?: string
+}
+
+const isPgError = (error: unknown): error is PgError =>
+  typeof error === 'object' && error !== null && (error as { name?: string }).name === 'PostgresError'
+
+export const isUniqueViolation = (error: unknown, constraint: string): boolean =>
+  isPgError(error) && error.code === '23505' && error.constraint_name === constraint
+
+// Client data the database refuses (a \u0000 in JSON text, nesting too deep for jsonb, a number out of
+// range) is the client's fault and must be a 400, never a 500. Everything else stays unknown.
+export const toProblem = (error: unknown): Problem | undefined => {
+  if (!isPgError(error) || !error.code) return undefined
+  if (error.code.startsWith('22')) return new Problem('validation-failed', {}, 'the request holds a value the store cannot keep (e.g. \\u0000 in text or a number out of range)')
+  if (error.code === '54001') return new Problem('validation-failed', {}, 'the request is nested too deeply')
+  return undefined
+}

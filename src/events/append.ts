@@ -1,0 +1,96 @@
+import { Problem } from '../problems.js'
+import type { Sql } from '../db/connect.js'
+import { isUniqueViolation } from '../db/pg-errors.js'
+import { storageTenant, type ExpectedVersion, type InputEvent } from './types.js'
+
+export interface AppendRequest {
+  expectedVersion?: ExpectedVersion
+  events: InputEvent[]
+}
+
+export interface AppendResult {
+  streamId: string
+  firstVersion: number
+  lastVersion: number
+  firstPosition: number
+  lastPosition: number
+  duplicate?: true
+}
+
+interface AppendRow {
+  outcome: 'appended' | 'duplicate' | 'duplicate-event-id' | 'wrong-expected-version'
+  currentVersion: number | null
+  firstVersion: number
+  lastVersion: number
+  firstPosition: number
+  lastPosition: number
+}
+
+export const appendEvents = async (
+  sql: Sql,
+  tenant: string,
+  streamId: string,
+  request: AppendRequest,
+): Promise<AppendResult> => {
+  const expected = request.expectedVersion ?? 'any'
+  const kind = typeof expected === 'number' ? 'version' : expected
+  const version = typeof expected === 'number' ? expected : null
+  const events = sql.json(request.events as never)
+  const owner = storageTenant(tenant, streamId)
+  let row: AppendRow
+  try {
+    row = await callAppend(sql, owner, streamId, kind, version, events)
+  } catch (error) {
+    // A racer committed the same event ids first: the unique index waited for it, so a second look
+    // now sees its events and answers as an idempotent retry (or a misplaced duplicate) would.
+    if (!isUniqueViolation(error, 'events_event_id_key')) throw error
+    row = await callAppend(sql, owner, streamId, kind, version, events)
+  }
+  if (row.outcome === 'wrong-expected-version' && request.events.some((event) => event.eventId)) {
+    // The racer that beat us may have been this very request sent twice: its events were not yet
+    // committed when we checked ids, so look once more before calling it a conflict.
+    row = await callAppend(sql, owner, streamId, kind, version, events)
+  }
+  return toResult(row, streamId, expected)
+}
+
+const callAppend = async (
+  sql: Sql,
+  tenant: string,
+  streamId: string,
+  kind: string,
+  version: number | null,
+  events: ReturnType<Sql['json']>,
+): Promise<AppendRow> => {
+  const [row] = await sql<AppendRow[]>`
+    select outcome,
+           current_version as "currentVersion",
+           first_version as "firstVersion",
+           last_version as "lastVersion",
+           first_position as "firstPosition",
+           last_position as "lastPosition"
+      from append_events(${tenant}, ${streamId}, ${kind}, ${version}, ${events})`
+  if (!row) throw new Error('append_events returned no row')
+  return row
+}
+
+const toResult = (row: AppendRow, streamId: string, expectedVersion: ExpectedVersion): AppendResult => {
+  if (row.outcome === 'wrong-expected-version') {
+    throw new Problem(
+      'wrong-expected-version',
+      { expectedVersion, currentVersion: row.currentVersion },
+      `stream ${streamId} is at version ${row.currentVersion}, expected ${expectedVersion}`,
+    )
+  }
+  if (row.outcome === 'duplicate-event-id') {
+    throw new Problem('duplicate-event-id', {}, 'some event ids of this request are already stored, but not as this exact run of this stream')
+  }
+  const result: AppendResult = {
+    streamId,
+    firstVersion: row.firstVersion,
+    lastVersion: row.lastVersion,
+    firstPosition: row.firstPosition,
+    lastPosition: row.lastPosition,
+  }
+  return row.outcome === 'duplicate' ? { ...result, duplicate: true } : result
+}

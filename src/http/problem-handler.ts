@@ -1,0 +1,41 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import { Problem } from '../problems.js'
+import { toProblem } from '../db/pg-errors.js'
+
+const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8'
+
+// Fastify's own errors (body parser, validation, limits) are client errors with fixed codes.
+const fromFastify = (error: FastifyError): Problem | undefined => {
+  if (error.validation) return new Problem('validation-failed', {}, `${error.validationContext ?? 'request'} ${error.validation[0]?.instancePath ?? ''} ${error.validation[0]?.message ?? 'is invalid'}`.replace(/\s+/g, ' ').trim())
+  switch (error.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new Problem('payload-too-large', {}, 'the request body is larger than MAX_BODY_BYTES')
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new Problem('unsupported-media-type', {}, 'send the body as application/json')
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new Problem('validation-failed', {}, 'the body is not valid JSON')
+  }
+  if (error instanceof SyntaxError) return new Problem('validation-failed', {}, 'the body is not valid JSON')
+  if (error.statusCode === 413) return new Problem('payload-too-large')
+  if (error.statusCode === 415) return new Problem('unsupported-media-type')
+  if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
+    return new Problem('validation-failed', {}, error.message)
+  }
+  return undefined
+}
+
+export const sendProblem = (reply: FastifyReply, problem: Problem): FastifyReply =>
+  reply.code(problem.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(problem))
+
+export const problemHandler = (error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply => {
+  const problem = error instanceof Problem ? error : (toProblem(error) ?? fromFastify(error))
+  if (problem) return sendProblem(reply, problem)
+  // the body stays generic: no SQL, stack or connection string ever reaches a client
+  request.log.error({ err: error }, 'request failed')
+  return sendProblem(reply, new Problem('internal', {}, 'an unexpected error occurred; the request id in x-request-id finds it in the log'))
+}
+
+export const notFoundHandler = (request: FastifyRequest, reply: FastifyReply): FastifyReply =>
+  sendProblem(reply, new Problem('not-found', {}, `no route ${request.method} ${request.url.split('?')[0]}`))

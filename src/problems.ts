@@ -1,0 +1,50 @@
+export const PROBLEM_CODES = {
+  'validation-failed': { status: 400, title: 'Validation failed' },
+  'wrong-expected-version': { status: 409, title: 'Wrong expected version' },
+  'duplicate-event-id': { status: 409, title: 'Duplicate event id' },
+  'stream-not-found': { status: 404, title: 'Stream not found' },
+  'projection-not-found': { status: 404, title: 'Projection not found' },
+  'document-not-found': { status: 404, title: 'Document not found' },
+  'backfill-not-found': { status: 404, title: 'Backfill not found' },
+  'backfill-in-progress': { status: 409, title: 'Backfill in progress' },
+  conflict: { status: 409, title: 'Conflict' },
+  unauthorized: { status: 401, title: 'Unauthorized' },
+  forbidden: { status: 403, title: 'Forbidden' },
+  'payload-too-large': { status: 413, title: 'Payload too large' },
+  'unsupported-media-type': { status: 415, title: 'Unsupported media type' },
+  'not-acceptable': { status: 406, title: 'Not acceptable' },
+  'snapshot-not-found': { status: 404, title: 'Snapshot not found' },
+  'not-found': { status: 404, title: 'Not found' },
+  timeout: { status: 504, title: 'Timeout' },
+  internal: { status: 500, title: 'Internal server error' },
+} as const
+
+export type ProblemCode = keyof typeof PROBLEM_CODES
+
+export const PROBLEM_TYPE_BASE = 'https://annalist.dev/problems/'
+
+export class Problem extends Error {
+  readonly status: number
+  readonly title: string
+
+  constructor(
+    readonly code: ProblemCode,
+    readonly extra: Record<string, unknown> = {},
+    readonly detail: string = PROBLEM_CODES[code].title,
+  ) {
+    super(detail)
+    this.status = PROBLEM_CODES[code].status
+    this.title = PROBLEM_CODES[code].title
+  }
+
+  toJSON(): Record<string, unknown> {
+    return {
+      type: PROBLEM_TYPE_BASE + this.code,
+      title: this.title,
+      status: this.status,
+      detail: this.detail,
+      code: this.code,
+      ...this.extra,
+    }
+  }
+}

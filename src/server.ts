@@ -1,0 +1,62 @@
+import { buildApp } from './app.js'
+import { ConfigError, loadConfig, type Config } from './config.js'
+import { connect, DEFAULT_DATABASE_URL, ensureDatabase } from './db/connect.js'
+import { migrate } from './db/migrate.js'
+import { LogHead } from './events/log-head.js'
+import { loadOpenapi } from './http/openapi-document.js'
+
+const start = async (config: Config): Promise<void> => {
+  const url = config.DATABASE_URL ?? DEFAULT_DATABASE_URL
+  await ensureDatabase(url)
+  const sql = connect(url, { max: config.DATABASE_POOL_SIZE })
+  let migrated = false
+  const logHead = new LogHead(sql)
+  const isReady = async (): Promise<boolean> => migrated && (await sql`select 1`.then(() => true, () => false))
+  const app = await buildApp({ config, sql, logHead, openapi: await loadOpenapi(), isReady })
+  const applied = await migrate(sql)
+  await logHead.refresh()
+  migrated = true
+  const where = new URL(url)
+  app.log.info({ database: 'postgresql', host: where.host, name: where.pathname.slice(1), migrationsApplied: applied }, 'database ready')
+  if (!config.API_KEYS) app.log.warn('no API keys configured: the server is open and every caller acts as admin')
+
+  let closing = false
+  const shutdown = async (signal: string): Promise<void> => {
+    if (closing) return
+    closing = true
+    app.log.info({ signal }, 'draining')
+    const timer = setTimeout(() => {
+      app.log.error('drain timed out')
+      process.exit(1)
+    }, config.SHUTDOWN_TIMEOUT_MS)
+    // close() stops accepting, waits for in-flight requests, then the pool ends after their queries
+    await app.close()
+    await sql.end({ timeout: 5 })
+    clearTimeout(timer)
+    app.log.info('closed')
+    process.exit(0)
+  }
+  process.on('SIGTERM', () => void shutdown('SIGTERM'))
+  process.on('SIGINT', () => void shutdown('SIGINT'))
+
+  await app.listen({ host: config.HOST, port: config.PORT })
+}
+
+const main = async (): Promise<void> => {
+  let config: Config
+  try {
+    config = loadConfig()
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(error.message + '\n')
+      process.exit(1)
+    }
+    throw error
+  }
+  await start(config).catch((error: Error) => {
+    process.stderr.write(`annalist: could not start: ${error.message}\n`)
+    process.exit(1)
+  })
+}
+
+await main()
