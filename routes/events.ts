@@ -32,7 +32,7 @@ export const eventRoutes: FastifyPluginAsyncTypebox<EventRoutesOptions> = async 
     schema: { querystring: LogQuery, response: { 200: LogPage, 400: ProblemRef, 500: ProblemRef } },
   }, async (request) => {
     const { type, ...filters } = request.query
-    const head = await logHead.refresh()
+    const head = await logHead.catchUp()
     return readLog(sql, request.tenant, head, { ...filters, types: type })
   })
 }

@@ -52,6 +52,8 @@ export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
 
   app.setErrorHandler(problemHandler)
   app.setNotFoundHandler(notFoundHandler)
+  // Every body in the contract is JSON; Fastify's built-in text/plain parser would turn a wrong content type into a 400 instead of the SPEC's 415.
+  app.removeContentTypeParser('text/plain')
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id)
     await resolveTenant(request)

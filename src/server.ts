@@ -14,7 +14,7 @@ const start = async (config: Config): Promise<void> => {
   const isReady = async (): Promise<boolean> => migrated && (await sql`select 1`.then(() => true, () => false))
   const app = await buildApp({ config, sql, logHead, openapi: await loadOpenapi(), isReady })
   const applied = await migrate(sql)
-  await logHead.refresh()
+  await logHead.catchUp()
   migrated = true
   const where = new URL(url)
   app.log.info({ database: 'postgresql', host: where.host, name: where.pathname.slice(1), migrationsApplied: applied }, 'database ready')

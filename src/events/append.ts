@@ -1,6 +1,6 @@
 import { Problem } from '../problems.js'
 import type { Sql } from '../db/connect.js'
-import { isUniqueViolation } from '../db/pg-errors.js'
+import { isUniqueViolation, toProblem } from '../db/pg-errors.js'
 import { storageTenant, type ExpectedVersion, type InputEvent } from './types.js'
 
 export interface AppendRequest {
@@ -43,7 +43,7 @@ export const appendEvents = async (
   } catch (error) {
     // A racer committed the same event ids first: the unique index waited for it, so a second look
     // now sees its events and answers as an idempotent retry (or a misplaced duplicate) would.
-    if (!isUniqueViolation(error, 'events_event_id_key')) throw error
+    if (!isUniqueViolation(error, 'events_event_id_key')) throw toProblem(error) ?? error
     row = await callAppend(sql, owner, streamId, kind, version, events)
   }
   if (row.outcome === 'wrong-expected-version' && request.events.some((event) => event.eventId)) {

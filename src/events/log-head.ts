@@ -1,9 +1,9 @@
 import type { Sql } from '../db/connect.js'
 
 interface Observation {
-  // every position up to here was handed out before `fence` was read ...
+  // every position up to here was handed out ...
   position: number
-  // ... by a transaction whose xid is below this snapshot's xmax
+  // ... by a transaction whose xid is below this one
   fence: bigint
 }
 
@@ -11,14 +11,15 @@ const MAX_PENDING = 1024
 
 // gap safety (SPEC "The global log"; docs/gap-safety.md): positions come from a sequence, so they are
 // taken in one order and committed in another. An appender owns its xid before it takes a position.
-// So if we read the sequence's last value L and only then take a snapshot S, every transaction holding
-// a position ≤ L has an xid below xmax(S); once a later snapshot's xmin reaches xmax(S), all of them
-// have ended and nothing at or below L can appear any more. That L is the safe head.
+// observe_log_head() reads the sequence's last value L and then takes a fresh xid F: every transaction
+// holding a position ≤ L has an xid below F. Once the oldest running xid is at or above F, all of them
+// have ended and nothing at or below L can appear any more: L becomes the safe head.
 export class LogHead {
   #safe = 0
   #pending: Observation[] = []
   #running: Promise<number> | undefined
   #queued: Promise<number> | undefined
+  #lastObserved = 0
 
   constructor(private readonly sql: Sql) {}
 
@@ -26,8 +27,7 @@ export class LogHead {
     return this.#safe
   }
 
-  // Resolves with a head observed by a round that started after this call, so every append
-  // acknowledged before the call is covered unless an older transaction still holds the fence.
+  // One observation round that starts after this call (concurrent callers share rounds).
   refresh(): Promise<number> {
     if (!this.#running) {
       this.#running = this.#observe().finally(() => (this.#running = undefined))
@@ -42,15 +42,29 @@ export class LogHead {
     return this.#queued
   }
 
+  // Like refresh, but when transactions that were open at the call are what holds the head back, wait a
+  // little for them (they are usually appends about to commit), so a reader sees what was acknowledged
+  // before it asked. A transaction held open longer only costs freshness: the head never passes it.
+  async catchUp(budgetMs = 50): Promise<number> {
+    const deadline = Date.now() + budgetMs
+    await this.refresh()
+    const mark = this.#lastObserved
+    // an observation settles on a later round at the earliest, so the first retry goes at once
+    for (let round = 0; this.#safe < mark && Date.now() < deadline; round++) {
+      if (round > 0) await new Promise((resolve) => setTimeout(resolve, 1))
+      await this.refresh()
+    }
+    return this.#safe
+  }
+
   async #observe(): Promise<number> {
-    const [sequence] = await this.sql<{ lastValue: number; isCalled: boolean }[]>`
-      select last_value as "lastValue", is_called as "isCalled" from events_global_position_seq`
-    // a separate statement, so its snapshot is taken after the sequence was read
-    const [snapshot] = await this.sql<{ xmin: string; xmax: string }[]>`
-      select pg_snapshot_xmin(s)::text as xmin, pg_snapshot_xmax(s)::text as xmax from pg_current_snapshot() as s`
-    if (!sequence || !snapshot) throw new Error('log head query returned no row')
-    this.#record({ position: sequence.isCalled ? sequence.lastValue : 0, fence: BigInt(snapshot.xmax) })
-    this.#settle(BigInt(snapshot.xmin))
+    const [row] = await this.sql<{ oldestRunning: string; lastPosition: number; fence: string }[]>`
+      select oldest_running::text as "oldestRunning", last_position as "lastPosition", fence::text as fence
+        from observe_log_head()`
+    if (!row) throw new Error('observe_log_head returned no row')
+    this.#settle(BigInt(row.oldestRunning))
+    this.#lastObserved = row.lastPosition
+    this.#record({ position: row.lastPosition, fence: BigInt(row.fence) })
     return this.#safe
   }
 
@@ -63,8 +77,8 @@ export class LogHead {
     if (this.#pending.length > MAX_PENDING) this.#pending = this.#pending.filter((_, index) => index % 2 === 1)
   }
 
-  #settle(xmin: bigint): void {
-    while (this.#pending.length > 0 && this.#pending[0]!.fence <= xmin) {
+  #settle(oldestRunning: bigint): void {
+    while (this.#pending.length > 0 && this.#pending[0]!.fence <= oldestRunning) {
       this.#safe = Math.max(this.#safe, this.#pending.shift()!.position)
     }
   }

@@ -1,0 +1,115 @@
+import { Client } from 'undici'
+import type { BenchServer } from './bench-server.js'
+import { percentile } from './load.js'
+import { appendBody, type BenchPayload } from './payload.js'
+import { expectStatus, postJson } from './http.js'
+
+export const STREAM_EVENTS = 10_000
+const APPEND_BATCH = 1000
+const PAGE = 1000
+const STREAM_ID = 'read-1'
+
+export interface ReadStreamOptions {
+  reads: number
+  warmupReads: number
+}
+
+export interface ReadStreamResult {
+  events: number
+  requestsPerRead: number
+  responseBytes: number
+  reads: number
+  // body received in full; `next` taken from its tail (the client-side JSON.parse is not the server's time)
+  medianMs: number
+  p99Ms: number
+  // the same, with the client's JSON.parse of every page included
+  parsedMedianMs: number
+  parsedP99Ms: number
+}
+
+interface ReadOnce {
+  ms: number
+  requests: number
+  bytes: number
+}
+
+const NEXT_AT_END = /"next":(null|\d+)\}\s*$/
+
+const pagePath = (from: number | null): string =>
+  `/streams/${STREAM_ID}/events?limit=${PAGE}${from === null ? '' : `&from=${from}`}`
+
+const readWhole = async (client: Client, parse: boolean): Promise<ReadOnce> => {
+  const started = performance.now()
+  let from: number | null = null
+  let requests = 0
+  let bytes = 0
+  do {
+    const response = await client.request({ path: pagePath(from), method: 'GET' })
+    const text = await response.body.text()
+    requests += 1
+    bytes += Buffer.byteLength(text)
+    if (response.statusCode !== 200) throw new Error(`bench: reading ${STREAM_ID} answered ${response.statusCode}: ${text.slice(0, 300)}`)
+    if (parse) {
+      from = (JSON.parse(text) as { next: number | null }).next
+    } else {
+      const match = NEXT_AT_END.exec(text.slice(-64))
+      if (!match) throw new Error('bench: a stream page does not end with "next"')
+      from = match[1] === 'null' ? null : Number(match[1])
+    }
+  } while (from !== null && requests <= STREAM_EVENTS / PAGE + 1)
+  return { ms: performance.now() - started, requests, bytes }
+}
+
+// Untimed: the paging really returns versions 1..10,000 once each, in order.
+const verify = async (client: Client): Promise<void> => {
+  let from: number | null = null
+  let expected = 1
+  do {
+    const response = await client.request({ path: pagePath(from), method: 'GET' })
+    const page = (await response.body.json()) as { events: { streamVersion: number }[]; next: number | null }
+    for (const event of page.events) {
+      if (event.streamVersion !== expected) throw new Error(`bench: read version ${event.streamVersion}, expected ${expected}`)
+      expected += 1
+    }
+    from = page.next
+  } while (from !== null)
+  if (expected - 1 !== STREAM_EVENTS) throw new Error(`bench: read ${expected - 1} events, expected ${STREAM_EVENTS}`)
+}
+
+const timeReads = async (client: Client, count: number, parse: boolean): Promise<ReadOnce[]> => {
+  const runs: ReadOnce[] = []
+  for (let i = 0; i < count; i += 1) runs.push(await readWhole(client, parse))
+  return runs
+}
+
+const sortedMs = (runs: ReadOnce[]): Float64Array => Float64Array.from(runs, (run) => run.ms).sort()
+
+export const benchReadStream = async (server: BenchServer, payload: BenchPayload, options: ReadStreamOptions): Promise<ReadStreamResult> => {
+  const client = new Client(server.origin, { pipelining: 1, headersTimeout: 30_000, bodyTimeout: 30_000 })
+  try {
+    for (let version = 0; version < STREAM_EVENTS; version += APPEND_BATCH) {
+      const { status, json } = await postJson(client, `/streams/${STREAM_ID}/events`, appendBody(payload, version, APPEND_BATCH))
+      expectStatus(`appending to ${STREAM_ID}`, status, 201, json)
+    }
+    await server.admin`checkpoint`
+    await verify(client)
+    await timeReads(client, options.warmupReads, false)
+    const plain = await timeReads(client, options.reads, false)
+    const parsed = await timeReads(client, options.reads, true)
+    const first = plain[0]!
+    const ms = sortedMs(plain)
+    const parsedMs = sortedMs(parsed)
+    return {
+      events: STREAM_EVENTS,
+      requestsPerRead: first.requests,
+      responseBytes: first.bytes,
+      reads: options.reads,
+      medianMs: percentile(ms, 0.5),
+      p99Ms: percentile(ms, 0.99),
+      parsedMedianMs: percentile(parsedMs, 0.5),
+      parsedP99Ms: percentile(parsedMs, 0.99),
+    }
+  } finally {
+    await client.close()
+  }
+}

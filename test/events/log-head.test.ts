@@ -1,0 +1,99 @@
+import t from 'tap'
+import { appendEvents } from '../../src/events/append.js'
+import { LogHead } from '../../src/events/log-head.js'
+import { readLog } from '../../src/events/read-log.js'
+import type { Sql } from '../../src/db/connect.js'
+import { events, streamId } from '../helpers/fixtures.js'
+import { testDatabase } from '../helpers/test-database.js'
+
+// An append whose transaction the test holds open: its positions are taken, its commit is ours to time.
+const holdAppend = async (sql: Sql, id: string) => {
+  const side = await sql.reserve()
+  await side`begin`
+  const [row] = await side<{ firstPosition: number }[]>`
+    select first_position as "firstPosition"
+      from append_events('default', ${id}, 'any', null, ${side.json(events(1) as never)})`
+  return {
+    position: row!.firstPosition,
+    commit: async () => {
+      await side`commit`
+      side.release()
+    },
+    rollback: async () => {
+      await side`rollback`
+      side.release()
+    },
+  }
+}
+
+t.test('a commit that lands out of order is never skipped', async (t) => {
+  const { sql } = await testDatabase(t)
+  const head = new LogHead(sql)
+  const early = await appendEvents(sql, 'default', streamId(), { events: events(1) })
+  // a running server observes the log continually; this is the observation made before the hold began
+  t.ok((await head.catchUp()) >= early.lastPosition)
+  const held = await holdAppend(sql, streamId())
+  const late = await appendEvents(sql, 'default', streamId(), { events: events(1) })
+  t.ok(late.firstPosition > held.position, 'the committed append took a higher position than the open one')
+
+  const blocked = await head.catchUp()
+  t.ok(blocked >= early.lastPosition, 'what committed before the open transaction is readable')
+  t.ok(blocked < held.position, 'the head stops below the open transaction')
+  const first = await readLog(sql, 'default', blocked, {})
+  t.notOk(first.events.some((e) => e.globalPosition === late.firstPosition), 'the later commit is held back')
+  t.equal(first.next, null)
+
+  await held.commit()
+  const open = await head.catchUp()
+  t.ok(open >= late.lastPosition, 'once the open transaction ends the head moves past both')
+  const second = await readLog(sql, 'default', open, { after: first.head })
+  t.same(second.events.map((e) => e.globalPosition), [held.position, late.firstPosition], 'the late event comes first, nothing skipped')
+})
+
+t.test('a rolled-back append leaves a hole, not a stall', async (t) => {
+  const { sql } = await testDatabase(t)
+  const head = new LogHead(sql)
+  const held = await holdAppend(sql, streamId())
+  const after = await appendEvents(sql, 'default', streamId(), { events: events(1) })
+  t.ok((await head.catchUp()) < held.position)
+  await held.rollback()
+  t.ok((await head.catchUp()) >= after.lastPosition)
+})
+
+t.test('a reader racing many appenders sees every event once, in order', async (t) => {
+  const { sql } = await testDatabase(t, { max: 24 })
+  const head = new LogHead(sql)
+  const writers = Array.from({ length: 16 }, async (_, writer) => {
+    for (let i = 0; i < 40; i++) {
+      const id = `race-${writer}-${i % 5}`
+      if (writer % 2 === 0) {
+        await appendEvents(sql, 'default', id, { events: events(1 + (i % 3)) })
+      } else {
+        // commit late on purpose so positions are committed out of order
+        await sql.begin(async (tx) => {
+          await tx`select * from append_events('default', ${id}, 'any', null, ${tx.json(events(1) as never)})`
+          await tx`select pg_sleep(${(i % 4) / 500})`
+        })
+      }
+    }
+  })
+  const seen: number[] = []
+  let cursor = 0
+  let last = Infinity
+  const reader = (async () => {
+    for (let rounds = 0; rounds < 100_000 && cursor < last; rounds++) {
+      const safe = rounds % 2 === 0 ? await head.refresh() : await head.catchUp()
+      const page = await readLog(sql, 'default', safe, { after: cursor, limit: 50 })
+      for (const e of page.events) seen.push(e.globalPosition)
+      cursor = page.next ?? page.head
+    }
+  })()
+  await Promise.all(writers)
+  const [{ max }] = await sql<{ max: number }[]>`select max(global_position) as max from events`
+  last = max
+  await reader
+  const stored = (await sql<{ p: number }[]>`select global_position as p from events order by 1`).map((r) => r.p)
+  t.equal(new Set(seen).size, seen.length, 'no position twice')
+  t.equal(seen.length, stored.length, `the reader saw all ${stored.length} events`)
+  t.same(seen, stored, 'in global order, each once')
+})

@@ -1,0 +1,28 @@
+import { randomBytes } from 'node:crypto'
+import type { Test } from 'tap'
+import { connect, withDatabase, type Sql } from '../../src/db/connect.js'
+import { migrate } from '../../src/db/migrate.js'
+
+export const SERVER_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
+
+export interface TestDatabase {
+  url: string
+  name: string
+  sql: Sql
+}
+
+// A fresh, migrated database per test file, dropped WITH (FORCE) when the file ends (emmett's pattern).
+export const testDatabase = async (t: Test, options: { max?: number } = {}): Promise<TestDatabase> => {
+  const name = `annalist_test_${randomBytes(6).toString('hex')}`
+  const admin = connect(SERVER_URL, { max: 1 })
+  await admin`create database ${admin(name)}`
+  const url = withDatabase(SERVER_URL, name)
+  const sql = connect(url, { max: options.max ?? 20 })
+  t.teardown(async () => {
+    await sql.end({ timeout: 1 })
+    await admin`drop database if exists ${admin(name)} with (force)`
+    await admin.end({ timeout: 1 })
+  })
+  await migrate(sql)
+  return { url, name, sql }
+}
