@@ -4,6 +4,8 @@ import { readFileSync } from 'node:fs'
 // (Postgres is most of the rest). Linux /proc only; elsewhere the figures are simply absent.
 export interface CpuShare {
   serverPercent: number
+  // the Postgres backends serving the server's pool (walwriter, checkpointer and the rest not included)
+  backendsPercent: number
   benchPercent: number
   machineBusyPercent: number
   cores: number
@@ -12,6 +14,7 @@ export interface CpuShare {
 interface Reading {
   at: number
   serverTicks: number
+  backendTicks: number
   benchMicros: number
   machineBusy: number
   machineTotal: number
@@ -35,13 +38,23 @@ const machineTicks = (): { busy: number; total: number; cores: number } => {
   return { busy: total - idle, total, cores }
 }
 
-const read = (serverPid: number): Reading | undefined => {
+const backendTicksOf = (pids: number[]): number =>
+  pids.reduce((sum, pid) => {
+    try {
+      return sum + processTicks(pid)
+    } catch {
+      return sum
+    }
+  }, 0)
+
+const read = (serverPid: number, backendPids: number[]): Reading | undefined => {
   try {
     const machine = machineTicks()
     const bench = process.cpuUsage()
     return {
       at: performance.now(),
       serverTicks: processTicks(serverPid),
+      backendTicks: backendTicksOf(backendPids),
       benchMicros: bench.user + bench.system,
       machineBusy: machine.busy,
       machineTotal: machine.total,
@@ -52,14 +65,15 @@ const read = (serverPid: number): Reading | undefined => {
   }
 }
 
-export const startCpuMeter = (serverPid: number): (() => CpuShare | undefined) => {
-  const start = read(serverPid)
+export const startCpuMeter = (serverPid: number, backendPids: number[] = []): (() => CpuShare | undefined) => {
+  const start = read(serverPid, backendPids)
   return () => {
-    const end = read(serverPid)
+    const end = read(serverPid, backendPids)
     if (!start || !end) return undefined
     const seconds = (end.at - start.at) / 1000
     return {
       serverPercent: ((end.serverTicks - start.serverTicks) / TICKS_PER_SECOND / seconds) * 100,
+      backendsPercent: ((end.backendTicks - start.backendTicks) / TICKS_PER_SECOND / seconds) * 100,
       benchPercent: ((end.benchMicros - start.benchMicros) / 1e6 / seconds) * 100,
       machineBusyPercent: ((end.machineBusy - start.machineBusy) / (end.machineTotal - start.machineTotal)) * 100,
       cores: end.cores,

@@ -42,8 +42,8 @@ export interface LoadResult {
 // Completed requests of the measured span, in completion order: when each ended (ms after the span began) and its latency.
 export class Samples {
   count = 0
-  at = new Float64Array(1 << 16)
-  latency = new Float64Array(1 << 16)
+  at: Float64Array<ArrayBuffer> = new Float64Array(1 << 16)
+  latency: Float64Array<ArrayBuffer> = new Float64Array(1 << 16)
   failed = new Uint8Array(1 << 16)
 
   push(at: number, latency: number, failed: boolean): void {
@@ -95,7 +95,7 @@ export class Samples {
   }
 }
 
-const grow = (array: Float64Array): Float64Array => {
+const grow = (array: Float64Array<ArrayBuffer>): Float64Array<ArrayBuffer> => {
   const larger = new Float64Array(array.length * 2)
   larger.set(array)
   return larger

@@ -1,4 +1,4 @@
-import { Client } from 'undici'
+import { Client, type Dispatcher } from 'undici'
 import type { BenchServer } from './bench-server.js'
 import { percentile } from './load.js'
 import { appendBody, type BenchPayload } from './payload.js'
@@ -44,8 +44,8 @@ const readWhole = async (client: Client, parse: boolean): Promise<ReadOnce> => {
   let requests = 0
   let bytes = 0
   do {
-    const response = await client.request({ path: pagePath(from), method: 'GET' })
-    const text = await response.body.text()
+    const response: Dispatcher.ResponseData = await client.request({ path: pagePath(from), method: 'GET' })
+    const text: string = await response.body.text()
     requests += 1
     bytes += Buffer.byteLength(text)
     if (response.statusCode !== 200) throw new Error(`bench: reading ${STREAM_ID} answered ${response.statusCode}: ${text.slice(0, 300)}`)
@@ -65,8 +65,8 @@ const verify = async (client: Client): Promise<void> => {
   let from: number | null = null
   let expected = 1
   do {
-    const response = await client.request({ path: pagePath(from), method: 'GET' })
-    const page = (await response.body.json()) as { events: { streamVersion: number }[]; next: number | null }
+    const response: Dispatcher.ResponseData = await client.request({ path: pagePath(from), method: 'GET' })
+    const page: { events: { streamVersion: number }[]; next: number | null } = (await response.body.json()) as { events: { streamVersion: number }[]; next: number | null }
     for (const event of page.events) {
       if (event.streamVersion !== expected) throw new Error(`bench: read version ${event.streamVersion}, expected ${expected}`)
       expected += 1

@@ -27,7 +27,7 @@ export const describePayload = (payload: BenchPayload): string =>
 
 export const describeCpu = (cpu: CpuShare | undefined): string =>
   cpu
-    ? `cpu: server ${cpu.serverPercent.toFixed(0)}%, bench ${cpu.benchPercent.toFixed(0)}%, machine ${cpu.machineBusyPercent.toFixed(0)}% busy of ${cpu.cores} cores (100% = 1 core for processes)`
+    ? `cpu: server ${cpu.serverPercent.toFixed(0)}%, its Postgres backends ${cpu.backendsPercent.toFixed(0)}%, bench ${cpu.benchPercent.toFixed(0)}%, machine ${cpu.machineBusyPercent.toFixed(0)}% busy of ${cpu.cores} cores (100% = 1 core for processes)`
     : 'cpu: n/a'
 
 export const describeErrors = (result: LoadResult): string => {

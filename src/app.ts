@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance } from 'fastify'
+import Fastify, { LogController, type FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Ajv } from 'ajv'
 import addFormats from 'ajv-formats'
@@ -35,7 +35,9 @@ export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
   const { config, sql, logHead } = deps
   const app = Fastify({
     logger: deps.logger === false ? false : loggerOptions(config.LOG_LEVEL),
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
+    // a stream id may be 256 characters, percent-encoded up to three times that; past it the schema answers 400
+    routerOptions: { maxParamLength: 1024 },
     genReqId: requestId,
     requestIdHeader: false,
     bodyLimit: config.MAX_BODY_BYTES,

@@ -5,6 +5,8 @@ import { migrate } from './db/migrate.js'
 import { LogHead } from './events/log-head.js'
 import { loadOpenapi } from './http/openapi-document.js'
 
+const LOG_HEAD_WATCH_MS = 200
+
 const start = async (config: Config): Promise<void> => {
   const url = config.DATABASE_URL ?? DEFAULT_DATABASE_URL
   await ensureDatabase(url)
@@ -15,6 +17,7 @@ const start = async (config: Config): Promise<void> => {
   const app = await buildApp({ config, sql, logHead, openapi: await loadOpenapi(), isReady })
   const applied = await migrate(sql)
   await logHead.catchUp()
+  const stopWatching = logHead.watch(LOG_HEAD_WATCH_MS)
   migrated = true
   const where = new URL(url)
   app.log.info({ database: 'postgresql', host: where.host, name: where.pathname.slice(1), migrationsApplied: applied }, 'database ready')
@@ -31,6 +34,7 @@ const start = async (config: Config): Promise<void> => {
     }, config.SHUTDOWN_TIMEOUT_MS)
     // close() stops accepting, waits for in-flight requests, then the pool ends after their queries
     await app.close()
+    stopWatching()
     await sql.end({ timeout: 5 })
     clearTimeout(timer)
     app.log.info('closed')

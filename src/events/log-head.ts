@@ -57,14 +57,23 @@ export class LogHead {
     return this.#safe
   }
 
+  // Observations only move the head to positions seen while watching, so keep watching: between
+  // rounds asked for by readers, an idle round now and then lets the head settle promptly.
+  watch(intervalMs: number): () => void {
+    const timer = setInterval(() => void this.refresh().catch(() => undefined), intervalMs)
+    timer.unref()
+    return () => clearInterval(timer)
+  }
+
   async #observe(): Promise<number> {
-    const [row] = await this.sql<{ oldestRunning: string; lastPosition: number; fence: string }[]>`
+    const known = this.#pending.at(-1)?.position ?? this.#safe
+    const [row] = await this.sql<{ oldestRunning: string; lastPosition: number; fence: string | null }[]>`
       select oldest_running::text as "oldestRunning", last_position as "lastPosition", fence::text as fence
-        from observe_log_head()`
+        from observe_log_head(${known})`
     if (!row) throw new Error('observe_log_head returned no row')
     this.#settle(BigInt(row.oldestRunning))
     this.#lastObserved = row.lastPosition
-    this.#record({ position: row.lastPosition, fence: BigInt(row.fence) })
+    if (row.fence !== null) this.#record({ position: row.lastPosition, fence: BigInt(row.fence) })
     return this.#safe
   }
 

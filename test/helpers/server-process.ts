@@ -101,17 +101,22 @@ export class ServerProcess {
     })
   }
 
-  // Resolves once the server has said where it listens and /health/ready answers 200.
+  // Resolves once the server has said where it listens and /health/ready answers 200; fails as soon
+  // as the process exits instead.
   async ready(timeoutMs = 30_000): Promise<this> {
     const deadline = Date.now() + timeoutMs
-    await waitFor('the server to announce its address', () => {
-      if (this.#exit) throw new Error(`the server exited (${JSON.stringify(this.#exit)}) before listening: ${this.stderr}`)
-      return this.#url !== undefined
-    }, { timeoutMs })
-    await waitFor('GET /health/ready to answer 200', async () => {
-      if (this.#exit) throw new Error(`the server exited (${JSON.stringify(this.#exit)}): ${this.stderr}`)
-      return (await this.request('GET', '/health/ready')).status === 200
-    }, { timeoutMs: Math.max(deadline - Date.now(), 1) })
+    const died = this.exited.then((exit) => {
+      throw new Error(`the server exited (${JSON.stringify(exit)}) before it was ready: ${this.stderr}`)
+    })
+    const becameReady = (async () => {
+      await waitFor('the server to announce its address', () => this.#url !== undefined || this.#exit !== undefined, { timeoutMs })
+      await waitFor('GET /health/ready to answer 200', async () => this.#exit !== undefined || (await this.request('GET', '/health/ready')).status === 200, {
+        timeoutMs: Math.max(deadline - Date.now(), 1),
+      })
+    })()
+    died.catch(() => {})
+    await Promise.race([died, becameReady])
+    if (this.#exit !== undefined) throw new Error(`the server exited (${JSON.stringify(this.#exit)}) before it was ready: ${this.stderr}`)
     return this
   }
 
