@@ -6,6 +6,7 @@ import { createInterface } from 'node:readline'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { request } from 'undici'
 import { connect, withDatabase, type Sql } from '../src/db/connect.js'
+import { startCpuMeter, type CpuShare } from './cpu-meter.js'
 import { REPO_ROOT, type BenchSettings } from './settings.js'
 
 export interface BenchServer {
@@ -14,6 +15,7 @@ export interface BenchServer {
   databaseUrl: string
   admin: Sql
   describe: string
+  cpuMeter: () => Promise<() => CpuShare | undefined>
   stop: () => Promise<void>
 }
 
@@ -126,7 +128,12 @@ export const startBenchServer = async (settings: BenchSettings): Promise<BenchSe
   }
   const runner = settings.serverRunner === 'tsx' ? 'node --import=tsx src/server.ts' : 'node dist/src/server.js'
   const describe = `${runner}, pid ${child.pid}, ${origin}, database ${settings.database}, pool ${settings.poolSize ?? 'default (20)'}, LOG_LEVEL=warn`
-  return { origin, pid: child.pid ?? 0, databaseUrl, admin, describe, stop }
+  const pid = child.pid ?? 0
+  const cpuMeter = async (): Promise<() => CpuShare | undefined> => {
+    const backends = await admin<{ pid: number }[]>`select pid from pg_stat_activity where datname = ${settings.database}`
+    return startCpuMeter(pid, backends.map((row) => row.pid))
+  }
+  return { origin, pid, databaseUrl, admin, describe, cpuMeter, stop }
 }
 
 // Runs fn against a fresh server and always stops it: on return, on throw, on SIGINT/SIGTERM, and when the

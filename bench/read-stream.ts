@@ -1,5 +1,6 @@
 import { Client, type Dispatcher } from 'undici'
 import type { BenchServer } from './bench-server.js'
+import type { CpuShare } from './cpu-meter.js'
 import { percentile } from './load.js'
 import { appendBody, type BenchPayload } from './payload.js'
 import { expectStatus, postJson } from './http.js'
@@ -25,6 +26,7 @@ export interface ReadStreamResult {
   // the same, with the client's JSON.parse of every page included
   parsedMedianMs: number
   parsedP99Ms: number
+  cpu: CpuShare | undefined
 }
 
 interface ReadOnce {
@@ -94,7 +96,9 @@ export const benchReadStream = async (server: BenchServer, payload: BenchPayload
     await server.admin`checkpoint`
     await verify(client)
     await timeReads(client, options.warmupReads, false)
+    const stopMeter = await server.cpuMeter()
     const plain = await timeReads(client, options.reads, false)
+    const cpu = stopMeter()
     const parsed = await timeReads(client, options.reads, true)
     const first = plain[0]!
     const ms = sortedMs(plain)
@@ -108,6 +112,7 @@ export const benchReadStream = async (server: BenchServer, payload: BenchPayload
       p99Ms: percentile(ms, 0.99),
       parsedMedianMs: percentile(parsedMs, 0.5),
       parsedP99Ms: percentile(parsedMs, 0.99),
+      cpu,
     }
   } finally {
     await client.close()

@@ -36,12 +36,12 @@ export const describeErrors = (result: LoadResult): string => {
   return `${result.errorCount}${kinds.length ? ` (${kinds.join(', ')})` : ''}${warmup}`
 }
 
-export const printLoad = (title: string, result: LoadResult, conditions: LoadConditions, cpu: CpuShare | undefined): void => {
+export const printLoad = (title: string, result: LoadResult, conditions: LoadConditions): void => {
   const events = result.perSecond * conditions.eventsPerRequest
   say(`  ${title}`)
   say(`    throughput   ${num(result.perSecond)} requests/s${conditions.eventsPerRequest > 1 ? ` = ${num(events)} events/s` : ''} (${num(result.requests)} requests in ${result.seconds} s)`)
   say(`    latency      p50 ${ms(result.p50Ms)}, p99 ${ms(result.p99Ms)}, max ${ms(result.maxMs)}`)
   say(`    errors       ${describeErrors(result)}`)
   say(`    conditions   ${result.connections} connections, 1 request in flight each; ${conditions.eventsPerRequest} event(s)/request, ${num(conditions.requestBytes)} B request body; ${conditions.warmupSeconds} s warm-up`)
-  say(`    ${describeCpu(cpu)}`)
+  say(`    ${describeCpu(result.cpu)}`)
 }

@@ -4,11 +4,11 @@ import { benchAppendBatch, BATCH_SIZE } from './append-batch.js'
 import { benchAppendSingle } from './append-single.js'
 import { ANCHOR_NAMES, runAnchor, type AnchorResult, type AnchorVariant } from './anchor.js'
 import { withBenchServer, type BenchServer } from './bench-server.js'
-import { serverRssMiB, startCpuMeter, type CpuShare } from './cpu-meter.js'
+import { serverRssMiB } from './cpu-meter.js'
 import type { LoadResult } from './load.js'
 import { appendBody, loadPayload } from './payload.js'
 import { benchReadStream, type ReadStreamResult } from './read-stream.js'
-import { describePayload, ms, num, printLoad, ratio, say, verdict } from './report.js'
+import { describeCpu, describePayload, ms, num, printLoad, ratio, say, verdict } from './report.js'
 import { loadBenchSettings } from './settings.js'
 
 // `npm run bench`: every scenario against one long-lived server, each next to its raw-SQL anchor.
@@ -25,13 +25,8 @@ const wants = (name: string): boolean => !settings.only || settings.only.has(nam
 const warmupMs = settings.warmupSeconds * 1000
 const durationMs = settings.seconds * 1000
 
-interface Measured<T> {
-  result: T
-  cpu: CpuShare | undefined
-}
-
-const single: Record<number, Measured<LoadResult>> = {}
-let batch: Measured<LoadResult> | undefined
+const single: Record<number, LoadResult> = {}
+let batch: LoadResult | undefined
 let read: ReadStreamResult | undefined
 const anchors: Partial<Record<string, AnchorResult>> = {}
 
@@ -49,51 +44,46 @@ const anchor = async (variant: AnchorVariant, clients: number): Promise<AnchorRe
   }
 }
 
-const measure = async <T>(server: BenchServer, fn: () => Promise<T>): Promise<Measured<T>> => {
-  const stop = startCpuMeter(server.pid)
-  const result = await fn()
-  return { result, cpu: stop() }
-}
-
 const runSingle = async (server: BenchServer): Promise<void> => {
   for (const connections of SINGLE_CONNECTIONS) {
     say(`\n[1] single-event appends with expectedVersion, ${connections} connections (100 own streams each, seeded at version 1)`)
-    const measured = await measure(server, () => benchAppendSingle(server, payload, { connections, warmupMs, durationMs }))
-    single[connections] = measured
-    printLoad('ours', measured.result, { eventsPerRequest: 1, requestBytes: Buffer.byteLength(appendBody(payload, 1, 1)), warmupSeconds: settings.warmupSeconds }, measured.cpu)
+    const result = await benchAppendSingle(server, payload, { connections, warmupMs, durationMs })
+    single[connections] = result
+    printLoad('ours', result, { eventsPerRequest: 1, requestBytes: Buffer.byteLength(appendBody(payload, 1, 1)), warmupSeconds: settings.warmupSeconds })
     const reference = await anchor('c', connections)
-    if (reference) say(`    ours/anchor  ${ratio(measured.result.perSecond, reference.tps)} of raw SQL (c)`)
+    if (reference) say(`    ours/anchor  ${ratio(result.perSecond, reference.tps)} of raw SQL (c)`)
   }
   const ceiling = await anchor('a', 32)
-  if (ceiling && single[32]) say(`    ours/anchor  ${ratio(single[32].result.perSecond, ceiling.tps)} of raw SQL (a), the blind-insert ceiling`)
+  if (ceiling && single[32]) say(`    ours/anchor  ${ratio(single[32].perSecond, ceiling.tps)} of raw SQL (a), the blind-insert ceiling`)
 }
 
 const runBatch = async (server: BenchServer): Promise<void> => {
   say(`\n[2] ${BATCH_SIZE}-event appends, a new stream per request (expectedVersion "no_stream"), ${BATCH_CONNECTIONS} connections`)
-  batch = await measure(server, () => benchAppendBatch(server, payload, { connections: BATCH_CONNECTIONS, warmupMs, durationMs }))
-  printLoad('ours', batch.result, { eventsPerRequest: BATCH_SIZE, requestBytes: Buffer.byteLength(appendBody(payload, 'no_stream', BATCH_SIZE)), warmupSeconds: settings.warmupSeconds }, batch.cpu)
+  const result = await benchAppendBatch(server, payload, { connections: BATCH_CONNECTIONS, warmupMs, durationMs })
+  batch = result
+  printLoad('ours', result, { eventsPerRequest: BATCH_SIZE, requestBytes: Buffer.byteLength(appendBody(payload, 'no_stream', BATCH_SIZE)), warmupSeconds: settings.warmupSeconds })
   const reference = await anchor('b', BATCH_CONNECTIONS)
-  if (reference) say(`    ours/anchor  ${ratio(batch.result.perSecond * BATCH_SIZE, reference.eventsPerSecond)} of raw SQL (b), in events/s`)
+  if (reference) say(`    ours/anchor  ${ratio(result.perSecond * BATCH_SIZE, reference.eventsPerSecond)} of raw SQL (b), in events/s`)
 }
 
 const runRead = async (server: BenchServer): Promise<void> => {
   say(`\n[3] reading a 10,000-event stream whole: GET /streams/{id}/events?limit=1000, following next, one connection`)
-  const measured = await measure(server, () => benchReadStream(server, payload, { reads: READS, warmupReads: 3 }))
-  read = measured.result
+  read = await benchReadStream(server, payload, { reads: READS, warmupReads: 3 })
   say(`  ours`)
   say(`    full read    median ${ms(read.medianMs)}, p99 ${ms(read.p99Ms)} over ${read.reads} reads (body received; next taken from its tail)`)
   say(`    with parse   median ${ms(read.parsedMedianMs)}, p99 ${ms(read.parsedP99Ms)} (client JSON.parse of every page included)`)
   say(`    conditions   ${num(read.events)} events, ${read.requestsPerRead} sequential requests per read, ${num(read.responseBytes / 1024 / 1024, 1)} MiB of JSON per read; 3 warm-up reads`)
+  say(`    ${describeCpu(read.cpu)} (during the plain reads)`)
 }
 
 const summary = (): void => {
-  const at32 = single[32]?.result
+  const at32 = single[32]
   const line = (figure: string, ours: string, anchorText: string, target: string): void =>
-    say(`  ${figure.padEnd(44)} ${ours.padEnd(22)} ${anchorText.padEnd(40)} ${target}`)
+    say(`  ${figure.padEnd(46)} ${ours.padEnd(22)} ${anchorText.padEnd(40)} ${target}`)
   say(`\nsummary (${settings.seconds} s per point after ${settings.warmupSeconds} s warm-up; ${os.cpus().length} cores, load average ${os.loadavg().map((value) => value.toFixed(1)).join(' ')})`)
   line('figure', 'ours', 'raw SQL anchor (ours/anchor)', 'target')
   for (const connections of SINGLE_CONNECTIONS) {
-    const ours = single[connections]?.result
+    const ours = single[connections]
     if (!ours) continue
     const c = anchors[`c@${connections}`]
     const target = connections === 32 ? `>= ${num(TARGETS.singleAt32PerSecond)}/s ${verdict(ours.perSecond >= TARGETS.singleAt32PerSecond)}` : ''
@@ -102,7 +92,7 @@ const summary = (): void => {
   const a = anchors['a@32']
   if (at32 && a) line('', '', `a: ${num(a.tps)} tps (${ratio(at32.perSecond, a.tps)})`, '')
   if (batch) {
-    const events = batch.result.perSecond * BATCH_SIZE
+    const events = batch.perSecond * BATCH_SIZE
     const b = anchors[`b@${BATCH_CONNECTIONS}`]
     line(`10-event append, ${BATCH_CONNECTIONS} conn`, `${num(events)} events/s`, b ? `b: ${num(b.eventsPerSecond)} events/s (${ratio(events, b.eventsPerSecond)})` : 'b: n/a',
       `>= ${num(TARGETS.batchEventsPerSecond)} events/s ${verdict(events >= TARGETS.batchEventsPerSecond)}`)
@@ -110,7 +100,7 @@ const summary = (): void => {
   if (read) {
     line('10,000-event stream read, whole (10 pages)', `median ${ms(read.medianMs)}`, `p99 ${ms(read.p99Ms)}`, `<= ${TARGETS.readMedianMs} ms (median) ${verdict(read.medianMs <= TARGETS.readMedianMs)}`)
   }
-  const errors = [...Object.values(single).map((m) => m.result.errorCount), batch?.result.errorCount ?? 0].reduce((sum, n) => sum + n, 0)
+  const errors = [...Object.values(single).map((result) => result.errorCount), batch?.errorCount ?? 0].reduce((sum, n) => sum + n, 0)
   say(`  errors in measured spans: ${errors}`)
 }
 

@@ -1,7 +1,7 @@
 import os from 'node:os'
 import { benchAppendSingle } from './append-single.js'
 import { withBenchServer } from './bench-server.js'
-import { serverRssMiB, startCpuMeter } from './cpu-meter.js'
+import { serverRssMiB } from './cpu-meter.js'
 import type { WindowStats } from './load.js'
 import { appendBody, loadPayload } from './payload.js'
 import { describeCpu, describeErrors, describePayload, ms, num, say, verdict } from './report.js'
@@ -28,13 +28,12 @@ const outcome = await withBenchServer(settings, settings.soakSeconds + settings.
     const rss = serverRssMiB(server.pid)
     say(`  ${`${num(window.fromSeconds)}-${num(window.toSeconds)} s`.padEnd(11)} ${num(window.perSecond).padStart(7)} req/s   p50 ${ms(window.p50Ms).padStart(9)}   p99 ${ms(window.p99Ms).padStart(9)}   errors ${window.errors}${rss === undefined ? '' : `   server RSS ${num(rss)} MiB`}`)
   }
-  const stopMeter = startCpuMeter(server.pid)
   const result = await benchAppendSingle(server, payload, { connections: CONNECTIONS, warmupMs: settings.warmupSeconds * 1000, durationMs, windowMs, onWindow: line })
-  const cpu = stopMeter()
-  return { result, cpu }
+  return result
 })
 
-const { result, cpu } = outcome
+const result = outcome
+const cpu = result.cpu
 const first = result.samples.window(0, 0, spanMs)
 const last = result.samples.window(1, durationMs - spanMs, durationMs)
 const change = last.perSecond / first.perSecond

@@ -1,0 +1,102 @@
+import t from 'tap'
+import { parse } from 'yaml'
+import { OpenapiContract, operations, pointer } from '../helpers/openapi-contract.js'
+import { buildTestApp } from '../helpers/test-app.js'
+
+// Keeps the route table and openapi.yaml the same set, and the document itself consistent.
+const contract = await OpenapiContract.load()
+const { doc } = contract
+const { app } = await buildTestApp(t)
+
+// OpenAPI cannot template a multi-segment wildcard; these documented paths are fastify wildcards.
+const WILDCARDS: Record<string, string> = { '/docs/static/{file}': '/docs/static/*' }
+const toFastify = (path: string): string => WILDCARDS[path] ?? path.replace(/\{(\w+)\}/g, ':$1')
+// A prefixed plugin's '/' route is served with and without the trailing slash; both are one operation.
+const normalise = (url: string): string => (url.length > 1 ? url.replace(/\/$/, '') : url)
+
+// printRoutes() draws the router's radix tree one node a line (default commonPrefix), so a route's URL
+// is the labels along its branch joined: "/" → "streams" → "/" → ":streamId" → "/events". HEAD routes
+// are fastify's automatic twins of GET routes and are left out.
+const servedRoutes = (tree: string): Set<string> => {
+  const branch: string[] = []
+  const routes = new Set<string>()
+  for (const line of tree.split('\n')) {
+    const match = /^((?:│ {3}| {4})*)[├└]── (.*?)(?: \(([A-Z, ]+)\))?$/.exec(line)
+    if (!match) continue
+    branch.length = match[1]!.length / 4
+    branch.push(match[2]!)
+    for (const method of match[3]?.split(', ') ?? []) {
+      if (method !== 'HEAD') routes.add(`${method} ${normalise(branch.join(''))}`)
+    }
+  }
+  return routes
+}
+
+t.test('every route fastify serves is an operation of openapi.yaml, and every operation is served', async (t) => {
+  const served = servedRoutes(app.printRoutes())
+  t.ok(served.has('POST /streams/:streamId/events'), 'the route table was read', { tree: app.printRoutes() })
+  const documented = new Set(operations(doc).map(({ path, method }) => `${method.toUpperCase()} ${toFastify(path)}`))
+  t.same([...served].filter((route) => !documented.has(route)), [], 'no served route is missing from openapi.yaml')
+  t.same([...documented].filter((route) => !served.has(route)), [], 'no documented operation is missing from the server')
+  for (const { path, method } of operations(doc)) {
+    t.ok(app.hasRoute({ method: method.toUpperCase() as 'GET', url: toFastify(path) }), `${method.toUpperCase()} ${path} is registered`)
+  }
+})
+
+t.test('GET /openapi.json serves openapi.yaml exactly, and /docs renders the same document', async (t) => {
+  t.same((await app.inject({ url: '/openapi.json' })).json(), doc)
+  t.same((await app.inject({ url: '/docs/json' })).json(), doc)
+  t.same(parse((await app.inject({ url: '/docs/yaml' })).body), doc)
+})
+
+t.test('every operation is named, summarised and takes the tenant and request id headers', async (t) => {
+  t.equal(doc.openapi, '3.1.0')
+  const ids = operations(doc).map(({ operation }) => operation.operationId as string)
+  t.same(ids.filter((id, index) => !id || ids.indexOf(id) !== index), [], 'operationIds are present and unique')
+  for (const { path, method, operation } of operations(doc)) {
+    const label = `${method.toUpperCase()} ${path}`
+    t.ok(operation.summary, `${label} has a summary`)
+    const parameters = [...(doc.paths[path].parameters ?? []), ...(operation.parameters ?? [])] as Record<string, string>[]
+    const refs = parameters.map((parameter) => parameter.$ref)
+    t.ok(refs.includes('#/components/parameters/TenantId'), `${label} takes X-Tenant-Id`)
+    t.ok(refs.includes('#/components/parameters/RequestId'), `${label} takes X-Request-Id`)
+    const inPath = parameters.map((parameter) => (parameter.$ref ? doc.components.parameters[parameter.$ref.split('/').pop()!] : parameter))
+      .filter((parameter) => parameter.in === 'path').map((parameter) => parameter.name).sort()
+    t.same(inPath, [...path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]).sort(), `${label} declares its path parameters`)
+    for (const status of Object.keys(operation.responses)) {
+      const { response } = contract.response(path, method, Number(status))!
+      t.ok(response.headers?.['x-request-id'], `${label} ${status} documents x-request-id`)
+      if (Number(status) >= 400 && !(path === '/health/ready' && status === '503')) {
+        t.same(Object.keys(response.content ?? {}), ['application/problem+json'], `${label} ${status} is a problem`)
+      }
+    }
+  }
+})
+
+t.test('every schema compiles and every example matches its schema', async (t) => {
+  for (const name of Object.keys(doc.components.schemas)) {
+    t.ok(contract.ajv.getSchema('openapi.yaml' + pointer('components', 'schemas', name)), `${name} compiles`)
+  }
+  let examples = 0
+  const check = (at: string[], value: unknown, where: string): void => {
+    examples += 1
+    const error = contract.validate(pointer(...at), value)
+    t.notOk(error, `the example at ${where} matches its schema`, { error })
+  }
+  const walk = (node: unknown, at: string[]): void => {
+    if (node === null || typeof node !== 'object') return
+    const item = node as Record<string, any>
+    const where = at.join(' › ')
+    if (item.schema && item.examples && !Array.isArray(item.examples)) {
+      for (const [name, example] of Object.entries(item.examples as Record<string, { value: unknown }>)) {
+        check([...at, 'schema'], example.value, `${where} › ${name}`)
+      }
+    }
+    if (item.schema && 'example' in item) check([...at, 'schema'], item.example, where)
+    if (Array.isArray(item.examples)) for (const example of item.examples) check(at, example, where)
+    for (const [key, child] of Object.entries(item)) walk(child, [...at, key])
+  }
+  walk(doc.paths, ['paths'])
+  walk(doc.components, ['components'])
+  t.ok(examples > 20, `${examples} examples checked`)
+})
