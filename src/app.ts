@@ -60,6 +60,15 @@ export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
     reply.header('x-request-id', request.id)
     await resolveTenant(request)
   })
+  // SIGTERM drain (SPEC "Operations"): a response finished during close() also closes its connection, so
+  // keep-alive clients cannot hold the server open until SHUTDOWN_TIMEOUT_MS.
+  let draining = false
+  app.addHook('preClose', async () => {
+    draining = true
+  })
+  app.addHook('onSend', async (_request, reply) => {
+    if (draining) reply.header('connection', 'close')
+  })
   app.addHook('onResponse', async (request, reply) => {
     request.log.info(
       { method: request.method, url: request.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10, tenant: request.tenant },

@@ -54,6 +54,6 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env): Config => {
 const describe = (keyword: string | undefined, message: string | undefined): string => {
   if (keyword === 'type' && message?.includes('integer')) return 'must be an integer'
   if (keyword === 'pattern') return 'must be a postgres:// URL'
-  if (keyword === 'anyOf') return `must be one of ${LOG_LEVELS.join(', ')}`
+  if (keyword === 'anyOf' || keyword === 'const' || keyword === 'enum') return `must be one of ${LOG_LEVELS.join(', ')}`
   return message ?? 'is invalid'
 }

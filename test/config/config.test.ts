@@ -1,0 +1,27 @@
+import t from 'tap'
+import { ConfigError, loadConfig } from '../../src/config.js'
+
+t.test('defaults follow the SPEC', async (t) => {
+  const config = loadConfig({})
+  t.match(config, { HOST: '127.0.0.1', PORT: 3000, DATA_DIR: './data', MAX_BODY_BYTES: 1048576, MAX_EVENTS_PER_APPEND: 1000, SNAPSHOT_EVERY: 100, SNAPSHOT_KEEP: 5 })
+  t.ok(Object.isFrozen(config))
+})
+
+t.test('a bad value is one line naming the variable', async (t) => {
+  const cases: [Record<string, string>, string][] = [
+    [{ PORT: 'abc' }, 'config: PORT must be an integer (got "abc")'],
+    [{ PORT: '70000' }, 'config: PORT must be <= 65535 (got "70000")'],
+    [{ MAX_BODY_BYTES: '1.5' }, 'config: MAX_BODY_BYTES must be an integer (got "1.5")'],
+    [{ DATABASE_URL: 'mysql://x' }, 'config: DATABASE_URL must be a postgres:// URL (got "mysql://x")'],
+    [{ LOG_LEVEL: 'loud' }, 'config: LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent (got "loud")'],
+  ]
+  for (const [env, message] of cases) {
+    t.throws(() => loadConfig(env), new ConfigError(message), message)
+  }
+})
+
+t.test('API_KEYS_FILE is read once, one entry a line', async (t) => {
+  const dir = t.testdir({ keys: 'k1:acme:read\n\nk2:*:admin\n' })
+  t.equal(loadConfig({ API_KEYS_FILE: `${dir}/keys` }).API_KEYS, 'k1:acme:read,k2:*:admin')
+  t.throws(() => loadConfig({ API_KEYS_FILE: `${dir}/missing` }), /API_KEYS_FILE cannot be read/)
+})

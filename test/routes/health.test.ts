@@ -1,0 +1,27 @@
+import t from 'tap'
+import { buildApp } from '../../src/app.js'
+import { loadConfig } from '../../src/config.js'
+import { LogHead } from '../../src/events/log-head.js'
+import { loadOpenapi } from '../../src/http/openapi-document.js'
+import { testDatabase } from '../helpers/test-database.js'
+
+t.test('live is always ok; ready follows the database check', async (t) => {
+  const { sql } = await testDatabase(t)
+  let ready = false
+  const app = await buildApp({
+    config: loadConfig({ LOG_LEVEL: 'silent' }),
+    sql,
+    logHead: new LogHead(sql),
+    openapi: await loadOpenapi(),
+    isReady: async () => ready,
+    logger: false,
+  })
+  t.teardown(() => app.close())
+  t.same((await app.inject({ url: '/health/live' })).json(), { status: 'ok' })
+  const down = await app.inject({ url: '/health/ready' })
+  t.equal(down.statusCode, 503)
+  ready = true
+  const up = await app.inject({ url: '/health/ready' })
+  t.equal(up.statusCode, 200)
+  t.ok(up.headers['x-request-id'])
+})
