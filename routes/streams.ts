@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import type { Sql } from '../src/db/connect.js'
+import type { LogWatcher } from '../src/subscriptions/log-watcher.js'
 import { Problem } from '../src/problems.js'
 import { appendEvents } from '../src/events/append.js'
 import { readStream } from '../src/events/read-stream.js'
@@ -18,6 +19,7 @@ import {
 
 export interface StreamRoutesOptions {
   sql: Sql
+  logWatcher: LogWatcher
   maxEventsPerAppend: number
 }
 
@@ -77,7 +79,7 @@ const duplicateIds = (ids: (string | undefined)[]): boolean => {
   return new Set(present).size !== present.length
 }
 
-export const streamRoutes: FastifyPluginAsyncTypebox<StreamRoutesOptions> = async (app, { sql, maxEventsPerAppend }) => {
+export const streamRoutes: FastifyPluginAsyncTypebox<StreamRoutesOptions> = async (app, { sql, logWatcher, maxEventsPerAppend }) => {
   const AppendBody = Type.Object(
     {
       expectedVersion: Type.Optional(ExpectedVersion),
@@ -97,6 +99,7 @@ export const streamRoutes: FastifyPluginAsyncTypebox<StreamRoutesOptions> = asyn
       throw new Problem('validation-failed', {}, 'the same eventId appears twice in this request')
     }
     const result = await appendEvents(sql, request.tenant, request.params.streamId, request.body)
+    if (!result.duplicate) logWatcher.appended()
     request.log.info({ streamId: request.params.streamId, count: request.body.events.length, duplicate: result.duplicate === true }, 'events appended')
     return reply.code(result.duplicate ? 200 : 201).send(result)
   })
@@ -105,7 +108,7 @@ export const streamRoutes: FastifyPluginAsyncTypebox<StreamRoutesOptions> = asyn
     schema: {
       params: StreamParams,
       querystring: Type.Object({
-        from: Type.Optional(Type.Integer({ minimum: 0 })),
+        from: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })),
         direction: Type.Optional(Type.Union([Type.Literal('forward'), Type.Literal('backward')])),
         limit: Type.Optional(Limit),
         until: Type.Optional(Timestamp),

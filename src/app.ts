@@ -5,6 +5,7 @@ import addFormats from 'ajv-formats'
 import type { Config } from './config.js'
 import type { Sql } from './db/connect.js'
 import type { LogHead } from './events/log-head.js'
+import type { LogWatcher } from './subscriptions/log-watcher.js'
 import { Problem as ProblemSchema } from './http/schemas.js'
 import { notFoundHandler, problemHandler } from './http/problem-handler.js'
 import { requestId } from './http/request-id.js'
@@ -19,6 +20,7 @@ export interface AppDeps {
   config: Config
   sql: Sql
   logHead: LogHead
+  logWatcher: LogWatcher
   openapi: Record<string, unknown>
   isReady: () => Promise<boolean>
   logger?: boolean
@@ -32,7 +34,7 @@ const ajvFor = (options: ConstructorParameters<typeof Ajv>[0]): Ajv => {
 }
 
 export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
-  const { config, sql, logHead } = deps
+  const { config, sql, logHead, logWatcher } = deps
   const app = Fastify({
     logger: deps.logger === false ? false : loggerOptions(config.LOG_LEVEL),
     logController: new LogController({ disableRequestLogging: true }),
@@ -42,6 +44,7 @@ export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
     requestIdHeader: false,
     bodyLimit: config.MAX_BODY_BYTES,
     return503OnClosing: true,
+    exposeHeadRoutes: false,
     forceCloseConnections: 'idle',
   }).withTypeProvider<TypeBoxTypeProvider>()
 
@@ -76,7 +79,7 @@ export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
     )
   })
 
-  await app.register(streamRoutes, { prefix: '/streams', sql, maxEventsPerAppend: config.MAX_EVENTS_PER_APPEND })
+  await app.register(streamRoutes, { prefix: '/streams', sql, logWatcher, maxEventsPerAppend: config.MAX_EVENTS_PER_APPEND })
   await app.register(eventRoutes, { prefix: '/events', sql, logHead })
   await app.register(healthRoutes, { prefix: '/health', isReady: deps.isReady })
   await app.register(docsRoutes, { openapi: deps.openapi })

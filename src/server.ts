@@ -3,9 +3,8 @@ import { ConfigError, loadConfig, type Config } from './config.js'
 import { connect, DEFAULT_DATABASE_URL, ensureDatabase } from './db/connect.js'
 import { migrate } from './db/migrate.js'
 import { LogHead } from './events/log-head.js'
+import { LogWatcher } from './subscriptions/log-watcher.js'
 import { loadOpenapi } from './http/openapi-document.js'
-
-const LOG_HEAD_WATCH_MS = 200
 
 const start = async (config: Config): Promise<void> => {
   const url = config.DATABASE_URL ?? DEFAULT_DATABASE_URL
@@ -13,11 +12,11 @@ const start = async (config: Config): Promise<void> => {
   const sql = connect(url, { max: config.DATABASE_POOL_SIZE })
   let migrated = false
   const logHead = new LogHead(sql)
+  const logWatcher = new LogWatcher(sql, logHead)
   const isReady = async (): Promise<boolean> => migrated && (await sql`select 1`.then(() => true, () => false))
-  const app = await buildApp({ config, sql, logHead, openapi: await loadOpenapi(), isReady })
+  const app = await buildApp({ config, sql, logHead, logWatcher, openapi: await loadOpenapi(), isReady })
   const applied = await migrate(sql)
-  await logHead.catchUp()
-  const stopWatching = logHead.watch(LOG_HEAD_WATCH_MS)
+  await logWatcher.start()
   migrated = true
   const where = new URL(url)
   app.log.info({ database: 'postgresql', host: where.host, name: where.pathname.slice(1), migrationsApplied: applied }, 'database ready')
@@ -34,7 +33,7 @@ const start = async (config: Config): Promise<void> => {
     }, config.SHUTDOWN_TIMEOUT_MS)
     // close() stops accepting, waits for in-flight requests, then the pool ends after their queries
     await app.close()
-    stopWatching()
+    await logWatcher.stop()
     await sql.end({ timeout: 5 })
     clearTimeout(timer)
     app.log.info('closed')

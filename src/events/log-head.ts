@@ -57,14 +57,6 @@ export class LogHead {
     return this.#safe
   }
 
-  // Observations only move the head to positions seen while watching, so keep watching: between
-  // rounds asked for by readers, an idle round now and then lets the head settle promptly.
-  watch(intervalMs: number): () => void {
-    const timer = setInterval(() => void this.refresh().catch(() => undefined), intervalMs)
-    timer.unref()
-    return () => clearInterval(timer)
-  }
-
   async #observe(): Promise<number> {
     const known = this.#pending.at(-1)?.position ?? this.#safe
     const [row] = await this.sql<{ oldestRunning: string; lastPosition: number; fence: string | null }[]>`

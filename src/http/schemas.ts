@@ -20,7 +20,7 @@ export const ProblemRef = Type.Ref('Problem')
 
 export const StreamId = Type.String({ pattern: STREAM_ID_PATTERN })
 export const EventType = Type.String({ pattern: EVENT_TYPE_PATTERN })
-export const Position = Type.Integer({ minimum: 0 })
+export const Position = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })
 export const Limit = Type.Integer({ minimum: 1, maximum: 1000, default: 100 })
 export const Timestamp = Type.String({ format: 'date-time' })
 

@@ -126,7 +126,7 @@ t.test('limits and request ids through a real socket', async (t) => {
 })
 
 t.test('a bad config value stops start-up with one line naming the variable', async (t) => {
-  const cases = [
+  const cases: { env: Record<string, string>; line: string }[] = [
     { env: { PORT: 'abc' }, line: 'config: PORT must be an integer (got "abc")' },
     { env: { MAX_BODY_BYTES: 'lots' }, line: 'config: MAX_BODY_BYTES must be an integer (got "lots")' },
   ]

@@ -147,6 +147,6 @@ t.test('SIGTERM finishes every accepted request, refuses new connections and exi
       'at the acknowledged versions and positions',
     )
   }
-  const [{ total }] = (await db.sql<{ total: number }[]>`select count(*)::int as total from events where stream_id = ${LOCKED_STREAM}`) as [{ total: number }]
-  t.equal(total, 1 + 2 * (acknowledged.length - 1), 'nothing unacknowledged was written to the contended stream')
+  const [row] = await db.sql<{ total: number }[]>`select count(*)::int as total from events where stream_id = ${LOCKED_STREAM}`
+  t.equal(row?.total, 1 + 2 * (acknowledged.length - 1), 'nothing unacknowledged was written to the contended stream')
 })

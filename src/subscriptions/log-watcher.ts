@@ -1,0 +1,137 @@
+import { EventEmitter } from 'node:events'
+import type { Sql } from '../db/connect.js'
+import type { LogHead } from '../events/log-head.js'
+
+export const LOG_CHANNEL = 'annalist_log'
+
+export interface LogWatcherOptions {
+  pollMs?: number
+  log?: { warn: (object: object, message: string) => void }
+}
+
+// One LISTEN connection per process wakes every reader of the log (projection workers, SSE
+// subscribers): they share one head and one round of observation per wake-up. Appends do not NOTIFY
+// inside their own transaction (NOTIFY takes a database-wide lock at commit, which would serialise
+// every append); the server sends one coalesced NOTIFY after acknowledged appends instead. A poll
+// every `pollMs` means a lost notification or a dead LISTEN connection delays readers, never stalls them.
+export class LogWatcher extends EventEmitter<{ advance: [head: number] }> {
+  readonly #pollMs: number
+  #head = 0
+  #ticking = false
+  #again = false
+  #notifying = false
+  #notifyAgain = false
+  #notifiedSinceLastPoll = false
+  #timer: NodeJS.Timeout | undefined
+  #unlisten: (() => Promise<void>) | undefined
+  #stopped = false
+
+  constructor(
+    private readonly sql: Sql,
+    private readonly logHead: LogHead,
+    private readonly options: LogWatcherOptions = {},
+  ) {
+    super()
+    this.setMaxListeners(0)
+    this.#pollMs = options.pollMs ?? 500
+  }
+
+  get head(): number {
+    return this.#head
+  }
+
+  async start(): Promise<void> {
+    await this.#listen()
+    this.#head = await this.logHead.catchUp()
+    this.#timer = setInterval(() => void this.#poll(), this.#pollMs)
+    this.#timer.unref()
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true
+    clearInterval(this.#timer)
+    await this.#unlisten?.().catch(() => undefined)
+  }
+
+  // An append of this process committed: wake local readers now, other instances through NOTIFY.
+  appended(): void {
+    void this.tick()
+    void this.#notify()
+  }
+
+  // Resolves true once the gap-safe head reaches `position`, false after `timeoutMs`.
+  waitFor(position: number, timeoutMs: number): Promise<boolean> {
+    if (this.#head >= position) return Promise.resolve(true)
+    return new Promise((resolve) => {
+      const onAdvance = (head: number): void => {
+        if (head < position) return
+        clearTimeout(timer)
+        this.off('advance', onAdvance)
+        resolve(true)
+      }
+      const timer = setTimeout(() => {
+        this.off('advance', onAdvance)
+        resolve(false)
+      }, timeoutMs)
+      this.on('advance', onAdvance)
+      void this.tick()
+    })
+  }
+
+  async tick(): Promise<void> {
+    if (this.#ticking) {
+      this.#again = true
+      return
+    }
+    this.#ticking = true
+    try {
+      do {
+        this.#again = false
+        const head = await this.logHead.catchUp(100)
+        if (head > this.#head) {
+          this.#head = head
+          this.emit('advance', head)
+        }
+      } while (this.#again && !this.#stopped)
+    } catch (error) {
+      this.options.log?.warn({ err: error }, 'log head observation failed')
+    } finally {
+      this.#ticking = false
+    }
+  }
+
+  async #poll(): Promise<void> {
+    const before = this.#head
+    await this.tick()
+    // the head moved without a word from LISTEN: the connection may have died unnoticed, so listen anew
+    if (this.#head > before && !this.#notifiedSinceLastPoll) await this.#listen().catch(() => undefined)
+    this.#notifiedSinceLastPoll = false
+  }
+
+  async #listen(): Promise<void> {
+    await this.#unlisten?.().catch(() => undefined)
+    const request = await this.sql.listen(LOG_CHANNEL, () => {
+      this.#notifiedSinceLastPoll = true
+      void this.tick()
+    })
+    this.#unlisten = request.unlisten
+  }
+
+  async #notify(): Promise<void> {
+    if (this.#notifying) {
+      this.#notifyAgain = true
+      return
+    }
+    this.#notifying = true
+    try {
+      do {
+        this.#notifyAgain = false
+        await this.sql`select pg_notify(${LOG_CHANNEL}, '')`
+      } while (this.#notifyAgain && !this.#stopped)
+    } catch (error) {
+      this.options.log?.warn({ err: error }, 'notify failed')
+    } finally {
+      this.#notifying = false
+    }
+  }
+}
