@@ -12,8 +12,9 @@ const MAX_PENDING = 1024
 // gap safety (SPEC "The global log"; docs/gap-safety.md): positions come from a sequence, so they are
 // taken in one order and committed in another. An appender owns its xid before it takes a position.
 // observe_log_head() reads the sequence's last value L and then takes a fresh xid F: every transaction
-// holding a position ≤ L has an xid below F. Once the oldest running xid is at or above F, all of them
-// have ended and nothing at or below L can appear any more: L becomes the safe head.
+// holding a position ≤ L has an xid below F. Once the oldest xid running in this database is at or
+// above F, all of them have ended and nothing at or below L can appear any more: L becomes the safe head.
+// The same round that records (L, F) can settle it when nothing older is running.
 export class LogHead {
   #safe = 0
   #pending: Observation[] = []
@@ -49,23 +50,21 @@ export class LogHead {
     const deadline = Date.now() + budgetMs
     await this.refresh()
     const mark = this.#lastObserved
-    // an observation settles on a later round at the earliest, so the first retry goes at once
-    for (let round = 0; this.#safe < mark && Date.now() < deadline; round++) {
-      if (round > 0) await new Promise((resolve) => setTimeout(resolve, 1))
+    while (this.#safe < mark && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 1))
       await this.refresh()
     }
     return this.#safe
   }
 
   async #observe(): Promise<number> {
-    const known = this.#pending.at(-1)?.position ?? this.#safe
-    const [row] = await this.sql<{ oldestRunning: string; lastPosition: number; fence: string | null }[]>`
+    const [row] = await this.sql<{ oldestRunning: string; lastPosition: number; fence: string }[]>`
       select oldest_running::text as "oldestRunning", last_position as "lastPosition", fence::text as fence
-        from observe_log_head(${known})`
+        from observe_log_head()`
     if (!row) throw new Error('observe_log_head returned no row')
-    this.#settle(BigInt(row.oldestRunning))
     this.#lastObserved = row.lastPosition
-    if (row.fence !== null) this.#record({ position: row.lastPosition, fence: BigInt(row.fence) })
+    this.#record({ position: row.lastPosition, fence: BigInt(row.fence) })
+    this.#settle(BigInt(row.oldestRunning))
     return this.#safe
   }
 
