@@ -7,7 +7,8 @@ import type { Sql } from './db/connect.js'
 import type { LogHead } from './events/log-head.js'
 import type { LogWatcher } from './subscriptions/log-watcher.js'
 import { Problem as ProblemSchema } from './http/schemas.js'
-import { notFoundHandler, problemHandler } from './http/problem-handler.js'
+import { notFoundHandler, problemHandler, sendProblem } from './http/problem-handler.js'
+import { Problem } from './problems.js'
 import { requestId } from './http/request-id.js'
 import { resolveTenant } from './http/tenant.js'
 import { loggerOptions } from './observability/logger.js'
@@ -44,6 +45,9 @@ export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
     requestIdHeader: false,
     bodyLimit: config.MAX_BODY_BYTES,
     return503OnClosing: true,
+    // URLs the router cannot decode never reach the hooks: answer them as problems all the same
+    frameworkErrors: (_error, request, reply) =>
+      sendProblem(reply.header('x-request-id', request.id), new Problem('validation-failed', {}, 'the URL is not valid')),
     exposeHeadRoutes: false,
     forceCloseConnections: 'idle',
   }).withTypeProvider<TypeBoxTypeProvider>()
