@@ -1,6 +1,8 @@
 import postgres from 'postgres'
 
 export type Sql = postgres.Sql<Record<string, never>>
+// what a function that only queries takes: the pool or a transaction
+export type Tx = postgres.TransactionSql<Record<string, never>>
 
 export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/annalist'
 

@@ -111,12 +111,9 @@ interface Expectation {
   absent: string[]
 }
 
-// Every invariant of SPEC "Append" after a crash, read straight from SQL and again through the API.
-const checkStore = async (t: Test, sql: Sql, server: ServerProcess, expect: Expectation): Promise<number> => {
-  const rows = await storedRows(sql)
-  const byId = new Map(rows.map((row) => [row.eventId, row]))
-  t.equal(byId.size, rows.length, 'no event id is stored twice')
-
+// What the clients were told, against what is stored: acknowledged appends at their acknowledged versions
+// and positions, unanswered ones whole or not at all, 409s nowhere, and nothing nobody sent.
+const checkAnswers = (t: Test, byId: Map<string, Row>, expect: Expectation): void => {
   const ackProblems: string[] = []
   for (const ack of expect.acks) {
     const stored = ack.attempt.eventIds.map((id) => byId.get(id))
@@ -131,45 +128,48 @@ const checkStore = async (t: Test, sql: Sql, server: ServerProcess, expect: Expe
   }
   t.same(ackProblems, [], `every one of ${expect.acks.length} acknowledged appends is stored at its acknowledged versions and positions`)
 
-  const undecidedProblems: string[] = []
-  for (const attempt of expect.undecided) {
+  const partial = expect.undecided.filter((attempt) => {
     const present = attempt.eventIds.filter((id) => byId.has(id)).length
-    if (present !== 0 && present !== attempt.eventIds.length) undecidedProblems.push(`${present} of ${attempt.eventIds.length} ids of ${JSON.stringify(attempt)} stored`)
-  }
-  t.same(undecidedProblems, [], 'each unanswered append is stored whole or not at all')
+    return present !== 0 && present !== attempt.eventIds.length
+  })
+  t.same(partial, [], 'each unanswered append is stored whole or not at all')
   t.same(expect.absent.filter((id) => byId.has(id)), [], 'no event of an append answered 409 is stored')
-  const known = new Set([...expect.acks, ...expect.undecided.map((attempt) => ({ attempt }))].flatMap(({ attempt }) => attempt.eventIds))
-  t.same(rows.filter((row) => !known.has(row.eventId)).map(brief), [], 'every stored event was sent by some client')
+  const sent = new Set([...expect.acks.map((ack) => ack.attempt), ...expect.undecided].flatMap((attempt) => attempt.eventIds))
+  t.same([...byId.values()].filter((row) => !sent.has(row.eventId)).map(brief), [], 'every stored event was sent by some client')
+}
 
-  const streams = new Map<string, Row[]>()
-  for (const row of rows) streams.set(row.streamId, [...(streams.get(row.streamId) ?? []), row])
+const checkVersions = async (t: Test, sql: Sql, streams: Map<string, Row[]>): Promise<void> => {
   const heads = new Map((await sql<{ streamId: string; version: number }[]>`
     select stream_id as "streamId", version from streams where tenant = 'default'`).map((row) => [row.streamId, row.version]))
-  const streamProblems: string[] = []
+  const problems: string[] = []
   for (const [streamId, events] of streams) {
     const versions = events.map((row) => row.streamVersion)
     // rows come in position order, so contiguous versions 1..N here also mean positions grow with versions
-    if (versions.some((version, index) => version !== index + 1)) streamProblems.push(`${streamId} versions in position order: ${versions.join(',')}`)
-    if (heads.get(streamId) !== events.length) streamProblems.push(`${streamId} head ${heads.get(streamId)} but ${events.length} events`)
+    if (versions.some((version, index) => version !== index + 1)) problems.push(`${streamId} versions in position order: ${versions.join(',')}`)
+    if (heads.get(streamId) !== events.length) problems.push(`${streamId} head ${heads.get(streamId)} but ${events.length} events`)
   }
-  if (heads.size !== streams.size) streamProblems.push(`${heads.size} stream heads for ${streams.size} streams with events`)
-  t.same(streamProblems, [], `all ${streams.size} streams have contiguous versions 1..N, in position order, matching their head`)
+  if (heads.size !== streams.size) problems.push(`${heads.size} stream heads for ${streams.size} streams with events`)
+  t.same(problems, [], `all ${streams.size} streams have contiguous versions 1..N, in position order, matching their head`)
+}
 
-  const readProblems: string[] = []
+const checkStreamReads = async (t: Test, server: ServerProcess, streams: Map<string, Row[]>): Promise<void> => {
+  const problems: string[] = []
   for (const [streamId, events] of streams) {
     const read: string[] = []
     let from: number | null = 1
     for (let page = 0; from !== null && page <= events.length / PAGE + 2; page++) {
       const response = await server.request('GET', `/streams/${streamId}/events?from=${from}&limit=${PAGE}`)
-      if (response.status !== 200 || response.body.version !== events.length) readProblems.push(`${streamId} page from ${from}: ${response.status} version ${response.body?.version}`)
+      if (response.status !== 200 || response.body.version !== events.length) problems.push(`${streamId} page from ${from}: ${response.status} version ${response.body?.version}`)
       read.push(...(response.body?.events ?? []).map(brief))
       from = response.body?.next ?? null
     }
-    if (from !== null) readProblems.push(`${streamId}: paging did not end`)
-    if (JSON.stringify(read) !== JSON.stringify(events.map(brief))) readProblems.push(`${streamId}: read ${read.length} events, stored ${events.length}, or in another order`)
+    if (from !== null) problems.push(`${streamId}: paging did not end`)
+    if (JSON.stringify(read) !== JSON.stringify(events.map(brief))) problems.push(`${streamId}: read ${read.length} events, stored ${events.length}, or in another order`)
   }
-  t.same(readProblems, [], 'GET /streams/{id}/events, paged with next, returns each stream exactly as stored')
+  t.same(problems, [], 'GET /streams/{id}/events, paged with next, returns each stream exactly as stored')
+}
 
+const checkLogRead = async (t: Test, server: ServerProcess, rows: Row[]): Promise<void> => {
   const log: string[] = []
   let after: number | null = 0
   let lastPosition = 0
@@ -186,16 +186,69 @@ const checkStore = async (t: Test, sql: Sql, server: ServerProcess, expect: Expe
   t.equal(after, null, 'GET /events paging reaches the end')
   t.ok(ordered, 'GET /events returns strictly increasing global positions')
   t.same(log, rows.map(brief), `GET /events from 0 returns all ${rows.length} stored events exactly once, in order`)
+}
+
+// Every invariant of SPEC "Append" after a crash, read straight from SQL and again through the API.
+const checkStore = async (t: Test, sql: Sql, server: ServerProcess, expect: Expectation): Promise<number> => {
+  const rows = await storedRows(sql)
+  const byId = new Map(rows.map((row) => [row.eventId, row]))
+  t.equal(byId.size, rows.length, 'no event id is stored twice')
+  const streams = new Map<string, Row[]>()
+  for (const row of rows) streams.set(row.streamId, [...(streams.get(row.streamId) ?? []), row])
+  checkAnswers(t, byId, expect)
+  await checkVersions(t, sql, streams)
+  await checkStreamReads(t, server, streams)
+  await checkLogRead(t, server, rows)
   return rows.length
 }
 
-t.test('a SIGKILL mid-load loses no acknowledged event, and retries of unanswered appends are safe', async (t) => {
-  const db = await testDatabase(t)
-  const server = await startServer(t, { DATABASE_URL: db.url })
+interface Retries {
+  acks: Ack[]
+  // ids of retries answered 409 wrong-expected-version
+  refused: string[]
+  committedBeforeKill: number
+}
+
+// Retry every unanswered request as it was sent: a commit before the kill answers 200 duplicate with the
+// stored run, a lost one is written now (201) or, on a shared stream that moved on, is a plain 409
+// wrong-expected-version. Never 409 duplicate-event-id.
+const retryUnanswered = async (t: Test, sql: Sql, server: ServerProcess, unanswered: Attempt[]): Promise<Retries> => {
+  const retries: Retries = { acks: [], refused: [], committedBeforeKill: 0 }
+  for (const attempt of unanswered) {
+    const stored = await storedRows(sql, attempt.eventIds)
+    const response = await append(server, attempt)
+    const what = `retry of ${attempt.eventIds.length} events to ${attempt.streamId} at ${attempt.expectedVersion}`
+    t.not(response.body?.code, 'duplicate-event-id', `${what} is never 409 duplicate-event-id`)
+    if (stored.length === attempt.eventIds.length) {
+      retries.committedBeforeKill++
+      t.equal(response.status, 200, `${what}, committed before the kill, answers 200`)
+      t.match(response.body, {
+        duplicate: true,
+        firstVersion: stored[0]!.streamVersion,
+        lastVersion: stored.at(-1)!.streamVersion,
+        firstPosition: stored[0]!.globalPosition,
+        lastPosition: stored.at(-1)!.globalPosition,
+      }, 'with the stored run\'s versions and positions')
+      retries.acks.push(ackOf(attempt, response.body))
+    } else if (response.status === 201) {
+      t.equal(stored.length, 0, `${what} was not stored before, and is written now`)
+      t.equal(response.body.firstVersion, attempt.expectedVersion + 1, 'right after the version it expected')
+      retries.acks.push(ackOf(attempt, response.body))
+    } else {
+      t.equal(stored.length, 0, `${what} was not stored before`)
+      t.ok(SHARED_STREAMS.includes(attempt.streamId), `${what} is refused only on a shared stream`)
+      t.match(response, { status: 409, body: { code: 'wrong-expected-version' } }, `${what} answers 409 wrong-expected-version`)
+      retries.refused.push(...attempt.eventIds)
+    }
+  }
+  return retries
+}
+
+// Runs the clients until enough appends are acknowledged, then SIGKILLs the server with requests in flight.
+const loadThenKill = async (t: Test, server: ServerProcess): Promise<Load> => {
   const load: Load = { killed: false, inFlight: 0, acks: [], rejected: [], unacked: [], unexpected: [] }
   const started = Date.now()
   const clients = Array.from({ length: CLIENTS }, (_, client) => runClient(server, client, load))
-
   await waitFor(
     `${ACKS_BEFORE_KILL} acknowledged appends with requests in flight`,
     () => load.unexpected.length > 0 || (load.acks.length >= ACKS_BEFORE_KILL && load.inFlight >= CLIENTS / 2),
@@ -207,11 +260,17 @@ t.test('a SIGKILL mid-load loses no acknowledged event, and retries of unanswere
   // bounded: every client stops at its first unanswered request, and the dead server answers none
   await Promise.all(clients)
   t.comment(`killed after ${Date.now() - started} ms of load with ${inFlightAtKill} requests in flight`)
-
   t.same(load.unexpected, [], 'no failure or unexpected answer before the kill')
   t.ok(inFlightAtKill >= CLIENTS / 2, `requests were in flight at the kill (${inFlightAtKill})`)
   t.ok(load.unacked.length >= 1, `${load.unacked.length} requests went unanswered`)
   t.same(await server.waitForExit(), { code: null, signal: 'SIGKILL' }, 'the server died of SIGKILL')
+  return load
+}
+
+t.test('a SIGKILL mid-load loses no acknowledged event, and retries of unanswered appends are safe', async (t) => {
+  const db = await testDatabase(t)
+  const server = await startServer(t, { DATABASE_URL: db.url })
+  const load = await loadThenKill(t, server)
 
   // The killed server's backends may still be finishing statements; once they are gone nothing more can commit.
   await waitFor('the killed server\'s database sessions to end', async () => {
@@ -221,50 +280,12 @@ t.test('a SIGKILL mid-load loses no acknowledged event, and retries of unanswere
   }, { timeoutMs: 30_000, intervalMs: 50 })
 
   const restarted = await startServer(t, { DATABASE_URL: db.url })
+  const rejected = load.rejected.flatMap((attempt) => attempt.eventIds)
+  const checked = await checkStore(t, db.sql, restarted, { acks: load.acks, undecided: load.unacked, absent: rejected })
   const acknowledgedEvents = load.acks.reduce((sum, ack) => sum + ack.attempt.eventIds.length, 0)
-  const checked = await checkStore(t, db.sql, restarted, {
-    acks: load.acks,
-    undecided: load.unacked,
-    absent: load.rejected.flatMap((attempt) => attempt.eventIds),
-  })
   t.comment(`${load.acks.length} appends (${acknowledgedEvents} events) acknowledged, ${load.rejected.length} answered 409, ${load.unacked.length} unanswered; ${checked} stored events checked`)
 
-  // Retry every unanswered request as it was sent: a commit before the kill answers 200 duplicate with the
-  // stored run, a lost one is written now (201) or, on a shared stream that moved on, is a plain 409 wrong-expected-version.
-  const retried: Ack[] = []
-  const retryRejected: string[] = []
-  let committedBeforeKill = 0
-  for (const attempt of load.unacked) {
-    const stored = await storedRows(db.sql, attempt.eventIds)
-    const response = await append(restarted, attempt)
-    const what = `retry of ${attempt.eventIds.length} events to ${attempt.streamId} at ${attempt.expectedVersion}`
-    t.not(response.body?.code, 'duplicate-event-id', `${what} is never 409 duplicate-event-id`)
-    if (stored.length === attempt.eventIds.length) {
-      committedBeforeKill++
-      t.equal(response.status, 200, `${what}, committed before the kill, answers 200`)
-      t.match(response.body, {
-        duplicate: true,
-        firstVersion: stored[0]!.streamVersion,
-        lastVersion: stored.at(-1)!.streamVersion,
-        firstPosition: stored[0]!.globalPosition,
-        lastPosition: stored.at(-1)!.globalPosition,
-      }, 'with the stored run\'s versions and positions')
-      retried.push(ackOf(attempt, response.body))
-    } else if (response.status === 201) {
-      t.equal(stored.length, 0, `${what} was not stored before, and is written now`)
-      retried.push(ackOf(attempt, response.body))
-    } else {
-      t.equal(stored.length, 0, `${what} was not stored before`)
-      t.ok(SHARED_STREAMS.includes(attempt.streamId), `${what} is refused only on a shared stream`)
-      t.match(response, { status: 409, body: { code: 'wrong-expected-version' } }, `${what} answers 409 wrong-expected-version`)
-      retryRejected.push(...attempt.eventIds)
-    }
-  }
-  t.comment(`${committedBeforeKill} of ${load.unacked.length} unanswered appends had committed before the kill`)
-
-  await checkStore(t, db.sql, restarted, {
-    acks: [...load.acks, ...retried],
-    undecided: [],
-    absent: [...load.rejected.flatMap((attempt) => attempt.eventIds), ...retryRejected],
-  })
+  const retries = await retryUnanswered(t, db.sql, restarted, load.unacked)
+  t.comment(`${retries.committedBeforeKill} of ${load.unacked.length} unanswered appends had committed before the kill`)
+  await checkStore(t, db.sql, restarted, { acks: [...load.acks, ...retries.acks], undecided: [], absent: [...rejected, ...retries.refused] })
 })
