@@ -4,8 +4,7 @@ import { Ajv } from 'ajv'
 import addFormats from 'ajv-formats'
 import type { Config } from './config.js'
 import type { Sql } from './db/connect.js'
-import type { LogHead } from './events/log-head.js'
-import type { LogWatcher } from './subscriptions/log-watcher.js'
+import type { Services } from './services.js'
 import { Problem as ProblemSchema } from './http/schemas.js'
 import { notFoundHandler, problemHandler, sendProblem } from './http/problem-handler.js'
 import { Problem } from './problems.js'
@@ -16,12 +15,12 @@ import { streamRoutes } from '../routes/streams.js'
 import { eventRoutes } from '../routes/events.js'
 import { healthRoutes } from '../routes/health.js'
 import { docsRoutes } from '../routes/docs.js'
+import { projectionRoutes } from '../routes/projections/index.js'
 
 export interface AppDeps {
   config: Config
   sql: Sql
-  logHead: LogHead
-  logWatcher: LogWatcher
+  services: Omit<Services, 'start' | 'stop'>
   openapi: Record<string, unknown>
   isReady: () => Promise<boolean>
   logger?: boolean
@@ -35,7 +34,8 @@ const ajvFor = (options: ConstructorParameters<typeof Ajv>[0]): Ajv => {
 }
 
 export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
-  const { config, sql, logHead, logWatcher } = deps
+  const { config, sql } = deps
+  const { logHead, logWatcher, runner } = deps.services
   const app = Fastify({
     logger: deps.logger === false ? false : loggerOptions(config.LOG_LEVEL),
     logController: new LogController({ disableRequestLogging: true }),
@@ -86,6 +86,7 @@ export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
   await app.register(streamRoutes, { prefix: '/streams', sql, logWatcher, maxEventsPerAppend: config.MAX_EVENTS_PER_APPEND })
   await app.register(eventRoutes, { prefix: '/events', sql, logHead })
   await app.register(healthRoutes, { prefix: '/health', isReady: deps.isReady })
+  await app.register(projectionRoutes, { prefix: '/projections', sql, runner, logWatcher })
   await app.register(docsRoutes, { openapi: deps.openapi })
   return app
 }

@@ -2,8 +2,7 @@ import { buildApp } from './app.js'
 import { ConfigError, loadConfig, type Config } from './config.js'
 import { connect, DEFAULT_DATABASE_URL, ensureDatabase } from './db/connect.js'
 import { migrate } from './db/migrate.js'
-import { LogHead } from './events/log-head.js'
-import { LogWatcher } from './subscriptions/log-watcher.js'
+import { createServices } from './services.js'
 import { loadOpenapi } from './http/openapi-document.js'
 
 const start = async (config: Config): Promise<void> => {
@@ -11,12 +10,13 @@ const start = async (config: Config): Promise<void> => {
   await ensureDatabase(url)
   const sql = connect(url, { max: config.DATABASE_POOL_SIZE })
   let migrated = false
-  const logHead = new LogHead(sql)
-  const logWatcher = new LogWatcher(sql, logHead)
   const isReady = async (): Promise<boolean> => migrated && (await sql`select 1`.then(() => true, () => false))
-  const app = await buildApp({ config, sql, logHead, logWatcher, openapi: await loadOpenapi(), isReady })
+  // services log through the app's logger, which exists once the app is built
+  const log = { info: (object: object, message: string) => app.log.info(object, message), warn: (object: object, message: string) => app.log.warn(object, message) }
+  const services = await createServices(sql, config, log)
+  const app = await buildApp({ config, sql, services, openapi: await loadOpenapi(), isReady })
   const applied = await migrate(sql)
-  await logWatcher.start()
+  await services.start()
   migrated = true
   const where = new URL(url)
   app.log.info({ database: 'postgresql', host: where.host, name: where.pathname.slice(1), migrationsApplied: applied }, 'database ready')
@@ -33,7 +33,7 @@ const start = async (config: Config): Promise<void> => {
     }, config.SHUTDOWN_TIMEOUT_MS)
     // close() stops accepting, waits for in-flight requests, then the pool ends after their queries
     await app.close()
-    await logWatcher.stop()
+    await services.stop()
     await sql.end({ timeout: 5 })
     clearTimeout(timer)
     app.log.info('closed')

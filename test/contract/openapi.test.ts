@@ -4,8 +4,7 @@ import type { FastifyInstance, InjectOptions } from 'fastify'
 import { buildApp } from '../../src/app.js'
 import { loadConfig } from '../../src/config.js'
 import { connect, withDatabase } from '../../src/db/connect.js'
-import { LogHead } from '../../src/events/log-head.js'
-import { LogWatcher } from '../../src/subscriptions/log-watcher.js'
+import { createServices } from '../../src/services.js'
 import { event, events, streamId, withId } from '../helpers/fixtures.js'
 import { OpenapiContract, operations } from '../helpers/openapi-contract.js'
 import { buildTestApp } from '../helpers/test-app.js'
@@ -221,9 +220,10 @@ t.test('a malformed X-Tenant-Id is 400 on every operation', async (t) => {
 
 t.test('an unready server says 503, and a database failure is a generic 500', async (t) => {
   const sql = connect(withDatabase(SERVER_URL, `annalist_missing_${randomUUID().slice(0, 8)}`), { max: 1 })
-  const logHead = new LogHead(sql)
-  const deps = { sql, logHead, logWatcher: new LogWatcher(sql, logHead), openapi: contract.doc, isReady: async () => false, logger: false }
-  const broken = await buildApp({ config: loadConfig({ LOG_LEVEL: 'silent' }), ...deps })
+  const config = loadConfig({ LOG_LEVEL: 'silent' })
+  const services = await createServices(sql, config, { info: () => {}, warn: () => {} })
+  const deps = { sql, services, openapi: contract.doc, isReady: async () => false, logger: false }
+  const broken = await buildApp({ config, ...deps })
   t.teardown(async () => {
     await broken.close()
     await sql.end({ timeout: 1 })

@@ -1,8 +1,7 @@
 import t from 'tap'
 import { buildApp } from '../../src/app.js'
 import { loadConfig } from '../../src/config.js'
-import { LogHead } from '../../src/events/log-head.js'
-import { LogWatcher } from '../../src/subscriptions/log-watcher.js'
+import { createServices } from '../../src/services.js'
 import { loadOpenapi } from '../../src/http/openapi-document.js'
 import { testDatabase } from '../helpers/test-database.js'
 
@@ -12,8 +11,7 @@ t.test('live is always ok; ready follows the database check', async (t) => {
   const app = await buildApp({
     config: loadConfig({ LOG_LEVEL: 'silent' }),
     sql,
-    logHead: new LogHead(sql),
-    logWatcher: new LogWatcher(sql, new LogHead(sql)),
+    services: await createServices(sql, loadConfig({}), { info: () => {}, warn: () => {} }),
     openapi: await loadOpenapi(),
     isReady: async () => ready,
     logger: false,

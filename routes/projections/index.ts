@@ -1,0 +1,93 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+import type { Sql } from '../../src/db/connect.js'
+import { ProblemRef } from '../../src/http/schemas.js'
+import { checkDefinition, PROJECTION_NAME_PATTERN } from '../../src/projections/definition-schema.js'
+import { resetProjection, skipFailedEvent, startProjection, stopProjection } from '../../src/projections/management.js'
+import type { ProjectionRunner } from '../../src/projections/runner.js'
+import { viewOf } from '../../src/projections/status.js'
+import { deleteProjection, getProjection, listProjections, putDeclarative } from '../../src/projections/store.js'
+import type { LogWatcher } from '../../src/subscriptions/log-watcher.js'
+
+export interface ProjectionRoutesOptions {
+  sql: Sql
+  runner: ProjectionRunner
+  logWatcher: LogWatcher
+}
+
+export const ProjectionParams = Type.Object({ name: Type.String({ pattern: PROJECTION_NAME_PATTERN }) })
+
+const ProjectionView = Type.Object({
+  name: Type.String(),
+  kind: Type.Union([Type.Literal('declarative'), Type.Literal('code')]),
+  status: Type.Union([
+    Type.Literal('running'),
+    Type.Literal('stopped'),
+    Type.Literal('failed'),
+    Type.Literal('rebuilding'),
+    Type.Literal('catching-up'),
+  ]),
+  position: Type.Integer(),
+  head: Type.Integer(),
+  lag: Type.Integer(),
+  documents: Type.Integer(),
+  lastError: Type.Union([
+    Type.Object({ position: Type.Integer(), eventId: Type.String(), message: Type.String() }, { additionalProperties: true }),
+    Type.Null(),
+  ]),
+  definitionVersion: Type.Integer(),
+  updatedAt: Type.String(),
+  definition: Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()]),
+})
+
+const problems = { 400: ProblemRef, 404: ProblemRef, 500: ProblemRef }
+
+const ACTIONS = {
+  start: startProjection,
+  stop: stopProjection,
+  restart: startProjection,
+  skip: skipFailedEvent,
+  reset: resetProjection,
+} as const
+
+export const projectionRoutes: FastifyPluginAsyncTypebox<ProjectionRoutesOptions> = async (app, { sql, runner, logWatcher }) => {
+  const view = async (name: string) => viewOf(sql, await getProjection(sql, name), logWatcher.head)
+
+  app.get('/', { schema: { response: { 200: Type.Object({ projections: Type.Array(ProjectionView) }), 500: ProblemRef } } }, async () => ({
+    projections: await Promise.all((await listProjections(sql)).map((row) => viewOf(sql, row, logWatcher.head))),
+  }))
+
+  app.get('/:name', { schema: { params: ProjectionParams, response: { 200: ProjectionView, ...problems } } }, async (request) =>
+    view(request.params.name),
+  )
+
+  app.put('/:name', {
+    schema: {
+      params: ProjectionParams,
+      body: Type.Unknown(),
+      response: { 200: ProjectionView, 201: ProjectionView, 409: ProblemRef, ...problems },
+    },
+  }, async (request, reply) => {
+    const outcome = await putDeclarative(sql, request.params.name, checkDefinition(request.body))
+    if (outcome !== 'unchanged') await runner.changed()
+    if (outcome === 'created') await runner.record(request.params.name, 'ProjectionStarted')
+    return reply.code(outcome === 'created' ? 201 : 200).send(await view(request.params.name))
+  })
+
+  app.delete('/:name', { schema: { params: ProjectionParams, response: { 204: Type.Null(), ...problems } } }, async (request, reply) => {
+    await getProjection(sql, request.params.name)
+    await runner.stopLocal(request.params.name)
+    await deleteProjection(sql, request.params.name)
+    await runner.changed()
+    return reply.code(204).send(null)
+  })
+
+  for (const [action, act] of Object.entries(ACTIONS)) {
+    app.post(`/:name/${action}`, {
+      schema: { params: ProjectionParams, response: { 200: ProjectionView, 409: ProblemRef, ...problems } },
+    }, async (request) => {
+      await act(sql, runner, request.params.name)
+      return view(request.params.name)
+    })
+  }
+}

@@ -1,0 +1,45 @@
+import type { DocumentSession } from './document-session.js'
+import { applyDeclarative, documentIdOf } from './declarative.js'
+import type { CodeProjection, DeclarativeDefinition, ProjectionContext, ProjectionEvent, ProjectionSource } from './types.js'
+
+// One engine, two kinds: both apply an event through the batch's document session.
+export type Projector =
+  | { kind: 'declarative'; definition: DeclarativeDefinition }
+  | { kind: 'code'; module: CodeProjection }
+
+export const sourceOf = (projector: Projector): ProjectionSource =>
+  projector.kind === 'declarative' ? projector.definition.source : projector.module.source
+
+export const handles = (projector: Projector, type: string): boolean =>
+  projector.kind === 'declarative' ? type in projector.definition.handlers : type in projector.module.handlers
+
+// The document keys an event will touch, when they can be known before running it (declarative only),
+// so a batch loads all its documents in one query.
+export const documentKeyOf = (projector: Projector, event: ProjectionEvent): { tenant: string; id: string } | undefined => {
+  if (projector.kind !== 'declarative' || !handles(projector, event.type)) return undefined
+  const id = documentIdOf(projector.definition, event)
+  return id === undefined ? undefined : { tenant: event.tenant, id }
+}
+
+export const applyEvent = async (projector: Projector, session: DocumentSession, event: ProjectionEvent): Promise<void> => {
+  if (projector.kind === 'declarative') {
+    const handler = projector.definition.handlers[event.type]
+    const id = handler && documentIdOf(projector.definition, event)
+    if (!handler || id === undefined) return
+    const { document, version } = await session.get(event.tenant, id)
+    // a document carries the position of the last event applied to it: never apply one twice
+    if (document !== null && version >= event.globalPosition) return
+    session.put(event.tenant, id, applyDeclarative(handler, event, document ?? {}), event.globalPosition)
+    return
+  }
+  const handler = projector.module.handlers[event.type]
+  if (!handler) return
+  await handler(event, contextFor(session, event))
+}
+
+const contextFor = (session: DocumentSession, event: ProjectionEvent): ProjectionContext => ({
+  load: async (id) => (await session.get(event.tenant, id)).document ?? undefined,
+  store: async (id, document) => session.put(event.tenant, id, structuredClone(document), event.globalPosition),
+  delete: async (id) => session.put(event.tenant, id, null, event.globalPosition),
+  query: (query) => session.query(event.tenant, query),
+})

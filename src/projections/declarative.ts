@@ -1,0 +1,51 @@
+import { getField, MISSING, resolvePath, setField, unsetField, valueOf } from './json-path.js'
+import type { DeclarativeDefinition, DeclarativeHandler, Document, ProjectionEvent } from './types.js'
+
+// A handler that cannot apply to this document (push onto a non-array, inc of a non-number): the
+// projection's failure rules take over (SPEC "Projections").
+export class HandlerError extends Error {}
+
+export const documentIdOf = (definition: DeclarativeDefinition, event: ProjectionEvent): string | undefined => {
+  const id = resolvePath(event, definition.documentId)
+  if (typeof id === 'string' && id.length > 0) return id
+  if (typeof id === 'number' || typeof id === 'bigint') return String(id)
+  return undefined
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value)
+
+// Applies one event's ops in SPEC order (set, unset, inc, push, merge, delete) to `document`, which the
+// caller owns (a copy); returns null when the document is deleted. A `$.` path missing from the
+// event skips that field's op.
+export const applyDeclarative = (handler: DeclarativeHandler, event: ProjectionEvent, document: Document): Document | null => {
+  for (const [field, raw] of Object.entries(handler.set ?? {})) {
+    const value = valueOf(event, raw)
+    if (value !== MISSING) setField(document, field, value)
+  }
+  for (const field of handler.unset ?? []) unsetField(document, field)
+  for (const [field, raw] of Object.entries(handler.inc ?? {})) {
+    const by = valueOf(event, raw)
+    if (by === MISSING) continue
+    if (typeof by !== 'number') throw new HandlerError(`inc ${field}: ${String(raw)} is not a number`)
+    const current = getField(document, field) ?? 0
+    if (typeof current !== 'number') throw new HandlerError(`inc ${field}: the document holds a non-number`)
+    setField(document, field, current + by)
+  }
+  for (const [field, raw] of Object.entries(handler.push ?? {})) {
+    const value = valueOf(event, raw)
+    if (value === MISSING) continue
+    const current = getField(document, field)
+    if (current === undefined) setField(document, field, [value])
+    else if (Array.isArray(current)) current.push(value)
+    else throw new HandlerError(`push ${field}: the document holds a non-array`)
+  }
+  if (handler.merge !== undefined) {
+    const value = valueOf(event, handler.merge)
+    if (value !== MISSING) {
+      if (!isObject(value)) throw new HandlerError('merge: the value is not an object')
+      Object.assign(document, value)
+    }
+  }
+  return handler.delete === true ? null : document
+}

@@ -1,0 +1,82 @@
+import { Type, type Static } from 'typebox'
+import { Ajv, type ErrorObject } from 'ajv'
+import { Problem } from '../problems.js'
+import { isEventPath } from './json-path.js'
+import type { DeclarativeDefinition } from './types.js'
+
+export const PROJECTION_NAME_PATTERN = '^[a-z0-9][a-z0-9_-]{0,62}$'
+const EVENT_TYPE = '^[A-Za-z0-9_.:-]{1,256}$'
+const CATEGORY = '^\\$?[A-Za-z0-9_.:@=]{1,256}$'
+// a document field: dotted segments, none empty
+const FIELD = '^[^.$\\u0000][^.\\u0000]*(\\.[^.\\u0000]+)*$'
+const EVENT_PATH = '^\\$\\.[A-Za-z0-9_]+(\\.[A-Za-z0-9_:@=-]+)*$'
+
+const Fields = (value: ReturnType<typeof Type.Unknown>) => Type.Record(Type.String({ pattern: FIELD }), value, { additionalProperties: false })
+
+export const DeclarativeHandlerSchema = Type.Object(
+  {
+    set: Type.Optional(Fields(Type.Unknown())),
+    unset: Type.Optional(Type.Array(Type.String({ pattern: FIELD }))),
+    inc: Type.Optional(Fields(Type.Union([Type.Number(), Type.String({ pattern: EVENT_PATH })]) as never)),
+    push: Type.Optional(Fields(Type.Unknown())),
+    merge: Type.Optional(Type.Union([Type.Object({}, { additionalProperties: true }), Type.String({ pattern: EVENT_PATH })])),
+    delete: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false, minProperties: 1 },
+)
+
+export const DeclarativeDefinitionSchema = Type.Object(
+  {
+    source: Type.Object(
+      {
+        types: Type.Optional(Type.Array(Type.String({ pattern: EVENT_TYPE }), { minItems: 1, maxItems: 256 })),
+        categories: Type.Optional(Type.Array(Type.String({ pattern: CATEGORY }), { minItems: 1, maxItems: 256 })),
+      },
+      { additionalProperties: false },
+    ),
+    documentId: Type.String({ pattern: EVENT_PATH }),
+    handlers: Type.Record(Type.String({ pattern: EVENT_TYPE }), DeclarativeHandlerSchema, {
+      additionalProperties: false,
+      minProperties: 1,
+    }),
+    snapshots: Type.Optional(
+      Type.Object(
+        { every: Type.Integer({ minimum: 1 }), keep: Type.Integer({ minimum: 1, maximum: 1000 }) },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+)
+
+export type DeclarativeDefinitionInput = Static<typeof DeclarativeDefinitionSchema>
+
+const ajv = new Ajv({ allErrors: false, strict: false })
+const validate = ajv.compile(DeclarativeDefinitionSchema)
+
+const where = (error: ErrorObject): string => {
+  const path = error.instancePath.slice(1).replaceAll('/', '.')
+  const extra = error.keyword === 'additionalProperties' ? ` (unknown field ${String(error.params.additionalProperty)})` : ''
+  return `${path || 'definition'} ${error.message ?? 'is invalid'}${extra}`
+}
+
+// Returns the definition or throws a 400 naming the bad part (SPEC "Projections").
+export const checkDefinition = (input: unknown): DeclarativeDefinition => {
+  if (!validate(input)) {
+    const error = validate.errors![0]!
+    throw new Problem('validation-failed', { invalid: error.instancePath || '/' }, `invalid projection definition: ${where(error)}`)
+  }
+  const definition = input as DeclarativeDefinition
+  for (const [type, handler] of Object.entries(definition.handlers)) {
+    for (const [field, value] of Object.entries(handler.inc ?? {})) {
+      if (typeof value === 'string' && !isEventPath(value)) {
+        throw new Problem('validation-failed', { invalid: `/handlers/${type}/inc/${field}` }, `invalid projection definition: handlers.${type}.inc.${field} must be a number or a $. path`)
+      }
+    }
+    const sourced = definition.source.types === undefined || definition.source.types.includes(type)
+    if (!sourced) {
+      throw new Problem('validation-failed', { invalid: `/handlers/${type}` }, `invalid projection definition: handlers.${type} handles a type that source.types leaves out`)
+    }
+  }
+  return definition
+}

@@ -1,0 +1,113 @@
+import type { Tx } from '../db/connect.js'
+import type { Document, DocumentQuery, StoredDocument } from './types.js'
+
+
+
+interface Entry {
+  tenant: string
+  id: string
+  document: Document | null
+  version: number
+  dirty: boolean
+}
+
+const keyOf = (tenant: string, id: string): string => `${tenant}\u0000${id}`
+
+// The documents one batch touches, loaded once and written once at the end of the batch, inside the
+// batch's transaction. A journal per event lets a failing event be taken back without losing the
+// events before it.
+export class DocumentSession {
+  #entries = new Map<string, Entry>()
+  #journal: Map<string, Entry | undefined> | undefined
+
+  constructor(
+    private readonly tx: Tx,
+    private readonly projection: string,
+    private readonly generation: number,
+  ) {}
+
+  async preload(keys: { tenant: string; id: string }[]): Promise<void> {
+    const missing = keys.filter((key) => !this.#entries.has(keyOf(key.tenant, key.id)))
+    if (missing.length === 0) return
+    const rows = await this.tx<{ tenant: string; id: string; document: Document; version: number }[]>`
+      select d.tenant, d.id, d.document, d.version
+        from projection_documents d
+        join jsonb_to_recordset(${this.tx.json(missing as never)}) as k(tenant text, id text)
+          on d.tenant = k.tenant and d.id = k.id
+       where d.projection = ${this.projection}
+         and d.generation = ${this.generation}`
+    for (const key of missing) this.#entries.set(keyOf(key.tenant, key.id), { ...key, document: null, version: 0, dirty: false })
+    for (const row of rows) this.#entries.set(keyOf(row.tenant, row.id), { ...row, dirty: false })
+  }
+
+  async get(tenant: string, id: string): Promise<{ document: Document | null; version: number }> {
+    await this.preload([{ tenant, id }])
+    const entry = this.#entries.get(keyOf(tenant, id))!
+    return { document: entry.document === null ? null : structuredClone(entry.document), version: entry.version }
+  }
+
+  put(tenant: string, id: string, document: Document | null, version: number): void {
+    const key = keyOf(tenant, id)
+    if (this.#journal && !this.#journal.has(key)) this.#journal.set(key, this.#entries.get(key))
+    this.#entries.set(key, { tenant, id, document, version, dirty: true })
+  }
+
+  beginEvent(): void {
+    this.#journal = new Map()
+  }
+
+  endEvent(): void {
+    this.#journal = undefined
+  }
+
+  undoEvent(): void {
+    for (const [key, entry] of this.#journal ?? []) {
+      if (entry) this.#entries.set(key, entry)
+      else this.#entries.delete(key)
+    }
+    this.#journal = undefined
+  }
+
+  async flush(): Promise<void> {
+    const dirty = [...this.#entries.values()].filter((entry) => entry.dirty)
+    if (dirty.length === 0) return
+    const stored = dirty.filter((entry) => entry.document !== null)
+    const deleted = dirty.filter((entry) => entry.document === null)
+    if (stored.length > 0) {
+      const rows = stored.map(({ tenant, id, document, version }) => ({ tenant, id, document, version }))
+      await this.tx`
+        insert into projection_documents (projection, generation, tenant, id, document, version, updated_at)
+        select ${this.projection}, ${this.generation}, r.tenant, r.id, r.document, r.version, now()
+          from jsonb_to_recordset(${this.tx.json(rows as never)}) as r(tenant text, id text, document jsonb, version bigint)
+        on conflict (projection, generation, tenant, id) do update
+          set document = excluded.document,
+              version = excluded.version,
+              updated_at = excluded.updated_at`
+    }
+    if (deleted.length > 0) {
+      const keys = deleted.map(({ tenant, id }) => ({ tenant, id }))
+      await this.tx`
+        delete from projection_documents d
+         using jsonb_to_recordset(${this.tx.json(keys as never)}) as k(tenant text, id text)
+         where d.projection = ${this.projection}
+           and d.generation = ${this.generation}
+           and d.tenant = k.tenant
+           and d.id = k.id`
+    }
+    for (const entry of dirty) entry.dirty = false
+  }
+
+  // A code handler's query sees the batch's own writes: they are flushed first.
+  async query(tenant: string, query: DocumentQuery = {}): Promise<StoredDocument[]> {
+    await this.flush()
+    return this.tx<StoredDocument[]>`
+      select id, document, version, updated_at as "updatedAt"
+        from projection_documents
+       where projection = ${this.projection}
+         and generation = ${this.generation}
+         and tenant = ${tenant}
+         ${query.filter ? this.tx`and document @> ${this.tx.json(query.filter as never)}` : this.tx``}
+       order by id
+       limit ${Math.min(query.limit ?? 100, 1000)}`
+  }
+}

@@ -1,0 +1,214 @@
+import type { Sql } from '../db/connect.js'
+import type { LogWatcher } from '../subscriptions/log-watcher.js'
+import type { Projector } from './apply-event.js'
+import type { ProjectionProgress } from './progress.js'
+import { dropGenerations, listGenerations, listProjections, registerCode, setStatus, type GenerationRow, type ProjectionRow } from './store.js'
+import { recordSystemEvent, type SystemEventType } from './system-events.js'
+import type { CodeProjection, ProjectionEvent } from './types.js'
+import { ProjectionWorker, type ProjectionFailure, type WorkerDeps } from './worker.js'
+
+export const PROJECTIONS_CHANNEL = 'annalist_projections'
+// two-key advisory locks: this class, then hashtext(name)
+const LOCK_CLASS = 7_316_002
+
+export interface RunnerOptions {
+  sql: Sql
+  logWatcher: LogWatcher
+  progress: ProjectionProgress
+  codeProjections: CodeProjection[]
+  upcast?: (event: ProjectionEvent) => ProjectionEvent
+  log: { info: (object: object, message: string) => void; warn: (object: object, message: string) => void }
+  batchSize?: number
+  retryDelaysMs?: number[]
+  reconcileMs?: number
+}
+
+type Reserved = Awaited<ReturnType<Sql['reserve']>>
+
+// Runs the projections this instance holds. Each projection runs in exactly one instance at a time:
+// its workers start only under a session advisory lock held on one reserved connection, so the lock
+// goes the moment this process or its connection dies, and another instance's next round (every
+// reconcileMs) takes over (SPEC: within 10 s). The checkpoint compare-and-set in every batch keeps a
+// worker that lost its lock from committing over its successor.
+export class ProjectionRunner {
+  readonly #workers = new Map<string, ProjectionWorker>()
+  readonly #owned = new Set<string>()
+  readonly #building = new Set<string>()
+  readonly #code: Map<string, CodeProjection>
+  readonly #deps: WorkerDeps
+  #locks: Reserved | undefined
+  #round: Promise<void> = Promise.resolve()
+  #timer: NodeJS.Timeout | undefined
+  #unlisten: (() => Promise<void>) | undefined
+  #stopped = false
+
+  constructor(private readonly options: RunnerOptions) {
+    this.#code = new Map(options.codeProjections.map((module) => [module.name, module]))
+    this.#deps = {
+      sql: options.sql,
+      logWatcher: options.logWatcher,
+      upcast: options.upcast ?? ((event) => event),
+      batchSize: options.batchSize ?? 1000,
+      retryDelaysMs: options.retryDelaysMs ?? [200, 800],
+      pollMs: 1000,
+      log: options.log,
+      committed: (worker) => options.progress.committed(worker.name),
+      caughtUp: (worker) => void this.#caughtUp(worker),
+      failed: (worker, failure) => this.#failed(worker, failure),
+    }
+  }
+
+  get codeProjections(): Map<string, CodeProjection> {
+    return this.#code
+  }
+
+  // Code projections from PROJECTIONS_DIR become rows like declarative ones, so status and
+  // management work the same for both kinds.
+  async registerCode(): Promise<void> {
+    for (const name of this.#code.keys()) await registerCode(this.options.sql, name)
+  }
+
+  async start(): Promise<void> {
+    const request = await this.options.sql.listen(PROJECTIONS_CHANNEL, () => void this.reconcile())
+    this.#unlisten = request.unlisten
+    await this.reconcile()
+    this.#timer = setInterval(() => void this.reconcile(), this.options.reconcileMs ?? 2000)
+    this.#timer.unref()
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true
+    clearInterval(this.#timer)
+    await this.#unlisten?.().catch(() => undefined)
+    await this.#round
+    await Promise.all([...this.#workers.values()].map((worker) => worker.stop()))
+    this.#workers.clear()
+    this.#locks?.release()
+    this.#locks = undefined
+  }
+
+  // Tell every instance (this one included) that definitions or statuses changed.
+  async changed(): Promise<void> {
+    await this.options.sql`select pg_notify(${PROJECTIONS_CHANNEL}, '')`
+    await this.reconcile()
+  }
+
+  worker(name: string, generation: number): ProjectionWorker | undefined {
+    return this.#workers.get(`${name}:${generation}`)
+  }
+
+  // Stops this instance's workers of one projection (their batch commits first) ahead of a change to
+  // its checkpoint; a worker elsewhere finds its checkpoint moved and yields.
+  async stopLocal(name: string): Promise<void> {
+    await this.#round
+    for (const [key, worker] of this.#workers) {
+      if (worker.name !== name) continue
+      this.#workers.delete(key)
+      await worker.stop()
+    }
+  }
+
+  async record(name: string, type: SystemEventType, data: Record<string, unknown> = {}): Promise<void> {
+    await recordSystemEvent(this.options.sql, name, type, data, () => this.options.logWatcher.appended())
+  }
+
+  // Rounds run one at a time; a round asked for while one runs shares the next.
+  reconcile(): Promise<void> {
+    this.#round = this.#round.then(() => (this.#stopped ? undefined : this.#reconcileOnce())).catch((error) => {
+      this.options.log.warn({ err: error }, 'projection round failed')
+    })
+    return this.#round
+  }
+
+  async #reconcileOnce(): Promise<void> {
+    const [projections, generations] = await Promise.all([listProjections(this.options.sql), listGenerations(this.options.sql)])
+    const wanted = new Map<string, { projection: ProjectionRow; generation: GenerationRow }>()
+    for (const projection of projections) {
+      if (projection.status !== 'running') continue
+      if (projection.kind === 'code' && !this.#code.has(projection.name)) continue
+      for (const generation of generations) {
+        if (generation.projection !== projection.name || generation.state === 'retired') continue
+        wanted.set(`${projection.name}:${generation.generation}`, { projection, generation })
+      }
+    }
+    for (const [key, worker] of this.#workers) {
+      if (!wanted.has(key) || worker.finished) {
+        this.#workers.delete(key)
+        await worker.stop()
+      }
+    }
+    this.#building.clear()
+    for (const [key, { generation }] of wanted) if (generation.state === 'building') this.#building.add(key)
+    const names = new Set([...wanted.values()].map(({ projection }) => projection.name))
+    for (const name of this.#owned) if (!names.has(name)) await this.#unlock(name)
+    for (const [key, { projection, generation }] of wanted) {
+      if (this.#workers.has(key) || !(await this.#lock(projection.name))) continue
+      const worker = new ProjectionWorker(this.#deps, projection.name, generation.generation, this.#projector(projection, generation), generation.position)
+      this.#workers.set(key, worker)
+      worker.start()
+    }
+  }
+
+  #projector(projection: ProjectionRow, generation: GenerationRow): Projector {
+    if (projection.kind === 'code') return { kind: 'code', module: this.#code.get(projection.name)! }
+    return { kind: 'declarative', definition: generation.definition! }
+  }
+
+  async #lock(name: string): Promise<boolean> {
+    if (this.#owned.has(name)) return true
+    try {
+      this.#locks ??= await this.options.sql.reserve()
+      const [row] = await this.#locks<{ locked: boolean }[]>`select pg_try_advisory_lock(${LOCK_CLASS}, hashtext(${name})) as locked`
+      if (row?.locked) this.#owned.add(name)
+      return row?.locked === true
+    } catch (error) {
+      // the lock connection is gone and its locks with it: stop everything it guarded
+      this.options.log.warn({ err: error }, 'projection lock connection lost')
+      this.#locks = undefined
+      this.#owned.clear()
+      await Promise.all([...this.#workers.values()].map((worker) => worker.stop()))
+      this.#workers.clear()
+      return false
+    }
+  }
+
+  async #unlock(name: string): Promise<void> {
+    this.#owned.delete(name)
+    const locks = this.#locks
+    if (locks) await locks`select pg_advisory_unlock(${LOCK_CLASS}, hashtext(${name}))`.catch(() => undefined)
+  }
+
+  // A building generation that reached the live head replaces the live one in one short transaction.
+  async #caughtUp(worker: ProjectionWorker): Promise<void> {
+    if (!this.#building.has(`${worker.name}:${worker.generation}`)) return
+    const swapped = await this.options.sql.begin(async (tx) => {
+      const [row] = await tx<{ state: string; liveGeneration: number }[]>`
+        select g.state, p.live_generation as "liveGeneration"
+          from projections p
+          join projection_generations g on g.projection = p.name and g.generation = ${worker.generation}
+         where p.name = ${worker.name}
+         for update of p`
+      if (row?.state !== 'building' || worker.position < this.options.logWatcher.head) return false
+      await dropGenerations(tx, worker.name, 'retired')
+      await tx`
+        update projection_generations
+           set state = case when generation = ${worker.generation} then 'live' else 'retired' end, updated_at = now()
+         where projection = ${worker.name}
+           and generation in (${worker.generation}, ${row.liveGeneration})`
+      await tx`update projections set live_generation = ${worker.generation}, updated_at = now() where name = ${worker.name}`
+      return true
+    })
+    if (!swapped) return
+    this.options.log.info({ projection: worker.name, generation: worker.generation }, 'projection generation swapped in')
+    this.options.progress.committed(worker.name)
+    await this.record(worker.name, 'ProjectionSwapped', { generation: worker.generation, position: worker.position })
+    await this.changed()
+  }
+
+  async #failed(worker: ProjectionWorker, failure: ProjectionFailure): Promise<void> {
+    this.options.log.warn({ projection: worker.name, ...failure }, 'projection failed')
+    await setStatus(this.options.sql, worker.name, 'failed', { ...failure, generation: worker.generation })
+    await this.record(worker.name, 'ProjectionFailed', { ...failure, error: failure.message })
+    void this.changed()
+  }
+}

@@ -1,0 +1,43 @@
+import type { Sql } from '../db/connect.js'
+import { SYSTEM_TENANT } from '../events/types.js'
+import type { ProjectionEvent, ProjectionSource } from './types.js'
+
+export interface SourceBatch {
+  events: ProjectionEvent[]
+  // the position this batch has looked through: the checkpoint after applying it
+  scannedTo: number
+}
+
+// Projections read every tenant's events (documents belong to the event's tenant); system events
+// only when the source names a `$` category. Bounded by the gap-safe head like every log read.
+export const readSourceEvents = async (
+  sql: Sql,
+  source: ProjectionSource,
+  after: number,
+  head: number,
+  limit: number,
+): Promise<SourceBatch> => {
+  if (head <= after) return { events: [], scannedTo: after }
+  const { types, categories } = source
+  const system = categories?.some((category) => category.startsWith('$')) ?? false
+  const events = await sql<ProjectionEvent[]>`
+    select tenant,
+           global_position as "globalPosition",
+           stream_id as "streamId",
+           stream_version as "streamVersion",
+           event_id as "eventId",
+           type,
+           data,
+           metadata,
+           created_at as "createdAt"
+      from events
+     where global_position > ${after}
+       and global_position <= ${head}
+       ${system ? sql`` : sql`and tenant <> ${SYSTEM_TENANT}`}
+       ${types?.length ? sql`and type = any(${types}::text[])` : sql``}
+       ${categories?.length ? sql`and category = any(${categories}::text[])` : sql``}
+     order by global_position
+     limit ${limit}`
+  const scannedTo = events.length === limit ? events.at(-1)!.globalPosition : head
+  return { events, scannedTo }
+}

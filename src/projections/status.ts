@@ -1,0 +1,43 @@
+import type { Sql } from '../db/connect.js'
+import { documentCount, listGenerations, type ProjectionRow } from './store.js'
+import type { DeclarativeDefinition, ProjectionKind, ProjectionStatus } from './types.js'
+
+// A projection this far behind the head reads as catching-up rather than running.
+export const CATCHING_UP_LAG = 1000
+
+export interface ProjectionView {
+  name: string
+  kind: ProjectionKind
+  status: ProjectionStatus
+  position: number
+  head: number
+  lag: number
+  documents: number
+  lastError: ProjectionRow['lastError']
+  definitionVersion: number
+  updatedAt: string
+  definition: DeclarativeDefinition | null
+}
+
+export const viewOf = async (sql: Sql, row: ProjectionRow, head: number): Promise<ProjectionView> => {
+  const generations = await listGenerations(sql, row.name)
+  const live = generations.find((generation) => generation.generation === row.liveGeneration)
+  const position = live?.position ?? 0
+  const lag = Math.max(0, head - position)
+  const rebuilding = generations.some((generation) => generation.state === 'building')
+  const status: ProjectionStatus =
+    row.status !== 'running' ? row.status : rebuilding ? 'rebuilding' : lag >= CATCHING_UP_LAG ? 'catching-up' : 'running'
+  return {
+    name: row.name,
+    kind: row.kind,
+    status,
+    position,
+    head,
+    lag,
+    documents: await documentCount(sql, row.name, row.liveGeneration),
+    lastError: row.lastError,
+    definitionVersion: row.definitionVersion,
+    updatedAt: row.updatedAt,
+    definition: row.definition,
+  }
+}

@@ -1,0 +1,149 @@
+import { Problem } from '../problems.js'
+import type { Sql, Tx } from '../db/connect.js'
+import type { DeclarativeDefinition, ProjectionKind } from './types.js'
+
+export interface ProjectionRow {
+  name: string
+  kind: ProjectionKind
+  definition: DeclarativeDefinition | null
+  definitionVersion: number
+  status: 'running' | 'stopped' | 'failed'
+  liveGeneration: number
+  lastError: { position: number; eventId: string; message: string; generation?: number } | null
+  updatedAt: string
+}
+
+export interface GenerationRow {
+  projection: string
+  generation: number
+  definition: DeclarativeDefinition | null
+  definitionVersion: number
+  position: number
+  state: 'live' | 'building' | 'retired'
+}
+
+const projectionColumns = (sql: Sql) => sql`
+  name, kind, definition, definition_version as "definitionVersion", status,
+  live_generation as "liveGeneration", last_error as "lastError", updated_at as "updatedAt"`
+
+const generationColumns = (sql: Sql) => sql`
+  projection, generation, definition, definition_version as "definitionVersion", position, state`
+
+export const notFound = (name: string): Problem =>
+  new Problem('projection-not-found', { name }, `no projection named ${name}`)
+
+export const getProjection = async (sql: Sql, name: string): Promise<ProjectionRow> => {
+  const [row] = await sql<ProjectionRow[]>`select ${projectionColumns(sql)} from projections where name = ${name}`
+  if (!row) throw notFound(name)
+  return row
+}
+
+export const listProjections = (sql: Sql): Promise<ProjectionRow[]> =>
+  sql<ProjectionRow[]>`select ${projectionColumns(sql)} from projections order by name`
+
+export const listGenerations = (sql: Sql, name?: string): Promise<GenerationRow[]> =>
+  sql<GenerationRow[]>`
+    select ${generationColumns(sql)}
+      from projection_generations
+     ${name === undefined ? sql`` : sql`where projection = ${name}`}
+     order by projection, generation`
+
+export type PutOutcome = 'created' | 'unchanged' | 'rebuilding'
+
+// A changed definition never edits the live documents: it starts a new generation that is built
+// beside the live one and replaces it atomically once caught up (SPEC "Backfills and rebuilds").
+export const putDeclarative = (sql: Sql, name: string, definition: DeclarativeDefinition): Promise<PutOutcome> =>
+  sql.begin(async (tx) => {
+    const [current] = await tx<{ kind: ProjectionKind; same: boolean; definitionVersion: number }[]>`
+      select kind, definition = ${tx.json(definition as never)} as same, definition_version as "definitionVersion"
+        from projections
+       where name = ${name}
+       for update`
+    if (!current) {
+      await tx`
+        insert into projections (name, kind, definition, definition_version, status, live_generation)
+        values (${name}, 'declarative', ${tx.json(definition as never)}, 1, 'running', 1)`
+      await tx`
+        insert into projection_generations (projection, generation, definition, definition_version, state)
+        values (${name}, 1, ${tx.json(definition as never)}, 1, 'live')`
+      return 'created'
+    }
+    if (current.kind === 'code') throw new Problem('conflict', { name }, `${name} is a code projection from PROJECTIONS_DIR`)
+    if (current.same) return 'unchanged'
+    const version = current.definitionVersion + 1
+    await dropGenerations(tx, name, 'building')
+    await tx`
+      update projections
+         set definition = ${tx.json(definition as never)}, definition_version = ${version}, updated_at = now()
+       where name = ${name}`
+    await tx`
+      insert into projection_generations (projection, generation, definition, definition_version, state)
+      select ${name}, max(generation) + 1, ${tx.json(definition as never)}, ${version}, 'building'
+        from projection_generations
+       where projection = ${name}`
+    return 'rebuilding'
+  })
+
+export const dropGenerations = async (tx: Tx, name: string, state: GenerationRow['state']): Promise<void> => {
+  await tx`
+    delete from projection_documents
+     where projection = ${name}
+       and generation in (select generation from projection_generations where projection = ${name} and state = ${state})`
+  await tx`delete from projection_generations where projection = ${name} and state = ${state}`
+}
+
+export const registerCode = async (sql: Sql, name: string): Promise<void> => {
+  await sql.begin(async (tx) => {
+    const [row] = await tx<{ kind: ProjectionKind }[]>`
+      insert into projections (name, kind, status, live_generation)
+      values (${name}, 'code', 'running', 1)
+      on conflict (name) do update set updated_at = projections.updated_at
+      returning kind`
+    if (row?.kind !== 'code') throw new Error(`code projection ${name} clashes with a declarative projection of that name`)
+    await tx`
+      insert into projection_generations (projection, generation, definition_version, state)
+      values (${name}, 1, 1, 'live')
+      on conflict do nothing`
+  })
+}
+
+export const deleteProjection = async (sql: Sql, name: string): Promise<void> => {
+  await sql.begin(async (tx) => {
+    const deleted = await tx`delete from projections where name = ${name} returning name`
+    if (deleted.length === 0) throw notFound(name)
+    await tx`delete from projection_documents where projection = ${name}`
+  })
+}
+
+export const setStatus = async (
+  sql: Sql,
+  name: string,
+  status: ProjectionRow['status'],
+  lastError: ProjectionRow['lastError'] = null,
+): Promise<void> => {
+  const updated = await sql`
+    update projections
+       set status = ${status}, last_error = ${lastError === null ? null : sql.json(lastError as never)}, updated_at = now()
+     where name = ${name}
+    returning name`
+  if (updated.length === 0) throw notFound(name)
+}
+
+// Compare-and-set on the checkpoint, inside the batch's transaction: a worker that lost its
+// projection to another instance (or to a reset) cannot commit a batch over the other's work.
+export const advanceCheckpoint = async (tx: Tx, name: string, generation: number, from: number, to: number): Promise<boolean> => {
+  const updated = await tx`
+    update projection_generations
+       set position = ${to}, updated_at = now()
+     where projection = ${name}
+       and generation = ${generation}
+       and position = ${from}
+    returning generation`
+  return updated.length === 1
+}
+
+export const documentCount = async (sql: Sql, name: string, generation: number): Promise<number> => {
+  const [row] = await sql<{ count: number }[]>`
+    select count(*) as count from projection_documents where projection = ${name} and generation = ${generation}`
+  return row?.count ?? 0
+}
