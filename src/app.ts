@@ -86,7 +86,7 @@ export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
   await app.register(streamRoutes, { prefix: '/streams', sql, logWatcher, maxEventsPerAppend: config.MAX_EVENTS_PER_APPEND })
   await app.register(eventRoutes, { prefix: '/events', sql, logHead })
   await app.register(healthRoutes, { prefix: '/health', isReady: deps.isReady })
-  await app.register(projectionRoutes, { prefix: '/projections', sql, runner, logWatcher })
+  await app.register(projectionRoutes, { prefix: '/projections', sql, runner, logHead })
   await app.register(docsRoutes, { openapi: deps.openapi })
   return app
 }

@@ -7,12 +7,12 @@ import { resetProjection, skipFailedEvent, startProjection, stopProjection } fro
 import type { ProjectionRunner } from '../../src/projections/runner.js'
 import { viewOf } from '../../src/projections/status.js'
 import { deleteProjection, getProjection, listProjections, putDeclarative } from '../../src/projections/store.js'
-import type { LogWatcher } from '../../src/subscriptions/log-watcher.js'
+import type { LogHead } from '../../src/events/log-head.js'
 
 export interface ProjectionRoutesOptions {
   sql: Sql
   runner: ProjectionRunner
-  logWatcher: LogWatcher
+  logHead: LogHead
 }
 
 export const ProjectionParams = Type.Object({ name: Type.String({ pattern: PROJECTION_NAME_PATTERN }) })
@@ -50,11 +50,12 @@ const ACTIONS = {
   reset: resetProjection,
 } as const
 
-export const projectionRoutes: FastifyPluginAsyncTypebox<ProjectionRoutesOptions> = async (app, { sql, runner, logWatcher }) => {
-  const view = async (name: string) => viewOf(sql, await getProjection(sql, name), logWatcher.head)
+export const projectionRoutes: FastifyPluginAsyncTypebox<ProjectionRoutesOptions> = async (app, { sql, runner, logHead }) => {
+  // head as /events reports it, so `lag: 0` means every event acknowledged before the request is applied
+  const view = async (name: string) => viewOf(sql, await getProjection(sql, name), await logHead.catchUp())
 
   app.get('/', { schema: { response: { 200: Type.Object({ projections: Type.Array(ProjectionView) }), 500: ProblemRef } } }, async () => ({
-    projections: await Promise.all((await listProjections(sql)).map((row) => viewOf(sql, row, logWatcher.head))),
+    projections: await Promise.all((await listProjections(sql)).map(async (row) => viewOf(sql, row, await logHead.catchUp()))),
   }))
 
   app.get('/:name', { schema: { params: ProjectionParams, response: { 200: ProjectionView, ...problems } } }, async (request) =>
