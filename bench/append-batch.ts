@@ -18,7 +18,7 @@ export const benchAppendBatch = async (server: BenchServer, payload: BenchPayloa
   await server.admin`checkpoint`
   return runLoad({
     origin: server.origin,
-    meter: server.cpuMeter,
+    meter: server.meter,
     ...options,
     worker: (_index, pool) => async () => {
       const status = await postDiscard(pool, `/streams/batch-${randomUUID()}/events`, body)

@@ -58,5 +58,5 @@ export const benchAppendSingle = async (server: BenchServer, payload: BenchPaylo
   const prefix = `occ${options.connections}`
   await seed(server.origin, payload, prefix, options.connections)
   await server.admin`checkpoint`
-  return runLoad({ origin: server.origin, worker: worker(payload, prefix), meter: server.cpuMeter, ...options })
+  return runLoad({ origin: server.origin, worker: worker(payload, prefix), meter: server.meter, ...options })
 }

@@ -6,7 +6,8 @@ import { createInterface } from 'node:readline'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { request } from 'undici'
 import { connect, withDatabase, type Sql } from '../src/db/connect.js'
-import { startCpuMeter, type CpuShare } from './cpu-meter.js'
+import { startCpuMeter, type Usage } from './cpu-meter.js'
+import { startDbWork } from './db-work.js'
 import { REPO_ROOT, type BenchSettings } from './settings.js'
 
 export interface BenchServer {
@@ -15,7 +16,7 @@ export interface BenchServer {
   databaseUrl: string
   admin: Sql
   describe: string
-  cpuMeter: () => Promise<() => CpuShare | undefined>
+  meter: () => Promise<() => Promise<Usage>>
   stop: () => Promise<void>
 }
 
@@ -81,7 +82,10 @@ export const startBenchServer = async (settings: BenchSettings): Promise<BenchSe
   if (settings.serverRunner === 'dist' && settings.build) build()
   const admin = connect(settings.adminUrl, { max: 1, applicationName: 'annalist-bench' })
   await recreateDatabase(admin, settings.database)
+  // per-function call counts and times for the report; costs the server a clock read per call
+  if (settings.trackFunctions) await admin`alter database ${admin(settings.database)} set track_functions = 'all'`
   const databaseUrl = withDatabase(settings.adminUrl, settings.database)
+  const stats = connect(databaseUrl, { max: 1, applicationName: 'annalist-bench' })
   const port = settings.port ?? (await freePort())
   const origin = `http://127.0.0.1:${port}`
   const nodeArgs: string[] = []
@@ -107,16 +111,12 @@ export const startBenchServer = async (settings: BenchSettings): Promise<BenchSe
     if (!exited(child)) child.kill('SIGKILL')
   }
   process.once('exit', killOnExit)
-  child.once('exit', (code, signal) => {
-    if (stopping) return
-    process.stderr.write(`bench: the server died mid-run (${code ?? signal}); stopping\n`)
-    process.exit(1)
-  })
   const stop = async (): Promise<void> => {
     if (stopping) return
     stopping = true
     await terminate(child)
     process.removeListener('exit', killOnExit)
+    await stats.end({ timeout: 5 })
     if (!settings.keepDatabase) await admin`drop database if exists ${admin(settings.database)} with (force)`.catch(() => {})
     await admin.end({ timeout: 5 })
   }
@@ -126,14 +126,25 @@ export const startBenchServer = async (settings: BenchSettings): Promise<BenchSe
     await stop()
     throw error
   }
+  // from here on the server exiting by itself is a crash: report it and end the bench
+  child.once('exit', (code, signal) => {
+    if (stopping) return
+    process.stderr.write(`bench: the server died mid-run (${code ?? signal}); stopping\n`)
+    stopping = true
+    setTimeout(() => process.exit(1), 5000).unref()
+    const drop = settings.keepDatabase ? Promise.resolve() : admin`drop database if exists ${admin(settings.database)} with (force)`
+    void drop.catch(() => {}).finally(() => process.exit(1))
+  })
   const runner = settings.serverRunner === 'tsx' ? 'node --import=tsx src/server.ts' : 'node dist/src/server.js'
   const describe = `${runner}, pid ${child.pid}, ${origin}, database ${settings.database}, pool ${settings.poolSize ?? 'default (20)'}, LOG_LEVEL=warn`
   const pid = child.pid ?? 0
-  const cpuMeter = async (): Promise<() => CpuShare | undefined> => {
-    const backends = await admin<{ pid: number }[]>`select pid from pg_stat_activity where datname = ${settings.database}`
-    return startCpuMeter(pid, backends.map((row) => row.pid))
+  const meter = async (): Promise<() => Promise<Usage>> => {
+    const backends = await admin<{ pid: number }[]>`select pid from pg_stat_activity where datname = ${settings.database} and application_name = 'annalist'`
+    const stopDb = await startDbWork(stats).catch(() => undefined)
+    const stopCpu = startCpuMeter(pid, backends.map((row) => row.pid))
+    return async () => ({ cpu: stopCpu(), db: await stopDb?.().catch(() => undefined) })
   }
-  return { origin, pid, databaseUrl, admin, describe, cpuMeter, stop }
+  return { origin, pid, databaseUrl, admin, describe, meter, stop }
 }
 
 // Runs fn against a fresh server and always stops it: on return, on throw, on SIGINT/SIGTERM, and when the

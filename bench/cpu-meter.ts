@@ -1,9 +1,12 @@
 import { readFileSync } from 'node:fs'
+import type { DbWork } from './db-work.js'
 
 // Who used the 2 cores during a scenario: the server process, the bench process, and the machine as a whole
 // (Postgres is most of the rest). Linux /proc only; elsewhere the figures are simply absent.
 export interface CpuShare {
   serverPercent: number
+  // the kernel's share of serverPercent: socket writes and reads (loopback TCP is processed in the writer's syscall)
+  serverSystemPercent: number
   // the Postgres backends serving the server's pool (walwriter, checkpointer and the rest not included)
   backendsPercent: number
   benchPercent: number
@@ -14,6 +17,7 @@ export interface CpuShare {
 interface Reading {
   at: number
   serverTicks: number
+  serverSystemTicks: number
   backendTicks: number
   benchMicros: number
   machineBusy: number
@@ -23,11 +27,14 @@ interface Reading {
 
 const TICKS_PER_SECOND = 100
 
-const processTicks = (pid: number): number => {
+// [user, system] clock ticks
+const processTimes = (pid: number): [number, number] => {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return Number(fields[11]) + Number(fields[12])
+  return [Number(fields[11]), Number(fields[12])]
 }
+
+const processTicks = (pid: number): number => processTimes(pid).reduce((sum, ticks) => sum + ticks, 0)
 
 const machineTicks = (): { busy: number; total: number; cores: number } => {
   const lines = readFileSync('/proc/stat', 'utf8').split('\n')
@@ -54,6 +61,7 @@ const read = (serverPid: number, backendPids: number[]): Reading | undefined => 
     return {
       at: performance.now(),
       serverTicks: processTicks(serverPid),
+      serverSystemTicks: processTimes(serverPid)[1],
       backendTicks: backendTicksOf(backendPids),
       benchMicros: bench.user + bench.system,
       machineBusy: machine.busy,
@@ -73,12 +81,18 @@ export const startCpuMeter = (serverPid: number, backendPids: number[] = []): ((
     const seconds = (end.at - start.at) / 1000
     return {
       serverPercent: ((end.serverTicks - start.serverTicks) / TICKS_PER_SECOND / seconds) * 100,
+      serverSystemPercent: ((end.serverSystemTicks - start.serverSystemTicks) / TICKS_PER_SECOND / seconds) * 100,
       backendsPercent: ((end.backendTicks - start.backendTicks) / TICKS_PER_SECOND / seconds) * 100,
       benchPercent: ((end.benchMicros - start.benchMicros) / 1e6 / seconds) * 100,
       machineBusyPercent: ((end.machineBusy - start.machineBusy) / (end.machineTotal - start.machineTotal)) * 100,
       cores: end.cores,
     }
   }
+}
+
+export interface Usage {
+  cpu: CpuShare | undefined
+  db: DbWork | undefined
 }
 
 export const serverRssMiB = (pid: number): number | undefined => {

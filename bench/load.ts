@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Pool } from 'undici'
-import type { CpuShare } from './cpu-meter.js'
+import type { Usage } from './cpu-meter.js'
 
 // One request of a worker: null when it succeeded, else a short label for the error tally ("409", "ECONNRESET").
 export type Step = () => Promise<string | null>
@@ -13,8 +13,8 @@ export interface LoadOptions {
   worker: (index: number, pool: Pool) => Step
   windowMs?: number
   onWindow?: (window: WindowStats) => void
-  // starts a CPU meter when the measured span begins; the returned function reads it when the span ends
-  meter?: () => Promise<() => CpuShare | undefined>
+  // starts metering CPU and database work when the measured span begins; the returned function reads it when the span ends
+  meter?: () => Promise<() => Promise<Usage>>
 }
 
 export interface WindowStats {
@@ -39,7 +39,7 @@ export interface LoadResult {
   errors: Record<string, number>
   errorCount: number
   warmupErrors: number
-  cpu: CpuShare | undefined
+  usage: Usage | undefined
   samples: Samples
 }
 
@@ -150,7 +150,7 @@ export const runLoad = async (options: LoadOptions): Promise<LoadResult> => {
     }
   }
   const windows = scheduleWindows(options, samples, measureStart)
-  const cpu = meterSpan(options.meter, measureStart, measureEnd)
+  const usage = meterSpan(options.meter, measureStart, measureEnd)
   try {
     const steps = Array.from({ length: options.connections }, (_, index) => options.worker(index, pool))
     await Promise.all(steps.map((step) => worker(step)))
@@ -171,18 +171,18 @@ export const runLoad = async (options: LoadOptions): Promise<LoadResult> => {
     errors,
     errorCount: Object.values(errors).reduce((sum, count) => sum + count, 0),
     warmupErrors,
-    cpu: await cpu,
+    usage: await usage,
     samples,
   }
 }
 
-const meterSpan = async (meter: LoadOptions['meter'], from: number, to: number): Promise<CpuShare | undefined> => {
+const meterSpan = async (meter: LoadOptions['meter'], from: number, to: number): Promise<Usage | undefined> => {
   if (!meter) return undefined
   try {
     await sleep(Math.max(0, from - performance.now()))
     const stop = await meter()
     await sleep(Math.max(0, to - performance.now()))
-    return stop()
+    return await stop()
   } catch {
     return undefined
   }

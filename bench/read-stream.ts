@@ -1,6 +1,6 @@
 import { Client, type Dispatcher } from 'undici'
 import type { BenchServer } from './bench-server.js'
-import type { CpuShare } from './cpu-meter.js'
+import type { Usage } from './cpu-meter.js'
 import { percentile } from './load.js'
 import { appendBody, type BenchPayload } from './payload.js'
 import { expectStatus, postJson } from './http.js'
@@ -26,7 +26,9 @@ export interface ReadStreamResult {
   // the same, with the client's JSON.parse of every page included
   parsedMedianMs: number
   parsedP99Ms: number
-  cpu: CpuShare | undefined
+  usage: Usage | undefined
+  // requests in the metered span (the plain reads), to put database work per request
+  requests: number
 }
 
 interface ReadOnce {
@@ -96,9 +98,9 @@ export const benchReadStream = async (server: BenchServer, payload: BenchPayload
     await server.admin`checkpoint`
     await verify(client)
     await timeReads(client, options.warmupReads, false)
-    const stopMeter = await server.cpuMeter()
+    const stopMeter = await server.meter()
     const plain = await timeReads(client, options.reads, false)
-    const cpu = stopMeter()
+    const usage = await stopMeter()
     const parsed = await timeReads(client, options.reads, true)
     const first = plain[0]!
     const ms = sortedMs(plain)
@@ -112,7 +114,8 @@ export const benchReadStream = async (server: BenchServer, payload: BenchPayload
       p99Ms: percentile(ms, 0.99),
       parsedMedianMs: percentile(parsedMs, 0.5),
       parsedP99Ms: percentile(parsedMs, 0.99),
-      cpu,
+      usage,
+      requests: plain.reduce((sum, run) => sum + run.requests, 0),
     }
   } finally {
     await client.close()

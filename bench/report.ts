@@ -1,4 +1,4 @@
-import type { CpuShare } from './cpu-meter.js'
+import type { CpuShare, Usage } from './cpu-meter.js'
 import type { LoadResult } from './load.js'
 import type { BenchPayload } from './payload.js'
 
@@ -27,8 +27,17 @@ export const describePayload = (payload: BenchPayload): string =>
 
 export const describeCpu = (cpu: CpuShare | undefined): string =>
   cpu
-    ? `cpu: server ${cpu.serverPercent.toFixed(0)}%, its Postgres backends ${cpu.backendsPercent.toFixed(0)}%, bench ${cpu.benchPercent.toFixed(0)}%, machine ${cpu.machineBusyPercent.toFixed(0)}% busy of ${cpu.cores} cores (100% = 1 core for processes)`
+    ? `cpu: server ${cpu.serverPercent.toFixed(0)}% (${cpu.serverSystemPercent.toFixed(0)}% in the kernel), its Postgres backends ${cpu.backendsPercent.toFixed(0)}%, bench ${cpu.benchPercent.toFixed(0)}%, machine ${cpu.machineBusyPercent.toFixed(0)}% busy of ${cpu.cores} cores (100% = 1 core for processes)`
     : 'cpu: n/a'
+
+export const describeDb = (usage: Usage | undefined, requests: number): string => {
+  const db = usage?.db
+  if (!db || requests === 0) return 'postgres: n/a'
+  const functions = Object.entries(db.functions)
+    .sort((a, b) => b[1].ms - a[1].ms)
+    .map(([name, work]) => `${name} ${(work.calls / requests).toFixed(2)} calls (${(work.ms / work.calls).toFixed(2)} ms each)`)
+  return `postgres per request (approx.): ${(db.transactions / requests).toFixed(2)} transactions${functions.length ? `; ${functions.join(', ')}` : ''}`
+}
 
 export const describeErrors = (result: LoadResult): string => {
   const kinds = Object.entries(result.errors).map(([label, count]) => `${label}: ${count}`)
@@ -43,5 +52,20 @@ export const printLoad = (title: string, result: LoadResult, conditions: LoadCon
   say(`    latency      p50 ${ms(result.p50Ms)}, p99 ${ms(result.p99Ms)}, max ${ms(result.maxMs)}`)
   say(`    errors       ${describeErrors(result)}`)
   say(`    conditions   ${result.connections} connections, 1 request in flight each; ${conditions.eventsPerRequest} event(s)/request, ${num(conditions.requestBytes)} B request body; ${conditions.warmupSeconds} s warm-up`)
-  say(`    ${describeCpu(result.cpu)}`)
+  say(`    ${describeCpu(result.usage?.cpu)}`)
+  say(`    ${describeDb(result.usage, result.requests)}`)
+}
+
+// Set-up failures (no Postgres, a server that will not start) end the bench with one line, not a stack trace.
+export const fail = (error: unknown): never => {
+  process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`)
+  process.exit(1)
+}
+
+export const attempt = <T>(fn: () => T): T => {
+  try {
+    return fn()
+  } catch (error) {
+    return fail(error)
+  }
 }

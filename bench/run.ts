@@ -8,7 +8,7 @@ import { serverRssMiB } from './cpu-meter.js'
 import type { LoadResult } from './load.js'
 import { appendBody, loadPayload } from './payload.js'
 import { benchReadStream, type ReadStreamResult } from './read-stream.js'
-import { describeCpu, describePayload, ms, num, printLoad, ratio, say, verdict } from './report.js'
+import { attempt, describeCpu, describeDb, describePayload, fail, ms, num, printLoad, ratio, say, verdict } from './report.js'
 import { loadBenchSettings } from './settings.js'
 
 // `npm run bench`: every scenario against one long-lived server, each next to its raw-SQL anchor.
@@ -19,8 +19,8 @@ const SINGLE_CONNECTIONS = [8, 32]
 const BATCH_CONNECTIONS = 32
 const READS = 20
 
-const settings = loadBenchSettings()
-const payload = loadPayload(settings.anchorsDir)
+const settings = attempt(loadBenchSettings)
+const payload = attempt(() => loadPayload(settings.anchorsDir))
 const wants = (name: string): boolean => !settings.only || settings.only.has(name)
 const warmupMs = settings.warmupSeconds * 1000
 const durationMs = settings.seconds * 1000
@@ -73,7 +73,8 @@ const runRead = async (server: BenchServer): Promise<void> => {
   say(`    full read    median ${ms(read.medianMs)}, p99 ${ms(read.p99Ms)} over ${read.reads} reads (body received; next taken from its tail)`)
   say(`    with parse   median ${ms(read.parsedMedianMs)}, p99 ${ms(read.parsedP99Ms)} (client JSON.parse of every page included)`)
   say(`    conditions   ${num(read.events)} events, ${read.requestsPerRead} sequential requests per read, ${num(read.responseBytes / 1024 / 1024, 1)} MiB of JSON per read; 3 warm-up reads`)
-  say(`    ${describeCpu(read.cpu)} (during the plain reads)`)
+  say(`    ${describeCpu(read.usage?.cpu)} (during the plain reads)`)
+  say(`    ${describeDb(read.usage, read.requests)}`)
 }
 
 const summary = (): void => {
@@ -120,7 +121,7 @@ await withBenchServer(settings, budgetSeconds, async (server) => {
   if (wants('read')) await runRead(server)
   const rss = serverRssMiB(server.pid)
   if (rss !== undefined) say(`\nserver RSS at the end: ${num(rss)} MiB`)
-})
+}).catch(fail)
 summary()
 if (settings.jsonOut) {
   writeFileSync(settings.jsonOut, JSON.stringify({ settings: { seconds: settings.seconds, warmupSeconds: settings.warmupSeconds }, targets: TARGETS, single, batch, read, anchors }, (key, value) => (key === 'samples' ? undefined : value), 2))

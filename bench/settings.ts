@@ -36,6 +36,7 @@ export interface BenchSettings {
   anchorsDir: string
   only: Set<string> | undefined
   keepDatabase: boolean
+  trackFunctions: boolean
   jsonOut: string | undefined
 }
 
@@ -59,6 +60,7 @@ export const loadBenchSettings = (): BenchSettings => {
     anchorsDir: path.resolve(REPO_ROOT, process.env.BENCH_ANCHORS_DIR ?? '../shared/bench-anchors'),
     only: only ? new Set(only.split(',').map((name) => name.trim()).filter(Boolean)) : undefined,
     keepDatabase: process.env.BENCH_KEEP_DB === '1',
+    trackFunctions: process.env.BENCH_TRACK_FUNCTIONS !== '0',
     jsonOut: process.env.BENCH_JSON ? path.resolve(process.env.BENCH_JSON) : undefined,
   }
 }

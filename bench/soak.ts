@@ -4,7 +4,7 @@ import { withBenchServer } from './bench-server.js'
 import { serverRssMiB } from './cpu-meter.js'
 import type { WindowStats } from './load.js'
 import { appendBody, loadPayload } from './payload.js'
-import { describeCpu, describeErrors, describePayload, ms, num, say, verdict } from './report.js'
+import { attempt, describeCpu, describeDb, describeErrors, describePayload, fail, ms, num, say, verdict } from './report.js'
 import { loadBenchSettings } from './settings.js'
 
 // `npm run bench:soak`: single-event appends with expectedVersion at 32 connections for SOAK_SECONDS (300),
@@ -12,8 +12,8 @@ import { loadBenchSettings } from './settings.js'
 const CONNECTIONS = 32
 const TOLERANCE = 0.05
 
-const settings = loadBenchSettings()
-const payload = loadPayload(settings.anchorsDir)
+const settings = attempt(loadBenchSettings)
+const payload = attempt(() => loadPayload(settings.anchorsDir))
 const durationMs = settings.soakSeconds * 1000
 const windowMs = Math.min(settings.soakWindowSeconds, settings.soakSeconds) * 1000
 // a minute each, or a third of a short run so the two ends never overlap
@@ -30,10 +30,10 @@ const outcome = await withBenchServer(settings, settings.soakSeconds + settings.
   }
   const result = await benchAppendSingle(server, payload, { connections: CONNECTIONS, warmupMs: settings.warmupSeconds * 1000, durationMs, windowMs, onWindow: line })
   return result
-})
+}).catch(fail)
 
 const result = outcome
-const cpu = result.cpu
+const cpu = result.usage?.cpu
 const first = result.samples.window(0, 0, spanMs)
 const last = result.samples.window(1, durationMs - spanMs, durationMs)
 const change = last.perSecond / first.perSecond
@@ -41,6 +41,7 @@ const within = change >= 1 - TOLERANCE
 const span = `${num(spanMs / 1000)} s`
 say(`\noverall      ${num(result.perSecond)} req/s, p50 ${ms(result.p50Ms)}, p99 ${ms(result.p99Ms)}, max ${ms(result.maxMs)}; errors ${describeErrors(result)}`)
 say(`             ${describeCpu(cpu)}`)
+say(`             ${describeDb(result.usage, result.requests)}`)
 say(`first ${span}  ${num(first.perSecond)} req/s, p99 ${ms(first.p99Ms)}`)
 say(`last ${span}   ${num(last.perSecond)} req/s, p99 ${ms(last.p99Ms)}`)
 say(`last/first   ${change.toFixed(3)} (${((change - 1) * 100).toFixed(1)}%): target within ${TOLERANCE * 100}% of the first (no more than ${TOLERANCE * 100}% slower) ${verdict(within)}${change > 1 + TOLERANCE ? ' (faster by more than 5%: not a degradation)' : ''}`)
