@@ -28,6 +28,11 @@ export class LogHead {
     return this.#safe
   }
 
+  // false while some observed positions still wait for older transactions to end
+  get settled(): boolean {
+    return this.#pending.length === 0
+  }
+
   // One observation round that starts after this call (concurrent callers share rounds).
   refresh(): Promise<number> {
     if (!this.#running) {

@@ -3,6 +3,8 @@ import type { Sql } from '../db/connect.js'
 import type { LogHead } from '../events/log-head.js'
 
 export const LOG_CHANNEL = 'annalist_log'
+const FOLLOW_UP_MS = 2
+const NOTIFY_GAP_MS = 2
 
 export interface LogWatcherOptions {
   pollMs?: number
@@ -23,6 +25,8 @@ export class LogWatcher extends EventEmitter<{ advance: [head: number] }> {
   #notifyAgain = false
   #notifiedSinceLastPoll = false
   #timer: NodeJS.Timeout | undefined
+  #followUp: NodeJS.Timeout | undefined
+  #followUpMs = FOLLOW_UP_MS
   #unlisten: (() => Promise<void>) | undefined
   #stopped = false
 
@@ -50,12 +54,13 @@ export class LogWatcher extends EventEmitter<{ advance: [head: number] }> {
   async stop(): Promise<void> {
     this.#stopped = true
     clearInterval(this.#timer)
+    clearTimeout(this.#followUp)
     await this.#unlisten?.().catch(() => undefined)
   }
 
-  // An append of this process committed: wake local readers now, other instances through NOTIFY.
+  // An append of this process committed: wake local readers now (if any), other instances through NOTIFY.
   appended(): void {
-    void this.tick()
+    if (this.listenerCount('advance') > 0) void this.tick()
     void this.#notify()
   }
 
@@ -78,6 +83,9 @@ export class LogWatcher extends EventEmitter<{ advance: [head: number] }> {
     })
   }
 
+  // One observation round at a time; wake-ups during a round ask for one more. When the round leaves
+  // positions waiting on transactions still open, a follow-up round comes shortly after, so the tail
+  // of a burst is delivered without waiting for the poll.
   async tick(): Promise<void> {
     if (this.#ticking) {
       this.#again = true
@@ -87,7 +95,7 @@ export class LogWatcher extends EventEmitter<{ advance: [head: number] }> {
     try {
       do {
         this.#again = false
-        const head = await this.logHead.catchUp(100)
+        const head = await this.logHead.refresh()
         if (head > this.#head) {
           this.#head = head
           this.emit('advance', head)
@@ -97,6 +105,14 @@ export class LogWatcher extends EventEmitter<{ advance: [head: number] }> {
       this.options.log?.warn({ err: error }, 'log head observation failed')
     } finally {
       this.#ticking = false
+    }
+    // backs off while a transaction stays open, so a session idle in a transaction costs little
+    this.#followUpMs = this.logHead.settled ? FOLLOW_UP_MS : Math.min(this.#followUpMs * 2, this.#pollMs)
+    if (!this.logHead.settled && !this.#followUp && !this.#stopped) {
+      this.#followUp = setTimeout(() => {
+        this.#followUp = undefined
+        void this.tick()
+      }, this.#followUpMs)
     }
   }
 
@@ -117,6 +133,7 @@ export class LogWatcher extends EventEmitter<{ advance: [head: number] }> {
     this.#unlisten = request.unlisten
   }
 
+  // Coalesced: one NOTIFY in flight, at most one per NOTIFY_GAP_MS, however many appends land.
   async #notify(): Promise<void> {
     if (this.#notifying) {
       this.#notifyAgain = true
@@ -127,6 +144,7 @@ export class LogWatcher extends EventEmitter<{ advance: [head: number] }> {
       do {
         this.#notifyAgain = false
         await this.sql`select pg_notify(${LOG_CHANNEL}, '')`
+        await new Promise((resolve) => setTimeout(resolve, NOTIFY_GAP_MS))
       } while (this.#notifyAgain && !this.#stopped)
     } catch (error) {
       this.options.log?.warn({ err: error }, 'notify failed')
