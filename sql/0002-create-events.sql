@@ -1,4 +1,6 @@
--- the log itself; positions come from a cache-1 sequence so last_value is the highest position handed out (docs/gap-safety.md)
+-- the log itself; positions come from a cache-1 sequence so last_value is the highest position handed out (docs/gap-safety.md).
+-- data and metadata are json, not jsonb: kept as sent, written without re-encoding and read back without
+-- conversion (bench/: stream reads and appends); nothing queries inside them but metadata.correlationId
 create sequence events_global_position_seq
   as bigint
   cache 1;
@@ -11,8 +13,8 @@ create table events (
   stream_version bigint not null,
   event_id uuid not null,
   type text collate "C" not null,
-  data jsonb not null,
-  metadata jsonb not null,
+  data json not null,
+  metadata json not null,
   created_at timestamptz not null,
   constraint events_pkey primary key (global_position),
   constraint events_stream_version_key unique (tenant, stream_id, stream_version),
@@ -33,7 +35,7 @@ create index events_category_idx
 
 create index events_correlation_id_idx
   on events (tenant, (metadata ->> 'correlationId'), global_position)
-  where metadata ? 'correlationId';
+  where (metadata ->> 'correlationId') is not null;
 
 create index events_created_at_idx
   on events using brin (created_at);

@@ -4,7 +4,7 @@ create function append_events(
   p_stream_id text,
   p_expected_kind text,
   p_expected_version bigint,
-  p_events jsonb
+  p_events json
 )
 returns table (
   outcome text,
@@ -17,7 +17,7 @@ returns table (
 language plpgsql
 as $$
 declare
-  v_count int := jsonb_array_length(p_events);
+  v_count int := json_array_length(p_events);
   v_category text := split_part(p_stream_id, '-', 1);
   v_version bigint;
   v_now timestamptz;
@@ -28,13 +28,13 @@ begin
   -- younger than the snapshot that fences it (docs/gap-safety.md)
   perform pg_current_xact_id();
 
-  if p_events @? '$[*].eventId' then
+  if exists (select from json_array_elements(p_events) as r(value) where r.value ->> 'eventId' is not null) then
     select count(*),
            bool_and(e.stream_id = p_stream_id)
              and count(distinct e.stream_version - r.ordinality) = 1
              and count(*) = v_count
       into v_found, v_same_run
-      from jsonb_array_elements(p_events) with ordinality as r(value, ordinality)
+      from json_array_elements(p_events) with ordinality as r(value, ordinality)
       join events e
         on e.tenant = p_tenant
        and e.event_id = (r.value ->> 'eventId')::uuid;
@@ -45,7 +45,7 @@ begin
                  min(e.global_position), max(e.global_position)
             from events e
            where e.tenant = p_tenant
-             and e.event_id in (select (value ->> 'eventId')::uuid from jsonb_array_elements(p_events));
+             and e.event_id in (select (value ->> 'eventId')::uuid from json_array_elements(p_events));
       else
         return query select 'duplicate-event-id', null::bigint, null::bigint, null::bigint, null::bigint, null::bigint;
       end if;
@@ -98,9 +98,9 @@ begin
              coalesce((r.value ->> 'eventId')::uuid, gen_random_uuid()),
              r.value ->> 'type',
              r.value -> 'data',
-             coalesce(r.value -> 'metadata', '{}'::jsonb),
+             coalesce(r.value -> 'metadata', '{}'::json),
              v_now
-        from jsonb_array_elements(p_events) with ordinality as r(value, ordinality)
+        from json_array_elements(p_events) with ordinality as r(value, ordinality)
       returning global_position
     )
     select 'appended', v_version, v_version - v_count + 1, v_version, min(i.global_position), max(i.global_position)

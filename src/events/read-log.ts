@@ -38,7 +38,7 @@ export const readLog = async (sql: Sql, tenant: string, head: number, query: Log
        ${streamId !== undefined ? sql`and stream_id >= ${streamId} and stream_id < ${streamId + PREFIX_END}` : sql``}
        ${since !== undefined ? sql`and created_at >= ${since}` : sql``}
        ${until !== undefined ? sql`and created_at <= ${until}` : sql``}
-       ${correlationId !== undefined ? sql`and metadata ? 'correlationId' and metadata ->> 'correlationId' = ${correlationId}` : sql``}
+       ${correlationId !== undefined ? sql`and metadata ->> 'correlationId' = ${correlationId}` : sql``}
      order by global_position
      limit ${limit}`
   const last = events.at(-1)

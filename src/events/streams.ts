@@ -1,5 +1,6 @@
 import { Problem } from '../problems.js'
 import type { Sql } from '../db/connect.js'
+import type { SnapshotSummary } from './snapshots.js'
 import { readTenant, storageTenant } from './types.js'
 
 export interface StreamInfo {
@@ -8,7 +9,7 @@ export interface StreamInfo {
   version: number
   createdAt: string
   updatedAt: string
-  snapshot: null
+  snapshot: SnapshotSummary | null
 }
 
 export interface StreamSummary {
@@ -26,13 +27,25 @@ export interface StreamListQuery {
 }
 
 export const getStream = async (sql: Sql, tenant: string, streamId: string): Promise<StreamInfo> => {
-  const [stream] = await sql<Omit<StreamInfo, 'snapshot'>[]>`
-    select stream_id as "streamId", category, version, created_at as "createdAt", updated_at as "updatedAt"
-      from streams
-     where tenant = ${storageTenant(tenant, streamId)}
-       and stream_id = ${streamId}`
-  if (!stream) throw new Problem('stream-not-found', { streamId }, `stream ${streamId} has no events`)
-  return { ...stream, snapshot: null }
+  const owner = storageTenant(tenant, streamId)
+  const [row] = await sql<(Omit<StreamInfo, 'snapshot'> & { snapshotVersion: number | null; schemaVersion: number; snapshotAt: string })[]>`
+    select s.stream_id as "streamId", s.category, s.version, s.created_at as "createdAt", s.updated_at as "updatedAt",
+           snapshot.version as "snapshotVersion", snapshot.schema_version as "schemaVersion", snapshot.created_at as "snapshotAt"
+      from streams s
+      left join lateral (
+        select version, schema_version, created_at
+          from stream_snapshots
+         where tenant = ${owner}
+           and stream_id = ${streamId}
+         order by version desc
+         limit 1
+      ) as snapshot on true
+     where s.tenant = ${owner}
+       and s.stream_id = ${streamId}`
+  if (!row) throw new Problem('stream-not-found', { streamId }, `stream ${streamId} has no events`)
+  const { snapshotVersion, schemaVersion, snapshotAt, ...stream } = row
+  const snapshot = snapshotVersion === null ? null : { version: snapshotVersion, schemaVersion, createdAt: snapshotAt }
+  return { ...stream, snapshot }
 }
 
 export const listStreams = async (

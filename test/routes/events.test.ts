@@ -109,7 +109,7 @@ t.test('GET /events never skips a late commit', async (t) => {
   t.equal((await app.inject({ url: '/events' })).json().events.length, 1)
   await side`begin`
   const [held] = await side<{ position: number }[]>`
-    select first_position as position from append_events('default', 'slow-1', 'any', null, ${side.json(events(1) as never)})`
+    select first_position as position from append_events('default', 'slow-1', 'any', null, ${JSON.stringify(events(1))}::text::json)`
   const late = (await app.inject({ method: 'POST', url: '/streams/fast-1/events', payload: { events: events(1) } })).json()
   t.ok(late.firstPosition > held!.position)
 

@@ -69,6 +69,8 @@ t.test('POST /streams/{streamId}/events', async (t) => {
       ['same id twice', { events: [event('A', {}, { eventId: 'f2d4b8e1-0000-4000-8000-000000000001' }), event('A', {}, { eventId: 'f2d4b8e1-0000-4000-8000-000000000001' })] }],
       ['metadata not an object', { events: [{ ...event(), metadata: [1] }] }],
       ['NUL in data', { events: [event('A', { s: 'a\u0000' })] }],
+      ['NUL in a metadata key', { events: [event('A', {}, { metadata: { 'k\u0000': 1 } })] }],
+      ['unpaired surrogate', { events: [event('A', { s: 'x\ud800y' })] }],
       ['too many events', { events: events(1001) }],
     ]
     for (const [name, body] of cases) {

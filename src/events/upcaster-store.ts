@@ -1,0 +1,49 @@
+import { Problem } from '../problems.js'
+import type { Sql } from '../db/connect.js'
+import { toProblem } from '../db/pg-errors.js'
+import { checkSteps } from './upcast-step.js'
+import type { UpcasterDefinition, UpcasterStep } from './upcaster-types.js'
+
+// Every instance caches the declarative upcasters and reloads them when this channel says they changed.
+export const UPCASTERS_CHANNEL = 'annalist_upcasters'
+
+const columns = (sql: Sql) => sql`type, steps, created_at as "createdAt", updated_at as "updatedAt"`
+
+// The NOTIFY is sent at commit, so an instance that hears it reads the new definition.
+export const putUpcaster = async (sql: Sql, type: string, steps: UpcasterStep[]): Promise<{ upcaster: UpcasterDefinition; created: boolean }> => {
+  checkSteps(steps)
+  try {
+    return await sql.begin(async (tx) => {
+      const [row] = await tx<(UpcasterDefinition & { created: boolean })[]>`
+        insert into upcasters as u (type, steps, created_at, updated_at)
+        values (${type}, ${tx.json(steps as never)}, date_trunc('milliseconds', now()), date_trunc('milliseconds', now()))
+        on conflict (type) do update
+          set steps = excluded.steps,
+              updated_at = excluded.updated_at
+        returning ${columns(tx)}, (xmax = 0) as created`
+      await tx`select pg_notify(${UPCASTERS_CHANNEL}, ${type})`
+      const { created, ...upcaster } = row!
+      return { upcaster, created }
+    })
+  } catch (error) {
+    throw toProblem(error) ?? error
+  }
+}
+
+export const getUpcaster = async (sql: Sql, type: string): Promise<UpcasterDefinition> => {
+  const [upcaster] = await sql<UpcasterDefinition[]>`select ${columns(sql)} from upcasters where type = ${type}`
+  if (!upcaster) throw new Problem('not-found', { type }, `no upcaster is registered for event type ${type}`)
+  return upcaster
+}
+
+export const deleteUpcaster = async (sql: Sql, type: string): Promise<void> => {
+  const deleted = await sql.begin(async (tx) => {
+    const rows = await tx`delete from upcasters where type = ${type} returning type`
+    if (rows.length > 0) await tx`select pg_notify(${UPCASTERS_CHANNEL}, ${type})`
+    return rows.length
+  })
+  if (deleted === 0) throw new Problem('not-found', { type }, `no upcaster is registered for event type ${type}`)
+}
+
+export const listUpcasters = async (sql: Sql): Promise<UpcasterDefinition[]> =>
+  sql<UpcasterDefinition[]>`select ${columns(sql)} from upcasters order by type`

@@ -1,0 +1,112 @@
+import type { Sql } from '../db/connect.js'
+import { applyStep } from './upcast-step.js'
+import { listUpcasters, UPCASTERS_CHANNEL } from './upcaster-store.js'
+import type { CodeUpcaster, CodeUpcasters, UpcasterDefinition } from './upcaster-types.js'
+import type { StoredEvent } from './types.js'
+
+export interface UpcastersOptions {
+  // a lost NOTIFY (or a dead LISTEN connection) delays a change made on another instance by at most this
+  refreshMs?: number
+  log?: { warn: (object: object, message: string) => void }
+}
+
+type Step = CodeUpcaster
+
+// The event's schema version: `metadata.schemaVersion`, 1 when absent. Anything but a positive integer names
+// no version an upcaster could start from, so such an event is read as stored.
+const schemaVersionOf = (metadata: Record<string, unknown>): number | undefined => {
+  const version = metadata.schemaVersion
+  if (version === undefined) return 1
+  return Number.isSafeInteger(version) && (version as number) >= 1 ? (version as number) : undefined
+}
+
+// SPEC "Schema evolution": old events are brought up to date on every read (stream reads, /events, /subscribe,
+// load) and before every projection handler; stored events never change. `apply` is synchronous and works from
+// memory: declarative upcasters are loaded at start, reloaded on NOTIFY (any instance's PUT or DELETE) and
+// every `refreshMs`; code upcasters come from PROJECTIONS_DIR and win over a declarative step at the same version.
+export class Upcasters {
+  #steps = new Map<string, Map<number, Step>>()
+  #timer: NodeJS.Timeout | undefined
+  #unlisten: (() => Promise<void>) | undefined
+  #loading: Promise<void> | undefined
+  #again = false
+
+  constructor(
+    private readonly sql: Sql,
+    private readonly code: CodeUpcasters = {},
+    private readonly options: UpcastersOptions = {},
+  ) {
+    this.#build([])
+  }
+
+  async start(): Promise<void> {
+    const listening = await this.sql.listen(UPCASTERS_CHANNEL, () => void this.reload().catch(() => undefined))
+    this.#unlisten = listening.unlisten
+    await this.reload()
+    this.#timer = setInterval(() => void this.reload().catch(() => undefined), this.options.refreshMs ?? 5000)
+    this.#timer.unref()
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.#timer)
+    await this.#unlisten?.().catch(() => undefined)
+    await this.#loading?.catch(() => undefined)
+  }
+
+  // One load at a time; a reload asked for during a load runs once more after it, so it sees every change made before it was asked.
+  reload(): Promise<void> {
+    if (this.#loading) {
+      this.#again = true
+      return this.#loading
+    }
+    this.#loading = (async () => {
+      try {
+        do {
+          this.#again = false
+          this.#build(await listUpcasters(this.sql))
+        } while (this.#again)
+      } catch (error) {
+        this.options.log?.warn({ err: error }, 'upcasters could not be loaded')
+        throw error
+      } finally {
+        this.#loading = undefined
+      }
+    })()
+    return this.#loading
+  }
+
+  #build(definitions: UpcasterDefinition[]): void {
+    const steps = new Map<string, Map<number, Step>>()
+    for (const { type, steps: declared } of definitions) {
+      const table = new Map<number, Step>()
+      for (const step of declared) table.set(step.from, (data) => applyStep(data, step))
+      steps.set(type, table)
+    }
+    for (const [type, table] of Object.entries(this.code)) {
+      const merged = steps.get(type) ?? new Map<number, Step>()
+      for (const [from, step] of Object.entries(table)) merged.set(Number(from), step)
+      steps.set(type, merged)
+    }
+    this.#steps = steps
+  }
+
+  // The event brought as far as the upcasters of its type go, with metadata.schemaVersion set to where it got;
+  // the same object when no step applies. The stored event (and the caller's copy of it) is left as it was.
+  apply = <T extends StoredEvent>(event: T): T => {
+    const table = this.#steps.get(event.type)
+    if (!table) return event
+    let version = schemaVersionOf(event.metadata)
+    let step = version === undefined ? undefined : table.get(version)
+    if (!step || version === undefined) return event
+    let current: T = { ...event, data: structuredClone(event.data) }
+    while (step) {
+      const data = step(current.data, current)
+      version += 1
+      current = { ...current, data, metadata: { ...event.metadata, schemaVersion: version } }
+      step = table.get(version)
+    }
+    return current
+  }
+
+  applyAll = <T extends StoredEvent>(events: T[]): T[] => (this.#steps.size === 0 ? events : events.map(this.apply))
+}
