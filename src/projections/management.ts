@@ -25,7 +25,7 @@ export const skipFailedEvent = async (sql: Sql, runner: ProjectionRunner, name: 
   const projection = await getProjection(sql, name)
   const failure = projection.lastError
   if (projection.status !== 'failed' || !failure) {
-    throw new Problem('conflict', { status: projection.status }, `${name} has not failed: there is no event to skip`)
+    throw new Problem('conflict', { projectionStatus: projection.status }, `${name} has not failed: there is no event to skip`)
   }
   await runner.stopLocal(name)
   await sql.begin(async (tx) => {
