@@ -3,11 +3,13 @@ import { Type } from 'typebox'
 import type { Sql } from '../src/db/connect.js'
 import type { LogHead } from '../src/events/log-head.js'
 import { readLog } from '../src/events/read-log.js'
+import type { Upcasters } from '../src/events/upcasters.js'
 import { EventType, Limit, Position, ProblemRef, STREAM_ID_PREFIX_PATTERN, StoredEvent, StreamId, Timestamp } from '../src/http/schemas.js'
 
 export interface EventRoutesOptions {
   sql: Sql
   logHead: LogHead
+  upcasters: Upcasters
 }
 
 export const LogQuery = Type.Object({
@@ -27,12 +29,13 @@ const LogPage = Type.Object({
   head: Type.Integer(),
 })
 
-export const eventRoutes: FastifyPluginAsyncTypebox<EventRoutesOptions> = async (app, { sql, logHead }) => {
+export const eventRoutes: FastifyPluginAsyncTypebox<EventRoutesOptions> = async (app, { sql, logHead, upcasters }) => {
   app.get('/', {
     schema: { querystring: LogQuery, response: { 200: LogPage, 400: ProblemRef, 500: ProblemRef } },
   }, async (request) => {
     const { type, ...filters } = request.query
     const head = await logHead.catchUp()
-    return readLog(sql, request.tenant, head, { ...filters, types: type })
+    const page = await readLog(sql, request.tenant, head, { ...filters, types: type })
+    return { ...page, events: upcasters.applyAll(page.events) }
   })
 }

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import type { Sql } from '../src/db/connect.js'
 import type { LogWatcher } from '../src/subscriptions/log-watcher.js'
+import type { Upcasters } from '../src/events/upcasters.js'
 import { Problem } from '../src/problems.js'
 import { appendEvents } from '../src/events/append.js'
 import { readStream } from '../src/events/read-stream.js'
@@ -20,6 +21,7 @@ import {
 export interface StreamRoutesOptions {
   sql: Sql
   logWatcher: LogWatcher
+  upcasters: Upcasters
   maxEventsPerAppend: number
 }
 
@@ -62,7 +64,7 @@ const StreamInfo = Type.Object({
   version: Type.Integer(),
   createdAt: Type.String(),
   updatedAt: Type.String(),
-  snapshot: Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()]),
+  snapshot: Type.Union([Type.Object({ version: Type.Integer(), schemaVersion: Type.Integer(), createdAt: Type.String() }), Type.Null()]),
 })
 
 const StreamList = Type.Object({
@@ -79,7 +81,7 @@ const duplicateIds = (ids: (string | undefined)[]): boolean => {
   return new Set(present).size !== present.length
 }
 
-export const streamRoutes: FastifyPluginAsyncTypebox<StreamRoutesOptions> = async (app, { sql, logWatcher, maxEventsPerAppend }) => {
+export const streamRoutes: FastifyPluginAsyncTypebox<StreamRoutesOptions> = async (app, { sql, logWatcher, upcasters, maxEventsPerAppend }) => {
   const AppendBody = Type.Object(
     {
       expectedVersion: Type.Optional(ExpectedVersion),
@@ -115,7 +117,10 @@ export const streamRoutes: FastifyPluginAsyncTypebox<StreamRoutesOptions> = asyn
       }),
       response: { 200: StreamPage, 404: ProblemRef, ...problems },
     },
-  }, async (request) => readStream(sql, request.tenant, request.params.streamId, request.query))
+  }, async (request) => {
+    const page = await readStream(sql, request.tenant, request.params.streamId, request.query)
+    return { ...page, events: upcasters.applyAll(page.events) }
+  })
 
   app.get('/:streamId', {
     schema: { params: StreamParams, response: { 200: StreamInfo, 404: ProblemRef, ...problems } },

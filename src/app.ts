@@ -15,7 +15,11 @@ import { streamRoutes } from '../routes/streams.js'
 import { eventRoutes } from '../routes/events.js'
 import { healthRoutes } from '../routes/health.js'
 import { docsRoutes } from '../routes/docs.js'
+import { snapshotRoutes } from '../routes/snapshots.js'
+import { subscribeRoutes } from '../routes/subscribe.js'
+import { upcasterRoutes } from '../routes/upcasters.js'
 import { projectionRoutes } from '../routes/projections/index.js'
+import { documentRoutes } from '../routes/projections/documents.js'
 
 export interface AppDeps {
   config: Config
@@ -35,7 +39,7 @@ const ajvFor = (options: ConstructorParameters<typeof Ajv>[0]): Ajv => {
 
 export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
   const { config, sql } = deps
-  const { logHead, logWatcher, runner } = deps.services
+  const { logHead, logWatcher, runner, upcasters, liveFeed } = deps.services
   const app = Fastify({
     logger: deps.logger === false ? false : loggerOptions(config.LOG_LEVEL),
     logController: new LogController({ disableRequestLogging: true }),
@@ -83,10 +87,14 @@ export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
     )
   })
 
-  await app.register(streamRoutes, { prefix: '/streams', sql, logWatcher, maxEventsPerAppend: config.MAX_EVENTS_PER_APPEND })
-  await app.register(eventRoutes, { prefix: '/events', sql, logHead })
+  await app.register(streamRoutes, { prefix: '/streams', sql, logWatcher, upcasters, maxEventsPerAppend: config.MAX_EVENTS_PER_APPEND })
+  await app.register(eventRoutes, { prefix: '/events', sql, logHead, upcasters })
+  await app.register(snapshotRoutes, { prefix: '/streams', sql, upcasters, snapshotEvery: config.SNAPSHOT_EVERY, snapshotKeep: config.SNAPSHOT_KEEP })
+  await app.register(subscribeRoutes, { prefix: '/subscribe', liveFeed, heartbeatMs: config.SUBSCRIBE_HEARTBEAT_MS })
+  await app.register(upcasterRoutes, { prefix: '/upcasters', sql, upcasters })
   await app.register(healthRoutes, { prefix: '/health', isReady: deps.isReady })
   await app.register(projectionRoutes, { prefix: '/projections', sql, runner, logHead })
+  await app.register(documentRoutes, { prefix: '/projections', sql, progress: deps.services.progress })
   await app.register(docsRoutes, { openapi: deps.openapi })
   return app
 }

@@ -16,6 +16,8 @@ export const ConfigSchema = Type.Object({
   MAX_EVENTS_PER_APPEND: Type.Integer({ default: 1000, minimum: 1, maximum: 100000 }),
   SNAPSHOT_EVERY: Type.Integer({ default: 100, minimum: 1 }),
   SNAPSHOT_KEEP: Type.Integer({ default: 5, minimum: 1 }),
+  // SPEC "Details": a heartbeat comment every 15 s on /subscribe; tests make it short
+  SUBSCRIBE_HEARTBEAT_MS: Type.Integer({ default: 15000, minimum: 10 }),
   DATABASE_POOL_SIZE: Type.Integer({ default: 20, minimum: 2, maximum: 500 }),
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ default: 10000, minimum: 0 }),
 })

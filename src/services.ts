@@ -1,9 +1,12 @@
 import type { Config } from './config.js'
 import type { Sql } from './db/connect.js'
+import { loadCodeUpcasters } from './events/code-upcasters.js'
 import { LogHead } from './events/log-head.js'
+import { Upcasters } from './events/upcasters.js'
 import { loadCodeProjections } from './projections/code-modules.js'
 import { ProjectionProgress } from './projections/progress.js'
 import { ProjectionRunner } from './projections/runner.js'
+import { LiveFeed } from './subscriptions/live-feed.js'
 import { LogWatcher } from './subscriptions/log-watcher.js'
 
 export interface ServiceLog {
@@ -15,6 +18,9 @@ export interface ServiceLog {
 export interface Services {
   logHead: LogHead
   logWatcher: LogWatcher
+  // every read path, projection handlers included, brings old events up to date with upcasters.apply
+  upcasters: Upcasters
+  liveFeed: LiveFeed
   progress: ProjectionProgress
   runner: ProjectionRunner
   start(): Promise<void>
@@ -24,6 +30,8 @@ export interface Services {
 export const createServices = async (sql: Sql, config: Config, log: ServiceLog): Promise<Services> => {
   const logHead = new LogHead(sql)
   const logWatcher = new LogWatcher(sql, logHead, { log })
+  const upcasters = new Upcasters(sql, await loadCodeUpcasters(config.PROJECTIONS_DIR), { log })
+  const liveFeed = new LiveFeed(sql, logWatcher, upcasters, { log })
   const progress = new ProjectionProgress(sql)
   const runner = new ProjectionRunner({
     sql,
@@ -35,10 +43,13 @@ export const createServices = async (sql: Sql, config: Config, log: ServiceLog):
   return {
     logHead,
     logWatcher,
+    upcasters,
+    liveFeed,
     progress,
     runner,
     async start() {
       await logWatcher.start()
+      await upcasters.start()
       await progress.start()
       await runner.registerCode()
       await runner.start()
@@ -46,6 +57,8 @@ export const createServices = async (sql: Sql, config: Config, log: ServiceLog):
     async stop() {
       await runner.stop()
       await progress.stop()
+      liveFeed.closeAll()
+      await upcasters.stop()
       await logWatcher.stop()
     },
   }

@@ -50,7 +50,7 @@ export const putSnapshot = async (
       }
       const [row] = await tx<(Snapshot & { created: boolean })[]>`
         insert into stream_snapshots as s (tenant, stream_id, version, state, schema_version, created_at)
-        values (${owner}, ${streamId}, ${version}, ${tx.json(input.state as never)}, ${input.schemaVersion ?? 1}, date_trunc('milliseconds', now()))
+        values (${owner}, ${streamId}, ${version}, ${JSON.stringify(input.state)}::text::jsonb, ${input.schemaVersion ?? 1}, date_trunc('milliseconds', now()))
         on conflict (tenant, stream_id, version) do update
           set state = excluded.state,
               schema_version = excluded.schema_version,

@@ -1,5 +1,5 @@
 import { Problem } from '../problems.js'
-import type { Sql } from '../db/connect.js'
+import type { Sql, Tx } from '../db/connect.js'
 import { toProblem } from '../db/pg-errors.js'
 import { checkSteps } from './upcast-step.js'
 import type { UpcasterDefinition, UpcasterStep } from './upcaster-types.js'
@@ -7,7 +7,7 @@ import type { UpcasterDefinition, UpcasterStep } from './upcaster-types.js'
 // Every instance caches the declarative upcasters and reloads them when this channel says they changed.
 export const UPCASTERS_CHANNEL = 'annalist_upcasters'
 
-const columns = (sql: Sql) => sql`type, steps, created_at as "createdAt", updated_at as "updatedAt"`
+const columns = (sql: Sql | Tx) => sql`type, steps, created_at as "createdAt", updated_at as "updatedAt"`
 
 // The NOTIFY is sent at commit, so an instance that hears it reads the new definition.
 export const putUpcaster = async (sql: Sql, type: string, steps: UpcasterStep[]): Promise<{ upcaster: UpcasterDefinition; created: boolean }> => {
@@ -16,7 +16,7 @@ export const putUpcaster = async (sql: Sql, type: string, steps: UpcasterStep[])
     return await sql.begin(async (tx) => {
       const [row] = await tx<(UpcasterDefinition & { created: boolean })[]>`
         insert into upcasters as u (type, steps, created_at, updated_at)
-        values (${type}, ${tx.json(steps as never)}, date_trunc('milliseconds', now()), date_trunc('milliseconds', now()))
+        values (${type}, ${JSON.stringify(steps)}::text::jsonb, date_trunc('milliseconds', now()), date_trunc('milliseconds', now()))
         on conflict (type) do update
           set steps = excluded.steps,
               updated_at = excluded.updated_at

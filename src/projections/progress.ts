@@ -41,19 +41,32 @@ export class ProjectionProgress {
   async waitFor(name: string, position: number, timeoutMs: number): Promise<boolean> {
     const deadline = Date.now() + timeoutMs
     for (;;) {
+      let stopWaiting = (): void => {}
       const wake = new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, Math.max(0, deadline - Date.now()))
-        this.#events.once(name, () => {
+        const onCommit = (): void => {
           clearTimeout(timer)
           resolve()
-        })
+        }
+        // a timed-out waiter leaves no listener behind
+        const timer = setTimeout(() => {
+          this.#events.off(name, onCommit)
+          resolve()
+        }, Math.max(0, deadline - Date.now()))
+        this.#events.once(name, onCommit)
+        stopWaiting = () => {
+          clearTimeout(timer)
+          this.#events.off(name, onCommit)
+        }
       })
       const current = await this.livePosition(name)
       if (current !== undefined && current >= position) {
-        this.#events.emit(name)
+        stopWaiting()
         return true
       }
-      if (Date.now() >= deadline) return false
+      if (Date.now() >= deadline) {
+        stopWaiting()
+        return false
+      }
       await wake
     }
   }

@@ -37,6 +37,7 @@ export class ProjectionRunner {
   readonly #code: Map<string, CodeProjection>
   readonly #deps: WorkerDeps
   #locks: Reserved | undefined
+  #lockPid: number | undefined
   #round: Promise<void> = Promise.resolve()
   #timer: NodeJS.Timeout | undefined
   #unlisten: (() => Promise<void>) | undefined
@@ -140,6 +141,7 @@ export class ProjectionRunner {
     this.#building.clear()
     for (const [key, { generation }] of wanted) if (generation.state === 'building') this.#building.add(key)
     const names = new Set([...wanted.values()].map(({ projection }) => projection.name))
+    await this.#checkLocks()
     for (const name of this.#owned) if (!names.has(name)) await this.#unlock(name)
     for (const [key, { projection, generation }] of wanted) {
       if (this.#workers.has(key) || !(await this.#lock(projection.name))) continue
@@ -157,19 +159,41 @@ export class ProjectionRunner {
   async #lock(name: string): Promise<boolean> {
     if (this.#owned.has(name)) return true
     try {
-      this.#locks ??= await this.options.sql.reserve()
+      if (!this.#locks) {
+        const locks = await this.options.sql.reserve()
+        const [me] = await locks<{ pid: number }[]>`select pg_backend_pid() as pid`
+        this.#locks = locks
+        this.#lockPid = me?.pid
+      }
       const [row] = await this.#locks<{ locked: boolean }[]>`select pg_try_advisory_lock(${LOCK_CLASS}, hashtext(${name})) as locked`
       if (row?.locked) this.#owned.add(name)
       return row?.locked === true
     } catch (error) {
-      // the lock connection is gone and its locks with it: stop everything it guarded
-      this.options.log.warn({ err: error }, 'projection lock connection lost')
-      this.#locks = undefined
-      this.#owned.clear()
-      await Promise.all([...this.#workers.values()].map((worker) => worker.stop()))
-      this.#workers.clear()
+      await this.#lost(error)
       return false
     }
+  }
+
+  // The database may drop the lock connection (a terminated backend, a network blip), and its locks go
+  // with it: another instance may take them. Each round asks through the pool whether the lock backend
+  // still holds what this instance owns, and never writes to a dropped reserved connection, which
+  // crashes the process in postgres.js 3.4.9 (porsager/postgres#1208).
+  async #checkLocks(): Promise<void> {
+    if (!this.#locks) return
+    const [row] = await this.options.sql<{ alive: boolean; held: number }[]>`
+      select exists (select from pg_stat_activity where pid = ${this.#lockPid ?? 0}) as alive,
+             (select count(*)::int from pg_locks where pid = ${this.#lockPid ?? 0} and locktype = 'advisory' and classid = ${LOCK_CLASS} and granted) as held`
+    if (!row?.alive || row.held < this.#owned.size) await this.#lost(new Error(`lock backend ${this.#lockPid} gone or holding ${row?.held} of ${this.#owned.size} locks`))
+  }
+
+  // the lock connection is gone and its locks with it: stop everything it guarded
+  async #lost(error: unknown): Promise<void> {
+    this.options.log.warn({ err: error }, 'projection lock connection lost')
+    this.#locks = undefined
+    this.#lockPid = undefined
+    this.#owned.clear()
+    await Promise.all([...this.#workers.values()].map((worker) => worker.stop()))
+    this.#workers.clear()
   }
 
   async #unlock(name: string): Promise<void> {

@@ -27,7 +27,19 @@ export interface WorkerDeps {
 
 class LostCheckpoint extends Error {}
 
-type Outcome = { kind: 'applied'; position: number } | { kind: 'failed'; position: number; failure: ProjectionFailure }
+type Outcome =
+  | { kind: 'applied'; position: number }
+  | { kind: 'failed'; position: number; failure: ProjectionFailure }
+  | { kind: 'unavailable'; position: number }
+
+const TRANSIENT = new Set(['CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT', 'ECONNREFUSED', 'ECONNRESET', '57P01', '57P02', '57P03', '40001', '40P01'])
+
+// The database being away (restarting, a dropped connection, a deadlock victim) is no fault of the
+// events: such a batch is tried again later and never counts towards failing the projection.
+const isTransient = (error: unknown): boolean => {
+  const code = (error as { code?: unknown } | undefined)?.code
+  return typeof code === 'string' && (TRANSIENT.has(code) || code.startsWith('08'))
+}
 
 // One loop per projection generation: read a batch after the checkpoint (gap-safe, filtered by the
 // source), apply it, and commit the documents with the checkpoint in one transaction, so every event
@@ -93,6 +105,10 @@ export class ProjectionWorker {
           failures = 0
           continue
         }
+        if (outcome.kind === 'unavailable') {
+          await this.#sleep(this.deps.pollMs)
+          continue
+        }
         failures = outcome.failure.position === failedAt ? failures + 1 : 1
         failedAt = outcome.failure.position
         if (failures >= this.deps.retryDelaysMs.length + 1) {
@@ -145,6 +161,7 @@ export class ProjectionWorker {
       })
     } catch (error) {
       if (error instanceof LostCheckpoint) throw error
+      if (isTransient(error)) return { kind: 'unavailable', position: from }
       // the database refused the batch (a document it cannot store): nothing of it committed
       const first = batch.events[0]
       if (!first) throw error

@@ -13,8 +13,9 @@ export interface TestApp {
   services: Services
 }
 
-export const buildTestApp = async (t: Test, env: Record<string, string> = {}): Promise<TestApp> => {
-  const db = await testDatabase(t)
+// `pool` caps the app's database connections (default 20), for tests that count them
+export const buildTestApp = async (t: Test, env: Record<string, string> = {}, pool?: { max: number }): Promise<TestApp> => {
+  const db = await testDatabase(t, pool)
   const config = loadConfig({ LOG_LEVEL: 'silent', ...env })
   const services = await createServices(db.sql, config, { info: () => {}, warn: () => {} })
   await services.start()

@@ -1,0 +1,125 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyReply } from 'fastify'
+import { Type } from 'typebox'
+import type { Sql } from '../../src/db/connect.js'
+import { matchesIfNoneMatch } from '../../src/http/etag.js'
+import { Limit, Position, ProblemRef } from '../../src/http/schemas.js'
+import { PROJECTION_NAME_PATTERN } from '../../src/projections/definition-schema.js'
+import { MAX_ORDER_BY, MAX_WHERE, parseFilter, parseOrderBy, PATH_PATTERN, WHERE_OPS } from '../../src/projections/document-query.js'
+import { awaitPosition, DEFAULT_TIMEOUT_MS, getDocument, queryDocuments } from '../../src/projections/documents.js'
+import type { ProjectionProgress } from '../../src/projections/progress.js'
+
+export interface DocumentRoutesOptions {
+  sql: Sql
+  progress: ProjectionProgress
+}
+
+const Name = Type.String({ pattern: PROJECTION_NAME_PATTERN })
+const DocumentId = Type.String({ minLength: 1, maxLength: 1024, pattern: '^[^\\u0000]+$' })
+const Path = Type.String({ minLength: 1, maxLength: 1024, pattern: PATH_PATTERN })
+const Cursor = Type.String({ minLength: 1, maxLength: 65536 })
+
+// read-your-writes on every document read, POST …/query included (SPEC "Details")
+const ReadYourWrites = {
+  waitFor: Type.Optional(Position),
+  timeoutMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 30000, default: DEFAULT_TIMEOUT_MS })),
+}
+
+const StoredDocument = Type.Object({
+  id: Type.String(),
+  document: Type.Object({}, { additionalProperties: true }),
+  version: Type.Integer(),
+  updatedAt: Type.String(),
+})
+
+const DocumentPage = Type.Object({
+  documents: Type.Array(StoredDocument),
+  next: Type.Union([Type.String(), Type.Null()]),
+  count: Type.Optional(Type.Integer()),
+})
+
+// op/value agreement (`in` takes an array, …) is checked in the core, where the message can name it
+const WhereClause = Type.Object(
+  { path: Path, op: Type.Enum(WHERE_OPS), value: Type.Unknown() },
+  { additionalProperties: false },
+)
+
+const OrderKey = Type.Object(
+  { path: Path, direction: Type.Optional(Type.Union([Type.Literal('asc'), Type.Literal('desc')])) },
+  { additionalProperties: false },
+)
+
+const QueryBody = Type.Object(
+  {
+    filter: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    where: Type.Optional(Type.Array(WhereClause, { maxItems: MAX_WHERE })),
+    orderBy: Type.Optional(Type.Array(OrderKey, { maxItems: MAX_ORDER_BY })),
+    limit: Type.Optional(Limit),
+    cursor: Type.Optional(Cursor),
+    count: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+)
+
+// a 304 has no body, so neither a content type nor a length (RFC 9110 §15.4.5)
+const withoutBody = (reply: FastifyReply): null => {
+  reply.removeHeader('content-type')
+  reply.removeHeader('content-length')
+  return null
+}
+
+const problems = { 400: ProblemRef, 404: ProblemRef, 500: ProblemRef, 504: ProblemRef }
+
+export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = async (app, { sql, progress }) => {
+  app.get('/:name/documents/:id', {
+    schema: {
+      params: Type.Object({ name: Name, id: DocumentId }),
+      querystring: Type.Object(ReadYourWrites),
+      headers: Type.Object({ 'if-none-match': Type.Optional(Type.String()) }),
+      response: { 200: StoredDocument, 304: Type.Null(), ...problems },
+    },
+    onSend: async (_request, reply, payload) => (reply.statusCode === 304 ? withoutBody(reply) : payload),
+  }, async (request, reply) => {
+    const { name, id } = request.params
+    await awaitPosition(sql, progress, name, request.query)
+    const { generation, document } = await getDocument(sql, request.tenant, name, id)
+    // strong: a generation's document at one version is one exact JSON value
+    const etag = `"${generation}.${document.version}"`
+    reply.header('etag', etag)
+    if (matchesIfNoneMatch(request.headers['if-none-match'], etag)) return reply.code(304).send(null)
+    return document
+  })
+
+  app.get('/:name/documents', {
+    schema: {
+      params: Type.Object({ name: Name }),
+      querystring: Type.Object({
+        filter: Type.Optional(Type.String({ maxLength: 65536 })),
+        orderBy: Type.Optional(Type.String({ maxLength: 8192 })),
+        limit: Type.Optional(Limit),
+        cursor: Type.Optional(Cursor),
+        count: Type.Optional(Type.Boolean()),
+        ...ReadYourWrites,
+      }),
+      response: { 200: DocumentPage, ...problems },
+    },
+  }, async (request) => {
+    const { name } = request.params
+    const { filter, orderBy, limit, cursor, count } = request.query
+    const query = { filter: parseFilter(filter), orderBy: parseOrderBy(orderBy), limit, cursor, count }
+    await awaitPosition(sql, progress, name, request.query)
+    return queryDocuments(sql, request.tenant, name, query)
+  })
+
+  app.post('/:name/query', {
+    schema: {
+      params: Type.Object({ name: Name }),
+      querystring: Type.Object(ReadYourWrites),
+      body: QueryBody,
+      response: { 200: DocumentPage, 413: ProblemRef, 415: ProblemRef, ...problems },
+    },
+  }, async (request) => {
+    await awaitPosition(sql, progress, request.params.name, request.query)
+    return queryDocuments(sql, request.tenant, request.params.name, request.body)
+  })
+}

@@ -1,0 +1,78 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+import type { Sql } from '../src/db/connect.js'
+import { loadStream } from '../src/events/load.js'
+import { latestSnapshot, listSnapshots, putSnapshot } from '../src/events/snapshots.js'
+import type { Upcasters } from '../src/events/upcasters.js'
+import { ProblemRef, StoredEvent, StreamId, Timestamp } from '../src/http/schemas.js'
+
+export interface SnapshotRoutesOptions {
+  sql: Sql
+  upcasters: Upcasters
+  snapshotEvery: number
+  snapshotKeep: number
+}
+
+const Version = Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER })
+
+const Snapshot = Type.Object({
+  streamId: Type.String(),
+  version: Type.Integer(),
+  state: Type.Unknown(),
+  schemaVersion: Type.Integer(),
+  createdAt: Type.String(),
+})
+
+const SnapshotBody = Type.Object(
+  { state: Type.Unknown(), schemaVersion: Type.Optional(Type.Integer({ minimum: 1, maximum: 2147483647 })) },
+  { additionalProperties: false },
+)
+
+const Loaded = Type.Object({
+  streamId: Type.String(),
+  version: Type.Integer(),
+  snapshot: Type.Union([Snapshot, Type.Null()]),
+  events: Type.Array(StoredEvent),
+  snapshotDue: Type.Boolean(),
+})
+
+const problems = { 400: ProblemRef, 500: ProblemRef }
+
+// SPEC "Snapshots": /streams/{streamId}/snapshots… and /streams/{streamId}/load
+export const snapshotRoutes: FastifyPluginAsyncTypebox<SnapshotRoutesOptions> = async (app, { sql, upcasters, snapshotEvery, snapshotKeep }) => {
+  app.put('/:streamId/snapshots/:version', {
+    schema: {
+      params: Type.Object({ streamId: StreamId, version: Version }),
+      body: SnapshotBody,
+      response: { 200: Snapshot, 201: Snapshot, 409: ProblemRef, 413: ProblemRef, 415: ProblemRef, ...problems },
+    },
+  }, async (request, reply) => {
+    const { streamId, version } = request.params
+    const { snapshot, created } = await putSnapshot(sql, request.tenant, streamId, version, request.body, snapshotKeep)
+    request.log.info({ streamId, version, created }, 'snapshot stored')
+    return reply.code(created ? 201 : 200).send(snapshot)
+  })
+
+  app.get('/:streamId/snapshots', {
+    schema: { params: Type.Object({ streamId: StreamId }), response: { 200: Type.Object({ snapshots: Type.Array(Snapshot) }), 404: ProblemRef, ...problems } },
+  }, async (request) => ({ snapshots: await listSnapshots(sql, request.tenant, request.params.streamId) }))
+
+  app.get('/:streamId/snapshots/latest', {
+    schema: {
+      params: Type.Object({ streamId: StreamId }),
+      querystring: Type.Object({ atOrBefore: Type.Optional(Version) }),
+      response: { 200: Snapshot, 404: ProblemRef, ...problems },
+    },
+  }, async (request) => latestSnapshot(sql, request.tenant, request.params.streamId, request.query.atOrBefore))
+
+  app.get('/:streamId/load', {
+    schema: {
+      params: Type.Object({ streamId: StreamId }),
+      querystring: Type.Object({ untilVersion: Type.Optional(Version), until: Type.Optional(Timestamp) }),
+      response: { 200: Loaded, 404: ProblemRef, ...problems },
+    },
+  }, async (request) => {
+    const loaded = await loadStream(sql, request.tenant, request.params.streamId, request.query, snapshotEvery)
+    return { ...loaded, events: upcasters.applyAll(loaded.events) }
+  })
+}

@@ -1,0 +1,61 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+import { Problem } from '../src/problems.js'
+import { ProblemRef } from '../src/http/schemas.js'
+import type { LiveFeed } from '../src/subscriptions/live-feed.js'
+import { LogQuery } from './events.js'
+
+export interface SubscribeRoutesOptions {
+  liveFeed: LiveFeed
+  heartbeatMs: number
+}
+
+// the /events filters; a subscription has no page size
+const SubscribeQuery = Type.Omit(LogQuery, ['limit'])
+
+const SubscribeHeaders = Type.Object({
+  accept: Type.Optional(Type.String()),
+  'last-event-id': Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$' })),
+})
+
+// SPEC "Details": no Accept, `*/*` or `text/event-stream` streams (so do `text/*` and lists holding one of
+// them with a q above 0); any other Accept is 406.
+export const acceptsEventStream = (accept: string | undefined): boolean =>
+  accept === undefined ||
+  accept.trim() === '' ||
+  accept.split(',').some((range) => {
+    const [type, ...params] = range.split(';').map((part) => part.trim().toLowerCase())
+    const q = params.find((param) => param.startsWith('q='))
+    return ['text/event-stream', 'text/*', '*/*'].includes(type ?? '') && (q === undefined || Number(q.slice(2)) > 0)
+  })
+
+export const subscribeRoutes: FastifyPluginAsyncTypebox<SubscribeRoutesOptions> = async (app, { liveFeed, heartbeatMs }) => {
+  // open streams would hold close() (and a SIGTERM drain) for ever: end them first; clients resume with Last-Event-ID
+  app.addHook('preClose', async () => liveFeed.closeAll())
+
+  app.get('/', {
+    schema: { querystring: SubscribeQuery, headers: SubscribeHeaders, response: { 200: Type.String(), 400: ProblemRef, 406: ProblemRef, 500: ProblemRef } },
+  }, async (request, reply) => {
+    if (!acceptsEventStream(request.headers.accept)) throw new Problem('not-acceptable', {}, 'GET /subscribe answers text/event-stream only')
+    const { type, after, ...filters } = request.query
+    const lastEventId = request.headers['last-event-id']
+    const from = lastEventId !== undefined ? Number(lastEventId) : (after ?? 0)
+    const onError = (error: unknown): void => request.log.warn({ err: error }, 'subscription ended: a read failed')
+    const subscription = liveFeed.open(request.tenant, { ...filters, types: type }, from, { heartbeatMs, onError })
+    await subscription.prime().catch((error: unknown) => {
+      subscription.close()
+      throw error
+    })
+    reply.hijack()
+    // `connection: close`: a stream ends only when the server ends it (shutdown), and then its socket must go too,
+    // or close() would wait for an idle keep-alive connection
+    const headers = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'close', 'x-request-id': request.id, 'x-accel-buffering': 'no' }
+    reply.raw.writeHead(200, headers).flushHeaders()
+    // hijacked replies skip onResponse: log the request line when the stream ends
+    reply.raw.once('close', () => {
+      const { delivered } = subscription.stats()
+      request.log.info({ method: request.method, url: request.url, statusCode: 200, ms: Math.round(reply.elapsedTime), tenant: request.tenant, delivered }, 'request')
+    })
+    subscription.start(reply.raw)
+  })
+}

@@ -1,0 +1,30 @@
+import type { LogQuery } from '../events/read-log.js'
+import { categoryOf, readTenant, type StoredEvent } from '../events/types.js'
+
+export type LogFilter = Omit<LogQuery, 'after' | 'limit'>
+
+export type EventMatcher = (tenant: string, event: StoredEvent) => boolean
+
+const text = (value: unknown): string | undefined =>
+  value === undefined || value === null ? undefined : typeof value === 'string' ? value : JSON.stringify(value)
+
+// The /events filters in memory, for events a fan-out read once for everyone: the same tenant rule
+// (readTenant) and the same comparisons as readLog's SQL, so a live subscriber sees what a replay would.
+export const eventMatcher = (tenant: string, filter: LogFilter): EventMatcher => {
+  const owner = readTenant(tenant, filter.streamId ?? filter.category)
+  const types = filter.types?.length ? new Set(filter.types) : undefined
+  const { category, streamId, correlationId } = filter
+  const since = filter.since !== undefined ? Date.parse(filter.since) : undefined
+  const until = filter.until !== undefined ? Date.parse(filter.until) : undefined
+  return (eventTenant, event) => {
+    if (eventTenant !== owner) return false
+    if (types && !types.has(event.type)) return false
+    if (category !== undefined && categoryOf(event.streamId) !== category) return false
+    if (streamId !== undefined && !event.streamId.startsWith(streamId)) return false
+    if (since !== undefined || until !== undefined) {
+      const at = Date.parse(event.createdAt)
+      if ((since !== undefined && at < since) || (until !== undefined && at > until)) return false
+    }
+    return correlationId === undefined || text(event.metadata.correlationId) === correlationId
+  }
+}

@@ -1,0 +1,162 @@
+import type { Sql } from '../db/connect.js'
+import { readLog } from '../events/read-log.js'
+import { readLogBatch, type LogBatch } from '../events/read-log-batch.js'
+import type { StoredEvent } from '../events/types.js'
+import type { Upcasters } from '../events/upcasters.js'
+import type { LogFilter } from './event-filter.js'
+import type { LogWatcher } from './log-watcher.js'
+import { sseFrame } from './sse-frame.js'
+import { Subscription, type FeedItem, type ReplayPage, type SubscriptionLimits, type SubscriptionStats } from './subscription.js'
+
+export interface LiveFeedOptions {
+  // events per database read, shared or replay
+  pageSize?: number
+  maxBufferedEvents?: number
+  maxBufferedBytes?: number
+  log?: { warn: (object: object, message: string) => void }
+}
+
+export interface OpenOptions {
+  heartbeatMs: number
+  onError?: (error: unknown) => void
+}
+
+export interface LiveFeedStats {
+  subscribers: number
+  live: number
+  // shared reads of the log since start: one per page of each new batch, however many subscribers
+  reads: number
+  position: number
+  listening: boolean
+  subscriptions: SubscriptionStats[]
+}
+
+export const SUBSCRIPTION_BUFFER_LIMITS = { maxBufferedEvents: 2000, maxBufferedBytes: 2 * 1024 * 1024 }
+
+class SharedItem implements FeedItem {
+  #frame: string | undefined
+
+  constructor(
+    readonly tenant: string,
+    readonly event: StoredEvent,
+    private readonly upcasters: Upcasters,
+  ) {}
+
+  get frame(): string {
+    return (this.#frame ??= sseFrame(this.upcasters.apply(this.event)))
+  }
+}
+
+// The fan-out behind GET /subscribe (SPEC "Subscribe"): one LogWatcher listener for all subscribers, and one
+// unfiltered read per new batch whose events each live subscriber filters in memory. `position` is the shared
+// live point: every event up to it has been handed to the subscribers that were live when it was read. It only
+// follows the LogWatcher's gap-safe head, so no subscriber is ever sent a position a later commit could precede.
+// With no subscriber the feed does not listen, and with no live one it moves its point without reading.
+export class LiveFeed {
+  #position = 0
+  #attached = new Set<Subscription>()
+  #live = new Set<Subscription>()
+  #reading = false
+  #reads = 0
+  readonly #pageSize: number
+
+  constructor(
+    private readonly sql: Sql,
+    private readonly logWatcher: LogWatcher,
+    private readonly upcasters: Upcasters,
+    private readonly options: LiveFeedOptions = {},
+  ) {
+    this.#pageSize = options.pageSize ?? 1000
+  }
+
+  get position(): number {
+    return this.#position
+  }
+
+  open(tenant: string, filter: LogFilter, after: number, options: OpenOptions): Subscription {
+    const limits: SubscriptionLimits = {
+      heartbeatMs: options.heartbeatMs,
+      maxBufferedEvents: this.options.maxBufferedEvents ?? SUBSCRIPTION_BUFFER_LIMITS.maxBufferedEvents,
+      maxBufferedBytes: this.options.maxBufferedBytes ?? SUBSCRIPTION_BUFFER_LIMITS.maxBufferedBytes,
+      onError: options.onError,
+    }
+    const subscription = new Subscription(this, tenant, filter, after, limits)
+    if (this.#attached.size === 0) {
+      this.#position = Math.max(this.#position, this.logWatcher.head)
+      this.logWatcher.on('advance', this.#onAdvance)
+    }
+    this.#attached.add(subscription)
+    return subscription
+  }
+
+  detach(subscription: Subscription): void {
+    this.#live.delete(subscription)
+    if (!this.#attached.delete(subscription) || this.#attached.size > 0) return
+    this.logWatcher.off('advance', this.#onAdvance)
+  }
+
+  join(subscription: Subscription): void {
+    if (this.#attached.has(subscription)) this.#live.add(subscription)
+  }
+
+  leave(subscription: Subscription): void {
+    this.#live.delete(subscription)
+  }
+
+  async readPage(tenant: string, filter: LogFilter, after: number, head: number): Promise<ReplayPage> {
+    const page = await readLog(this.sql, tenant, head, { ...filter, after, limit: this.#pageSize })
+    let chunk = ''
+    for (const event of page.events) chunk += sseFrame(this.upcasters.apply(event))
+    return { chunk, count: page.events.length, readTo: page.next ?? head }
+  }
+
+  #onAdvance = (): void => void this.#catchUp()
+
+  async #catchUp(): Promise<void> {
+    if (this.#reading) return
+    this.#reading = true
+    try {
+      // the loop re-reads the head after every batch, so an advance during a read is not lost
+      while (this.#position < this.logWatcher.head) {
+        const after = this.#position
+        if (this.#live.size === 0) {
+          this.#position = this.logWatcher.head
+          break
+        }
+        const batch = await readLogBatch(this.sql, after, this.logWatcher.head, this.#pageSize)
+        this.#reads += 1
+        // a first subscriber after an idle spell may have moved the point on: read again from there
+        if (this.#position !== after) continue
+        this.#dispatch(batch)
+      }
+    } catch (error) {
+      // nothing is lost: each live subscriber reads on its own from its cursor (and ends if that fails too)
+      this.options.log?.warn({ err: error }, 'subscription feed read failed')
+      for (const subscription of [...this.#live]) subscription.fallBack()
+    } finally {
+      this.#reading = false
+    }
+  }
+
+  #dispatch(batch: LogBatch): void {
+    this.#position = batch.readTo
+    const items = batch.events.map(({ tenant, event }) => new SharedItem(tenant, event, this.upcasters))
+    for (const subscription of [...this.#live]) subscription.deliver(items, batch.readTo)
+  }
+
+  // Server shutdown: every stream ends, so the HTTP server can close.
+  closeAll(): void {
+    for (const subscription of [...this.#attached]) subscription.close()
+  }
+
+  stats(): LiveFeedStats {
+    return {
+      subscribers: this.#attached.size,
+      live: this.#live.size,
+      reads: this.#reads,
+      position: this.#position,
+      listening: this.logWatcher.listeners('advance').includes(this.#onAdvance),
+      subscriptions: [...this.#attached].map((subscription) => subscription.stats()),
+    }
+  }
+}

@@ -1,0 +1,228 @@
+import type { StoredEvent } from '../events/types.js'
+import { eventMatcher, type EventMatcher, type LogFilter } from './event-filter.js'
+import { SSE_HEARTBEAT } from './sse-frame.js'
+
+// Where a subscription writes: an http.ServerResponse, or anything with its write/drain/close contract.
+export interface SubscriptionSink {
+  write(chunk: string): boolean
+  end(): unknown
+  once(event: 'drain' | 'close', listener: () => void): unknown
+  removeListener(event: 'drain' | 'close', listener: () => void): unknown
+  readonly writableLength: number
+  readonly destroyed: boolean
+}
+
+// An event of a shared batch, framed at most once for all the subscribers it goes to.
+export interface FeedItem {
+  readonly tenant: string
+  readonly event: StoredEvent
+  readonly frame: string
+}
+
+export interface ReplayPage {
+  chunk: string
+  count: number
+  // every matching event up to here is in the page
+  readTo: number
+}
+
+// What a subscription needs from its fan-out (src/subscriptions/live-feed.ts).
+export interface Feed {
+  readonly position: number
+  readPage(tenant: string, filter: LogFilter, after: number, head: number): Promise<ReplayPage>
+  join(subscription: Subscription): void
+  leave(subscription: Subscription): void
+  detach(subscription: Subscription): void
+}
+
+export interface SubscriptionLimits {
+  heartbeatMs: number
+  // past either bound a live subscriber that cannot write leaves the shared feed and replays from its cursor
+  maxBufferedEvents: number
+  maxBufferedBytes: number
+  onError?: (error: unknown) => void
+}
+
+export interface SubscriptionStats {
+  mode: 'replaying' | 'live' | 'closed'
+  cursor: number
+  delivered: number
+  bufferedEvents: number
+  bufferedBytes: number
+  socketBytes: number
+  fallbacks: number
+}
+
+// One SSE subscriber (SPEC "Subscribe"). It replays on its own, one page at a time, until it reaches the
+// feed's shared live point, then joins the feed and is handed the events of each shared read. It writes only
+// while the socket takes data: a page waits for 'drain', live events queue up to a bound, and past the bound it
+// leaves the feed and replays from the last event it wrote. `writtenTo` ≤ `queuedTo` are positions: every
+// matching event up to them has been written / written or queued; nothing at or below `queuedTo` is sent again.
+export class Subscription {
+  #mode: SubscriptionStats['mode'] = 'replaying'
+  #writtenTo: number
+  #queuedTo: number
+  #matches: EventMatcher
+  #sink: SubscriptionSink | undefined
+  #primed: ReplayPage | undefined
+  #pending: string[] = []
+  #pendingEvents = 0
+  #pendingBytes = 0
+  #backedUp = false
+  #drainWaiters: (() => void)[] = []
+  #heartbeat: NodeJS.Timeout | undefined
+  #delivered = 0
+  #fallbacks = 0
+
+  constructor(
+    private readonly feed: Feed,
+    readonly tenant: string,
+    private readonly filter: LogFilter,
+    after: number,
+    private readonly limits: SubscriptionLimits,
+  ) {
+    this.#writtenTo = after
+    this.#queuedTo = after
+    this.#matches = eventMatcher(tenant, filter)
+  }
+
+  get closed(): boolean {
+    return this.#mode === 'closed'
+  }
+
+  // The first replay page, read before any byte is sent, so a failing database is still a 500 problem.
+  async prime(): Promise<void> {
+    const target = this.feed.position
+    if (this.#queuedTo < target) this.#primed = await this.feed.readPage(this.tenant, this.filter, this.#queuedTo, target)
+  }
+
+  start(sink: SubscriptionSink): void {
+    if (this.#mode === 'closed') return
+    this.#sink = sink
+    sink.once('close', this.close)
+    if (sink.destroyed) return this.close()
+    this.#heartbeat = setInterval(() => this.#backedUp || this.#write(SSE_HEARTBEAT), this.limits.heartbeatMs)
+    void this.#replay()
+  }
+
+  async #replay(): Promise<void> {
+    try {
+      while (this.#mode === 'replaying') {
+        if (this.#backedUp) {
+          await new Promise<void>((resolve) => this.#drainWaiters.push(resolve))
+          continue
+        }
+        const target = this.feed.position
+        if (!this.#primed && this.#queuedTo >= target) {
+          // no await between the check and the join: the feed hands over everything after `target`
+          this.#mode = 'live'
+          this.feed.join(this)
+          return
+        }
+        const page = this.#primed ?? (await this.feed.readPage(this.tenant, this.filter, this.#queuedTo, target))
+        this.#primed = undefined
+        if (this.#mode !== 'replaying') return
+        if (page.count > 0) this.#write(page.chunk)
+        this.#delivered += page.count
+        this.#writtenTo = this.#queuedTo = Math.max(this.#queuedTo, page.readTo)
+      }
+    } catch (error) {
+      this.limits.onError?.(error)
+      this.close()
+    }
+  }
+
+  // Called by the feed, synchronously, with each shared batch while this subscription is live.
+  deliver(items: FeedItem[], readTo: number): void {
+    if (this.#mode !== 'live') return
+    let chunk = ''
+    let count = 0
+    for (const item of items) {
+      if (item.event.globalPosition <= this.#queuedTo || !this.#matches(item.tenant, item.event)) continue
+      chunk += item.frame
+      count += 1
+    }
+    this.#queuedTo = Math.max(this.#queuedTo, readTo)
+    if (!this.#backedUp) {
+      if (count > 0) this.#write(chunk)
+      this.#delivered += count
+      this.#writtenTo = this.#queuedTo
+      return
+    }
+    if (count === 0) return
+    const bytes = Buffer.byteLength(chunk)
+    if (this.#pendingEvents + count > this.limits.maxBufferedEvents || this.#pendingBytes + bytes > this.limits.maxBufferedBytes) {
+      return this.fallBack()
+    }
+    this.#pending.push(chunk)
+    this.#pendingEvents += count
+    this.#pendingBytes += bytes
+  }
+
+  // Leave the shared feed and read on its own from the last event written: the socket sets the pace.
+  fallBack(): void {
+    if (this.#mode !== 'live') return
+    this.feed.leave(this)
+    this.#mode = 'replaying'
+    this.#fallbacks += 1
+    this.#clearPending()
+    this.#queuedTo = this.#writtenTo
+    void this.#replay()
+  }
+
+  #write(chunk: string): void {
+    if (this.#sink!.write(chunk) || this.#backedUp) return
+    this.#backedUp = true
+    this.#sink!.once('drain', this.#onDrain)
+  }
+
+  #onDrain = (): void => {
+    this.#backedUp = false
+    if (this.#mode === 'live' && this.#pendingEvents > 0) {
+      const chunk = this.#pending.join('')
+      this.#delivered += this.#pendingEvents
+      this.#clearPending()
+      this.#write(chunk)
+    }
+    if (this.#mode === 'live') this.#writtenTo = this.#queuedTo
+    this.#wake()
+  }
+
+  #clearPending(): void {
+    this.#pending = []
+    this.#pendingEvents = 0
+    this.#pendingBytes = 0
+  }
+
+  #wake(): void {
+    const waiters = this.#drainWaiters
+    this.#drainWaiters = []
+    for (const resolve of waiters) resolve()
+  }
+
+  // Releases everything at once: the feed's reference, the timer, the socket listeners, the buffer.
+  close = (): void => {
+    if (this.#mode === 'closed') return
+    this.#mode = 'closed'
+    clearInterval(this.#heartbeat)
+    this.feed.detach(this)
+    this.#clearPending()
+    this.#primed = undefined
+    this.#sink?.removeListener('close', this.close)
+    this.#sink?.removeListener('drain', this.#onDrain)
+    this.#wake()
+    if (this.#sink && !this.#sink.destroyed) this.#sink.end()
+  }
+
+  stats(): SubscriptionStats {
+    return {
+      mode: this.#mode,
+      cursor: this.#writtenTo,
+      delivered: this.#delivered,
+      bufferedEvents: this.#pendingEvents,
+      bufferedBytes: this.#pendingBytes,
+      socketBytes: this.#sink?.writableLength ?? 0,
+      fallbacks: this.#fallbacks,
+    }
+  }
+}
