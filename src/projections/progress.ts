@@ -3,18 +3,21 @@ import type { Sql } from '../db/connect.js'
 
 export const PROGRESS_CHANNEL = 'annalist_projection_progress'
 
-// Read-your-writes for documents (SPEC "Documents", waitFor): a waiter sleeps until a worker of this
-// or another instance commits a batch of that projection, then looks at the live checkpoint again.
+// Read-your-writes for documents (SPEC "Documents", waitFor). A commit of a batch (by a local worker,
+// or by another instance through NOTIFY) leads to one read of the live checkpoint per projection,
+// however many requests wait on it; the waiters compare the position it finds with their own.
 export class ProjectionProgress {
-  #events = new EventEmitter<Record<string, []>>()
+  #positions = new EventEmitter<Record<string, [number]>>()
+  #reading = new Map<string, Promise<void>>()
+  #again = new Set<string>()
   #unlisten: (() => Promise<void>) | undefined
 
   constructor(private readonly sql: Sql) {
-    this.#events.setMaxListeners(0)
+    this.#positions.setMaxListeners(0)
   }
 
   async start(): Promise<void> {
-    const request = await this.sql.listen(PROGRESS_CHANNEL, (name) => this.#events.emit(name))
+    const request = await this.sql.listen(PROGRESS_CHANNEL, (name) => this.#read(name))
     this.#unlisten = request.unlisten
   }
 
@@ -24,7 +27,7 @@ export class ProjectionProgress {
 
   // Called by a local worker after its batch committed; other instances hear of it by NOTIFY.
   committed(name: string): void {
-    this.#events.emit(name)
+    this.#read(name)
     void this.sql`select pg_notify(${PROGRESS_CHANNEL}, ${name})`.catch(() => undefined)
   }
 
@@ -37,37 +40,39 @@ export class ProjectionProgress {
     return row?.position
   }
 
-  // true once the live generation has processed `position`; false after timeoutMs
-  async waitFor(name: string, position: number, timeoutMs: number): Promise<boolean> {
-    const deadline = Date.now() + timeoutMs
-    for (;;) {
-      let stopWaiting = (): void => {}
-      const wake = new Promise<void>((resolve) => {
-        const onCommit = (): void => {
-          clearTimeout(timer)
-          resolve()
-        }
-        // a timed-out waiter leaves no listener behind
-        const timer = setTimeout(() => {
-          this.#events.off(name, onCommit)
-          resolve()
-        }, Math.max(0, deadline - Date.now()))
-        this.#events.once(name, onCommit)
-        stopWaiting = () => {
-          clearTimeout(timer)
-          this.#events.off(name, onCommit)
-        }
-      })
-      const current = await this.livePosition(name)
-      if (current !== undefined && current >= position) {
-        stopWaiting()
-        return true
-      }
-      if (Date.now() >= deadline) {
-        stopWaiting()
-        return false
-      }
-      await wake
+  // One read at a time per projection; a change during a read asks for one more, so some read always
+  // starts after the latest change.
+  #read(name: string): void {
+    if (this.#reading.has(name)) {
+      this.#again.add(name)
+      return
     }
+    const reading = this.livePosition(name)
+      .then((position) => {
+        if (position !== undefined) this.#positions.emit(name, position)
+      })
+      .catch(() => undefined)
+      .finally(() => {
+        this.#reading.delete(name)
+        if (this.#again.delete(name)) this.#read(name)
+      })
+    this.#reading.set(name, reading)
+  }
+
+  // true once the live generation has processed `position`; false after timeoutMs
+  waitFor(name: string, position: number, timeoutMs: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const finish = (reached: boolean): void => {
+        clearTimeout(timer)
+        this.#positions.off(name, onPosition)
+        resolve(reached)
+      }
+      const onPosition = (current: number): void => {
+        if (current >= position) finish(true)
+      }
+      const timer = setTimeout(() => finish(false), timeoutMs)
+      this.#positions.on(name, onPosition)
+      this.#read(name)
+    })
   }
 }
