@@ -4,7 +4,7 @@ import type { Sql } from '../src/db/connect.js'
 import { loadStream } from '../src/events/load.js'
 import { latestSnapshot, listSnapshots, putSnapshot } from '../src/events/snapshots.js'
 import type { Upcasters } from '../src/events/upcasters.js'
-import { ProblemRef, StoredEvent, StreamId, Timestamp } from '../src/http/schemas.js'
+import { ProblemRef, StoredEvent, StreamId, StreamParams, Timestamp } from '../src/http/schemas.js'
 
 export interface SnapshotRoutesOptions {
   sql: Sql
@@ -54,12 +54,12 @@ export const snapshotRoutes: FastifyPluginAsyncTypebox<SnapshotRoutesOptions> = 
   })
 
   app.get('/:streamId/snapshots', {
-    schema: { params: Type.Object({ streamId: StreamId }), response: { 200: Type.Object({ snapshots: Type.Array(Snapshot) }), 404: ProblemRef, ...problems } },
+    schema: { params: StreamParams, response: { 200: Type.Object({ snapshots: Type.Array(Snapshot) }), 404: ProblemRef, ...problems } },
   }, async (request) => ({ snapshots: await listSnapshots(sql, request.tenant, request.params.streamId) }))
 
   app.get('/:streamId/snapshots/latest', {
     schema: {
-      params: Type.Object({ streamId: StreamId }),
+      params: StreamParams,
       querystring: Type.Object({ atOrBefore: Type.Optional(Version) }),
       response: { 200: Snapshot, 404: ProblemRef, ...problems },
     },
@@ -67,7 +67,7 @@ export const snapshotRoutes: FastifyPluginAsyncTypebox<SnapshotRoutesOptions> = 
 
   app.get('/:streamId/load', {
     schema: {
-      params: Type.Object({ streamId: StreamId }),
+      params: StreamParams,
       querystring: Type.Object({ untilVersion: Type.Optional(Version), until: Type.Optional(Timestamp) }),
       response: { 200: Loaded, 404: ProblemRef, ...problems },
     },

@@ -1,8 +1,10 @@
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { Problem } from '../src/problems.js'
 import { ProblemRef } from '../src/http/schemas.js'
 import type { LiveFeed } from '../src/subscriptions/live-feed.js'
+import type { Subscription } from '../src/subscriptions/subscription.js'
 import { LogQuery } from './events.js'
 
 export interface SubscribeRoutesOptions {
@@ -29,6 +31,22 @@ export const acceptsEventStream = (accept: string | undefined): boolean =>
     return ['text/event-stream', 'text/*', '*/*'].includes(type ?? '') && (q === undefined || Number(q.slice(2)) > 0)
   })
 
+// `connection: close`: a stream ends only when the server ends it (shutdown), and then its socket must go too,
+// or close() would wait for an idle keep-alive connection
+const STREAM_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'close', 'x-accel-buffering': 'no' }
+
+// Takes the response over from Fastify: headers now, then the subscription writes until one side closes.
+const streamTo = (request: FastifyRequest, reply: FastifyReply, subscription: Subscription): void => {
+  reply.hijack()
+  reply.raw.writeHead(200, { ...STREAM_HEADERS, 'x-request-id': request.id }).flushHeaders()
+  // hijacked replies skip onResponse: log the request line when the stream ends
+  reply.raw.once('close', () => {
+    const { delivered } = subscription.stats()
+    request.log.info({ method: request.method, url: request.url, statusCode: 200, ms: Math.round(reply.elapsedTime), tenant: request.tenant, delivered }, 'request')
+  })
+  subscription.start(reply.raw)
+}
+
 export const subscribeRoutes: FastifyPluginAsyncTypebox<SubscribeRoutesOptions> = async (app, { liveFeed, heartbeatMs }) => {
   // open streams would hold close() (and a SIGTERM drain) for ever: end them first; clients resume with Last-Event-ID
   app.addHook('preClose', async () => liveFeed.closeAll())
@@ -46,16 +64,6 @@ export const subscribeRoutes: FastifyPluginAsyncTypebox<SubscribeRoutesOptions> 
       subscription.close()
       throw error
     })
-    reply.hijack()
-    // `connection: close`: a stream ends only when the server ends it (shutdown), and then its socket must go too,
-    // or close() would wait for an idle keep-alive connection
-    const headers = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'close', 'x-request-id': request.id, 'x-accel-buffering': 'no' }
-    reply.raw.writeHead(200, headers).flushHeaders()
-    // hijacked replies skip onResponse: log the request line when the stream ends
-    reply.raw.once('close', () => {
-      const { delivered } = subscription.stats()
-      request.log.info({ method: request.method, url: request.url, statusCode: 200, ms: Math.round(reply.elapsedTime), tenant: request.tenant, delivered }, 'request')
-    })
-    subscription.start(reply.raw)
+    streamTo(request, reply, subscription)
   })
 }

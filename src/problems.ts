@@ -38,13 +38,14 @@ export class Problem extends Error {
   }
 
   toJSON(): Record<string, unknown> {
+    // the RFC 9457 members come last, so an extra field can never overwrite them
     return {
+      ...this.extra,
       type: PROBLEM_TYPE_BASE + this.code,
       title: this.title,
       status: this.status,
       detail: this.detail,
       code: this.code,
-      ...this.extra,
     }
   }
 }

@@ -38,6 +38,7 @@ export const createServices = async (sql: Sql, config: Config, log: ServiceLog):
     logWatcher,
     progress,
     codeProjections: await loadCodeProjections(config.PROJECTIONS_DIR),
+    upcast: upcasters.apply,
     log,
   })
   return {

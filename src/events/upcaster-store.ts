@@ -32,7 +32,7 @@ export const putUpcaster = async (sql: Sql, type: string, steps: UpcasterStep[])
 
 export const getUpcaster = async (sql: Sql, type: string): Promise<UpcasterDefinition> => {
   const [upcaster] = await sql<UpcasterDefinition[]>`select ${columns(sql)} from upcasters where type = ${type}`
-  if (!upcaster) throw new Problem('not-found', { type }, `no upcaster is registered for event type ${type}`)
+  if (!upcaster) throw new Problem('not-found', { eventType: type }, `no upcaster is registered for event type ${type}`)
   return upcaster
 }
 
@@ -42,7 +42,7 @@ export const deleteUpcaster = async (sql: Sql, type: string): Promise<void> => {
     if (rows.length > 0) await tx`select pg_notify(${UPCASTERS_CHANNEL}, ${type})`
     return rows.length
   })
-  if (deleted === 0) throw new Problem('not-found', { type }, `no upcaster is registered for event type ${type}`)
+  if (deleted === 0) throw new Problem('not-found', { eventType: type }, `no upcaster is registered for event type ${type}`)
 }
 
 export const listUpcasters = async (sql: Sql): Promise<UpcasterDefinition[]> =>

@@ -108,5 +108,10 @@ export class Upcasters {
     return current
   }
 
+  // Whether events of this type may change on read (otherwise `apply` returns them as they are).
+  covers(type: string): boolean {
+    return this.#steps.has(type)
+  }
+
   applyAll = <T extends StoredEvent>(events: T[]): T[] => (this.#steps.size === 0 ? events : events.map(this.apply))
 }

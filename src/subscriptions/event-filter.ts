@@ -1,5 +1,5 @@
 import type { LogQuery } from '../events/read-log.js'
-import { categoryOf, readTenant, type StoredEvent } from '../events/types.js'
+import { readTenant, type StoredEvent } from '../events/types.js'
 
 export type LogFilter = Omit<LogQuery, 'after' | 'limit'>
 
@@ -13,13 +13,17 @@ const text = (value: unknown): string | undefined =>
 export const eventMatcher = (tenant: string, filter: LogFilter): EventMatcher => {
   const owner = readTenant(tenant, filter.streamId ?? filter.category)
   const types = filter.types?.length ? new Set(filter.types) : undefined
-  const { category, streamId, correlationId } = filter
+  const { streamId, correlationId } = filter
+  // categoryOf(id) === category without splitting every id: the category is the part before the first '-'
+  const category = filter.category
+  const categoryPrefix = category !== undefined ? category + '-' : ''
+  const inCategory = (id: string): boolean => !category!.includes('-') && (id === category || id.startsWith(categoryPrefix))
   const since = filter.since !== undefined ? Date.parse(filter.since) : undefined
   const until = filter.until !== undefined ? Date.parse(filter.until) : undefined
   return (eventTenant, event) => {
     if (eventTenant !== owner) return false
     if (types && !types.has(event.type)) return false
-    if (category !== undefined && categoryOf(event.streamId) !== category) return false
+    if (category !== undefined && !inCategory(event.streamId)) return false
     if (streamId !== undefined && !event.streamId.startsWith(streamId)) return false
     if (since !== undefined || until !== undefined) {
       const at = Date.parse(event.createdAt)

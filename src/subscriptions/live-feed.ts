@@ -1,11 +1,11 @@
 import type { Sql } from '../db/connect.js'
-import { readLog } from '../events/read-log.js'
+import { readLogText } from '../events/read-log-text.js'
 import { readLogBatch, type LogBatch } from '../events/read-log-batch.js'
 import type { StoredEvent } from '../events/types.js'
 import type { Upcasters } from '../events/upcasters.js'
 import type { LogFilter } from './event-filter.js'
 import type { LogWatcher } from './log-watcher.js'
-import { sseFrame } from './sse-frame.js'
+import { parseStoredText, sseFrame, sseFrameFromText } from './sse-frame.js'
 import { Subscription, type FeedItem, type ReplayPage, type SubscriptionLimits, type SubscriptionStats } from './subscription.js'
 
 export interface LiveFeedOptions {
@@ -28,8 +28,12 @@ export interface LiveFeedStats {
   reads: number
   position: number
   listening: boolean
+  // holds a pool connection for its reads (only while it has subscribers)
+  reserved: boolean
   subscriptions: SubscriptionStats[]
 }
+
+type Reserved = Awaited<ReturnType<Sql['reserve']>>
 
 export const SUBSCRIPTION_BUFFER_LIMITS = { maxBufferedEvents: 2000, maxBufferedBytes: 2 * 1024 * 1024 }
 
@@ -52,12 +56,15 @@ class SharedItem implements FeedItem {
 // live point: every event up to it has been handed to the subscribers that were live when it was read. It only
 // follows the LogWatcher's gap-safe head, so no subscriber is ever sent a position a later commit could precede.
 // With no subscriber the feed does not listen, and with no live one it moves its point without reading.
+// Its reads run on a connection of its own while it has subscribers, so they never queue in the pool behind
+// appends: the pool may be busiest exactly when new events have to go out.
 export class LiveFeed {
   #position = 0
   #attached = new Set<Subscription>()
   #live = new Set<Subscription>()
   #reading = false
   #reads = 0
+  #reader: Reserved | undefined
   readonly #pageSize: number
 
   constructor(
@@ -93,6 +100,12 @@ export class LiveFeed {
     this.#live.delete(subscription)
     if (!this.#attached.delete(subscription) || this.#attached.size > 0) return
     this.logWatcher.off('advance', this.#onAdvance)
+    if (!this.#reading) this.#release()
+  }
+
+  #release(): void {
+    this.#reader?.release()
+    this.#reader = undefined
   }
 
   join(subscription: Subscription): void {
@@ -103,10 +116,13 @@ export class LiveFeed {
     this.#live.delete(subscription)
   }
 
+  // A replay page, framed from the stored JSON text; only events an upcaster changes are parsed.
   async readPage(tenant: string, filter: LogFilter, after: number, head: number): Promise<ReplayPage> {
-    const page = await readLog(this.sql, tenant, head, { ...filter, after, limit: this.#pageSize })
+    const page = await readLogText(this.sql, tenant, head, { ...filter, after, limit: this.#pageSize })
     let chunk = ''
-    for (const event of page.events) chunk += sseFrame(this.upcasters.apply(event))
+    for (const event of page.events) {
+      chunk += this.upcasters.covers(event.type) ? sseFrame(this.upcasters.apply(parseStoredText(event))) : sseFrameFromText(event)
+    }
     return { chunk, count: page.events.length, readTo: page.next ?? head }
   }
 
@@ -123,7 +139,8 @@ export class LiveFeed {
           this.#position = this.logWatcher.head
           break
         }
-        const batch = await readLogBatch(this.sql, after, this.logWatcher.head, this.#pageSize)
+        this.#reader ??= await this.sql.reserve()
+        const batch = await readLogBatch(this.#reader, after, this.logWatcher.head, this.#pageSize)
         this.#reads += 1
         // a first subscriber after an idle spell may have moved the point on: read again from there
         if (this.#position !== after) continue
@@ -132,9 +149,11 @@ export class LiveFeed {
     } catch (error) {
       // nothing is lost: each live subscriber reads on its own from its cursor (and ends if that fails too)
       this.options.log?.warn({ err: error }, 'subscription feed read failed')
+      this.#release()
       for (const subscription of [...this.#live]) subscription.fallBack()
     } finally {
       this.#reading = false
+      if (this.#attached.size === 0) this.#release()
     }
   }
 
@@ -156,6 +175,7 @@ export class LiveFeed {
       reads: this.#reads,
       position: this.#position,
       listening: this.logWatcher.listeners('advance').includes(this.#onAdvance),
+      reserved: this.#reader !== undefined,
       subscriptions: [...this.#attached].map((subscription) => subscription.stats()),
     }
   }

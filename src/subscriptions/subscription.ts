@@ -90,10 +90,10 @@ export class Subscription {
     return this.#mode === 'closed'
   }
 
-  // The first replay page, read before any byte is sent, so a failing database is still a 500 problem.
+  // The first replay page, read before any byte is sent (even when there is nothing to replay), so a database
+  // that does not answer is a 500 problem rather than a stream that stays silent.
   async prime(): Promise<void> {
-    const target = this.feed.position
-    if (this.#queuedTo < target) this.#primed = await this.feed.readPage(this.tenant, this.filter, this.#queuedTo, target)
+    this.#primed = await this.feed.readPage(this.tenant, this.filter, this.#queuedTo, this.feed.position)
   }
 
   start(sink: SubscriptionSink): void {
@@ -105,7 +105,10 @@ export class Subscription {
     void this.#replay()
   }
 
+  // One page goes out while the next one is read (at most two pages held): the socket and the database work
+  // side by side, and a socket that stops taking data stops the reading too.
   async #replay(): Promise<void> {
+    let ahead: Promise<ReplayPage> | undefined
     try {
       while (this.#mode === 'replaying') {
         if (this.#backedUp) {
@@ -113,23 +116,32 @@ export class Subscription {
           continue
         }
         const target = this.feed.position
-        if (!this.#primed && this.#queuedTo >= target) {
+        if (!this.#primed && !ahead && this.#queuedTo >= target) {
           // no await between the check and the join: the feed hands over everything after `target`
           this.#mode = 'live'
           this.feed.join(this)
           return
         }
-        const page = this.#primed ?? (await this.feed.readPage(this.tenant, this.filter, this.#queuedTo, target))
-        this.#primed = undefined
+        const page = this.#primed ?? (await (ahead ?? this.#read(this.#queuedTo, target)))
+        this.#primed = ahead = undefined
         if (this.#mode !== 'replaying') return
+        const readTo = Math.max(this.#queuedTo, page.readTo)
+        if (readTo < this.feed.position) ahead = this.#read(readTo, this.feed.position)
         if (page.count > 0) this.#write(page.chunk)
         this.#delivered += page.count
-        this.#writtenTo = this.#queuedTo = Math.max(this.#queuedTo, page.readTo)
+        this.#writtenTo = this.#queuedTo = readTo
       }
     } catch (error) {
       this.limits.onError?.(error)
       this.close()
     }
+  }
+
+  #read(after: number, head: number): Promise<ReplayPage> {
+    const page = this.feed.readPage(this.tenant, this.filter, after, head)
+    // a read ahead that outlives the subscription must not become an unhandled rejection
+    page.catch(() => undefined)
+    return page
   }
 
   // Called by the feed, synchronously, with each shared batch while this subscription is live.

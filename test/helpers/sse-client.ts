@@ -1,5 +1,4 @@
 import { Client } from 'undici'
-import type { IncomingHttpHeaders } from 'undici/types/header.js'
 import { waitFor } from './wait-for.js'
 
 export interface SseMessage {
@@ -32,7 +31,7 @@ export class SseClient {
 
   private constructor(
     readonly status: number,
-    readonly headers: IncomingHttpHeaders,
+    readonly headers: Record<string, string | string[] | undefined>,
     readonly body: Body,
     private readonly connection: Client,
   ) {

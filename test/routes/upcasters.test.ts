@@ -31,7 +31,7 @@ t.test('PUT, GET and DELETE /upcasters/{type}', async (t) => {
   for (const method of ['GET', 'DELETE'] as const) {
     const gone = await app.inject({ method, url: '/upcasters/PaymentTaken' })
     t.equal(gone.statusCode, 404, method)
-    t.match(gone.json(), { code: 'not-found', type: 'PaymentTaken' })
+    t.match(gone.json(), { code: 'not-found', type: 'https://annalist.dev/problems/not-found', eventType: 'PaymentTaken' })
   }
 })
 
@@ -87,4 +87,19 @@ t.test('the seeds’ example (V1 amount → V2 total_amount → V3 currency USD)
 
   t.equal((await app.inject({ method: 'DELETE', url: '/upcasters/OrderPlaced' })).statusCode, 204)
   t.same((await app.inject({ url: `/streams/${id}/events?limit=1` })).json().events[0].data, { amount: 10 }, 'without the upcaster the event reads as stored')
+})
+
+t.test('projection handlers see events upcast too', async (t) => {
+  t.equal((await put('InvoiceRaised', { steps: SEED_STEPS })).statusCode, 201)
+  const definition = {
+    source: { types: ['InvoiceRaised'] },
+    documentId: '$.streamId',
+    handlers: { InvoiceRaised: { set: { total: '$.data.total_amount', currency: '$.data.currency', schemaVersion: '$.metadata.schemaVersion' } } },
+  }
+  t.equal((await app.inject({ method: 'PUT', url: '/projections/invoices', payload: definition })).statusCode, 201)
+  const id = streamId('invoice')
+  const { lastPosition } = (await append(id, { events: [event('InvoiceRaised', { amount: 99 })] })).json()
+  const read = await app.inject({ url: `/projections/invoices/documents/${id}?waitFor=${lastPosition}` })
+  t.equal(read.statusCode, 200)
+  t.same(read.json().document, { total: 99, currency: 'USD', schemaVersion: 3 })
 })

@@ -1,0 +1,175 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import { Client, Pool } from 'undici'
+import { connect } from '../src/db/connect.js'
+import { withBenchServer, type BenchServer } from './bench-server.js'
+import { serverRssMiB } from './cpu-meter.js'
+import { percentile } from './load.js'
+import { loadPayload } from './payload.js'
+import { attempt, describeCpu, ms, num, say, verdict } from './report.js'
+import { loadBenchSettings } from './settings.js'
+
+// `npm run bench:subscribe`: GET /subscribe (SSE).
+// [1] delivery latency, append acknowledged → event received on every subscriber, at BENCH_LIVE_RATE (1000)
+//     single-event appends/s for BENCH_SECONDS (15), with 1 and 100 subscribers (BENCH_SUBSCRIBERS="1,100");
+// [2] replay rate of BENCH_REPLAY_EVENTS (1,000,000) pre-appended events over one SSE connection, with the
+//     server's RSS at the start, middle and end. Runs on a database of its own (annalist_bench_subscribe).
+const TARGETS = { p99Ms: 25, replayPerSecond: 50_000 }
+const RATE = Number(process.env.BENCH_LIVE_RATE ?? 1000)
+const SUBSCRIBERS = (process.env.BENCH_SUBSCRIBERS ?? '1,100').split(',').map(Number).filter((count) => count > 0)
+const REPLAY_EVENTS = Number(process.env.BENCH_REPLAY_EVENTS ?? 1_000_000)
+const SEED_STREAMS_PER_CALL = 100
+const EVENTS_PER_STREAM = 10
+
+const settings = { ...attempt(loadBenchSettings), database: 'annalist_bench_subscribe' }
+const payload = attempt(() => loadPayload(settings.anchorsDir))
+const ID_LINE = /(?:^|\n)id: (\d+)\n/g
+
+// One SSE connection that only looks for `id:` lines, so 100 of them cost the bench little; `onId` gets each
+// position with the time its chunk arrived.
+const openSubscriber = async (origin: string, path: string, onId: (position: number, at: number) => void): Promise<() => Promise<void>> => {
+  const client = new Client(origin, { bodyTimeout: 0, pipelining: 0 })
+  const response = await client.request({ method: 'GET', path, headers: { accept: 'text/event-stream' } })
+  if (response.statusCode !== 200) throw new Error(`bench: GET ${path} answered ${response.statusCode}`)
+  let tail = ''
+  response.body.setEncoding('latin1')
+  response.body.on('data', (chunk: string) => {
+    const at = performance.now()
+    const text = tail + chunk
+    const cut = text.lastIndexOf('\n\n')
+    if (cut < 0) {
+      tail = text
+      return
+    }
+    tail = text.slice(cut + 2)
+    for (const match of text.slice(0, cut + 2).matchAll(ID_LINE)) onId(Number(match[1]), at)
+  })
+  response.body.on('error', () => undefined)
+  return async () => {
+    response.body.destroy()
+    await client.destroy().catch(() => undefined)
+  }
+}
+
+const append = async (pool: Pool, streamId: string): Promise<number> => {
+  const response = await pool.request({ path: `/streams/${streamId}/events`, method: 'POST', headers: { 'content-type': 'application/json' }, body: `{"events":[${payload.eventJson}]}` })
+  const body = (await response.body.json()) as { lastPosition: number }
+  if (response.statusCode !== 201) throw new Error(`append answered ${response.statusCode}`)
+  return body.lastPosition
+}
+
+const latency = async (server: BenchServer, pool: Pool, subscribers: number): Promise<number> => {
+  say(`\n[1] delivery latency with ${subscribers} subscriber(s): ${num(RATE)} single-event appends/s for ${settings.seconds} s after ${settings.warmupSeconds} s of warm-up; append acknowledged → event received`)
+  const acked = new Map<number, number>()
+  const received = new Map<number, number[]>()
+  const closers = await Promise.all(
+    Array.from({ length: subscribers }, () =>
+      openSubscriber(server.origin, `/subscribe?category=live${subscribers}`, (position, at) => {
+        const list = received.get(position)
+        if (list) list.push(at)
+        else received.set(position, [at])
+      }),
+    ),
+  )
+  // every subscriber is live once a probe event reached all of them
+  const probe = await append(pool, `live${subscribers}-probe`)
+  for (let polls = 0; (received.get(probe)?.length ?? 0) < subscribers && polls < 2000; polls++) await sleep(5)
+  let errors = 0
+  // open loop: append i goes out at started + i/RATE s, whatever the previous ones are doing
+  const drive = async (seconds: number, record: boolean): Promise<void> => {
+    const started = performance.now()
+    const inflight: Promise<void>[] = []
+    for (let i = 0; i < Math.round(RATE * seconds); i++) {
+      const wait = started + (i * 1000) / RATE - performance.now()
+      if (wait > 1) await sleep(wait)
+      const appended = append(pool, `live${subscribers}-${i % 500}`)
+      inflight.push(appended.then((position) => void (record && acked.set(position, performance.now())), () => void (record && errors++)))
+    }
+    await Promise.all(inflight)
+  }
+  await drive(settings.warmupSeconds, false)
+  const stopMeter = await server.meter()
+  await drive(settings.seconds, true)
+  const last = Math.max(...acked.keys())
+  for (let polls = 0; (received.get(last)?.length ?? 0) < subscribers && polls < 2000; polls++) await sleep(5)
+  const usage = await stopMeter()
+  await Promise.all(closers.map((close) => close()))
+  const latencies: number[] = []
+  let early = 0
+  let missing = 0
+  const unseen: number[] = []
+  for (const [position, at] of acked) {
+    const arrivals = received.get(position) ?? []
+    missing += subscribers - arrivals.length
+    if (arrivals.length < subscribers) unseen.push(position)
+    for (const arrival of arrivals) {
+      // the event can reach a subscriber before the bench has read the append's answer
+      if (arrival < at) early++
+      latencies.push(Math.max(0, arrival - at))
+    }
+  }
+  latencies.sort((a, b) => a - b)
+  const p99 = percentile(latencies, 0.99)
+  say(`  ours         p50 ${ms(percentile(latencies, 0.5))}, p99 ${ms(p99)}, max ${ms(latencies.at(-1) ?? Number.NaN)} over ${num(latencies.length)} deliveries (${num(acked.size)} appends × ${subscribers})`)
+  say(`    conditions   open loop at ${num(RATE)}/s over 500 streams, up to 64 connections; ${num(early)} deliveries arrived before the ack was read (counted as 0); ${missing} missing; ${errors} append errors`)
+  if (unseen.length > 0) say(`    not received by every subscriber: positions ${unseen.sort((a, b) => a - b).slice(0, 20).join(', ')} (last acknowledged ${last}, highest received ${Math.max(...received.keys())})`)
+  say(`    ${describeCpu(usage.cpu)}`)
+  say(`    target       p99 <= ${TARGETS.p99Ms} ms: ${verdict(p99 <= TARGETS.p99Ms && missing === 0)}`)
+  return p99
+}
+
+// Straight into the database through append_events, so the seed is quick.
+const seed = async (server: BenchServer): Promise<number> => {
+  const sql = connect(server.databaseUrl, { max: 2, applicationName: 'annalist-bench' })
+  const events = `[${new Array(EVENTS_PER_STREAM).fill(payload.eventJson).join(',')}]`
+  const streams = REPLAY_EVENTS / EVENTS_PER_STREAM
+  for (let first = 0; first < streams; first += SEED_STREAMS_PER_CALL) {
+    await sql`
+      select count(*)
+        from generate_series(${first}::int, ${Math.min(first + SEED_STREAMS_PER_CALL, streams) - 1}::int) as s
+        cross join lateral append_events('default', 'replay-' || s, 'any', null, ${events}::text::json)`
+  }
+  // a store replays old, settled rows: set their hint bits and visibility now, not during the measured read
+  await sql`vacuum analyze events`
+  const [row] = await sql<{ last: number }[]>`select max(global_position) as last from events where category = 'replay'`
+  await sql.end({ timeout: 5 })
+  return row!.last
+}
+
+const replay = async (server: BenchServer): Promise<number> => {
+  say(`\n[2] replay: ${num(REPLAY_EVENTS)} pre-appended events over one SSE connection (GET /subscribe?category=replay)`)
+  process.stderr.write('bench: seeding\n')
+  const last = await seed(server)
+  const rss: string[] = [`start ${num(serverRssMiB(server.pid) ?? Number.NaN)} MiB`]
+  let count = 0
+  let done: () => void = () => undefined
+  const finished = new Promise<void>((resolve) => (done = resolve))
+  const stopMeter = await server.meter()
+  const started = performance.now()
+  const close = await openSubscriber(server.origin, '/subscribe?category=replay', (position) => {
+    count++
+    if (count === Math.floor(REPLAY_EVENTS / 2)) rss.push(`middle ${num(serverRssMiB(server.pid) ?? Number.NaN)} MiB`)
+    if (position === last) done()
+  })
+  await finished
+  const seconds = (performance.now() - started) / 1000
+  rss.push(`end ${num(serverRssMiB(server.pid) ?? Number.NaN)} MiB`)
+  const usage = await stopMeter()
+  await close()
+  const perSecond = count / seconds
+  say(`  ours         ${num(perSecond)} events/s (${num(count)} events in ${seconds.toFixed(2)} s)`)
+  say(`    server RSS   ${rss.join(', ')}`)
+  say(`    ${describeCpu(usage.cpu)}`)
+  say(`    target       >= ${num(TARGETS.replayPerSecond)} events/s: ${verdict(perSecond >= TARGETS.replayPerSecond && count === REPLAY_EVENTS)}`)
+  return perSecond
+}
+
+await withBenchServer(settings, 900 + settings.seconds * SUBSCRIBERS.length * 2, async (server) => {
+  say(`server: ${server.describe}`)
+  const pool = new Pool(server.origin, { connections: 64 })
+  try {
+    for (const subscribers of SUBSCRIBERS) await latency(server, pool, subscribers)
+    if (REPLAY_EVENTS > 0) await replay(server)
+  } finally {
+    await pool.close()
+  }
+})
