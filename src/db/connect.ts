@@ -31,10 +31,11 @@ const types = {
 export const connect = (url: string, options: ConnectOptions = {}): Sql => {
   const settings = {
     max: options.max ?? 20,
-    // postgres.js slows down in a long-lived process when queries pile up pipelined on a connection
-    // (bench/soak.ts); at most one queued behind the running one. 0 would be tighter but breaks sql.begin
-    // in 3.4.9 (UNSAFE_TRANSACTION). Untyped in 3.4.x.
-    max_pipeline: 1,
+    // postgres.js's own default (100). With max_pipeline: 1, 3.4.9 was seen under mixed load with sql.begin
+    // running a pooled query inside another's open transaction (a deadlock, then "current transaction is
+    // aborted" for every later query on that connection: bench/projections.ts, 5,438 errors in 10 s);
+    // with the default, none. 0 breaks sql.begin (UNSAFE_TRANSACTION). Untyped in 3.4.x.
+    max_pipeline: 100,
     types,
     onnotice: () => {},
     connection: { application_name: options.applicationName ?? 'annalist', TimeZone: 'UTC' },
