@@ -1,4 +1,5 @@
 import type { Sql } from '../db/connect.js'
+import { eventTextColumns } from './event-columns.js'
 import { logConditions, nextAfter, type LogQuery } from './read-log.js'
 import type { StoredEvent } from './types.js'
 
@@ -15,14 +16,7 @@ export interface LogTextPage {
 export const readLogText = async (sql: Sql, tenant: string, head: number, query: LogQuery): Promise<LogTextPage> => {
   const limit = query.limit ?? 100
   const events = await sql<StoredEventText[]>`
-    select global_position as "globalPosition",
-           stream_id as "streamId",
-           stream_version as "streamVersion",
-           event_id as "eventId",
-           type,
-           data::text as data,
-           metadata::text as metadata,
-           to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as "createdAt"
+    select ${eventTextColumns(sql)}
       from events
      where ${logConditions(sql, tenant, head, query)}
      order by global_position

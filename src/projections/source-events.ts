@@ -1,4 +1,5 @@
 import type { Sql } from '../db/connect.js'
+import { eventColumns } from '../events/event-columns.js'
 import { SYSTEM_TENANT } from '../events/types.js'
 import type { ProjectionEvent, ProjectionSource } from './types.js'
 
@@ -21,15 +22,7 @@ export const readSourceEvents = async (
   const { types, categories } = source
   const system = categories?.some((category) => category.startsWith('$')) ?? false
   const events = await sql<ProjectionEvent[]>`
-    select tenant,
-           global_position as "globalPosition",
-           stream_id as "streamId",
-           stream_version as "streamVersion",
-           event_id as "eventId",
-           type,
-           data,
-           metadata,
-           created_at as "createdAt"
+    select tenant, ${eventColumns(sql)}
       from events
      where global_position > ${after}
        and global_position <= ${head}
