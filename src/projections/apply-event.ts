@@ -27,8 +27,8 @@ export const applyEvent = async (projector: Projector, session: DocumentSession,
     const id = handler && documentIdOf(projector.definition, event)
     if (!handler || id === undefined) return
     const { document, version } = await session.get(event.tenant, id)
-    // a document carries the position of the last event applied to it: never apply one twice
-    if (document !== null && version >= event.globalPosition) return
+    // a document (or its tombstone) carries the position of the last event applied to it: never apply one twice
+    if (version >= event.globalPosition) return
     session.put(event.tenant, id, applyDeclarative(handler, event, document ?? {}), event.globalPosition)
     return
   }
@@ -39,7 +39,14 @@ export const applyEvent = async (projector: Projector, session: DocumentSession,
 
 const contextFor = (session: DocumentSession, event: ProjectionEvent): ProjectionContext => ({
   load: async (id) => (await session.get(event.tenant, id)).document ?? undefined,
-  store: async (id, document) => session.put(event.tenant, id, structuredClone(document), event.globalPosition),
-  delete: async (id) => session.put(event.tenant, id, null, event.globalPosition),
+  // loaded first, so the session knows the stored version it must not write over
+  store: async (id, document) => {
+    await session.preload([{ tenant: event.tenant, id }])
+    session.put(event.tenant, id, structuredClone(document), event.globalPosition)
+  },
+  delete: async (id) => {
+    await session.preload([{ tenant: event.tenant, id }])
+    session.put(event.tenant, id, null, event.globalPosition)
+  },
   query: (query) => session.query(event.tenant, query),
 })

@@ -1,8 +1,6 @@
 import type { Tx } from '../db/connect.js'
 import type { Document, DocumentQuery, StoredDocument } from './types.js'
 
-
-
 interface Entry {
   tenant: string
   id: string
@@ -46,9 +44,14 @@ export class DocumentSession {
     return { document: entry.document === null ? null : structuredClone(entry.document), version: entry.version }
   }
 
+  // A document that already carries this event's position (or a later one) has seen it: the write is
+  // dropped, unless this same event wrote it first (a handler storing one document twice).
   put(tenant: string, id: string, document: Document | null, version: number): void {
     const key = keyOf(tenant, id)
-    if (this.#journal && !this.#journal.has(key)) this.#journal.set(key, this.#entries.get(key))
+    const current = this.#entries.get(key)
+    const ownWrite = this.#journal?.has(key) ?? false
+    if (!ownWrite && current && current.version >= version) return
+    if (this.#journal && !ownWrite) this.#journal.set(key, current)
     this.#entries.set(key, { tenant, id, document, version, dirty: true })
   }
 
@@ -68,32 +71,20 @@ export class DocumentSession {
     this.#journal = undefined
   }
 
+  // A deletion is written as a tombstone (document null) at its position, never removed, so a later
+  // run over older events still sees that the document has moved past them.
   async flush(): Promise<void> {
     const dirty = [...this.#entries.values()].filter((entry) => entry.dirty)
     if (dirty.length === 0) return
-    const stored = dirty.filter((entry) => entry.document !== null)
-    const deleted = dirty.filter((entry) => entry.document === null)
-    if (stored.length > 0) {
-      const rows = stored.map(({ tenant, id, document, version }) => ({ tenant, id, document, version }))
-      await this.tx`
-        insert into projection_documents (projection, generation, tenant, id, document, version, updated_at)
-        select ${this.projection}, ${this.generation}, r.tenant, r.id, r.document, r.version, now()
-          from jsonb_to_recordset(${this.tx.json(rows as never)}) as r(tenant text, id text, document jsonb, version bigint)
-        on conflict (projection, generation, tenant, id) do update
-          set document = excluded.document,
-              version = excluded.version,
-              updated_at = excluded.updated_at`
-    }
-    if (deleted.length > 0) {
-      const keys = deleted.map(({ tenant, id }) => ({ tenant, id }))
-      await this.tx`
-        delete from projection_documents d
-         using jsonb_to_recordset(${this.tx.json(keys as never)}) as k(tenant text, id text)
-         where d.projection = ${this.projection}
-           and d.generation = ${this.generation}
-           and d.tenant = k.tenant
-           and d.id = k.id`
-    }
+    const rows = dirty.map(({ tenant, id, document, version }) => ({ tenant, id, document, version }))
+    await this.tx`
+      insert into projection_documents (projection, generation, tenant, id, document, version, updated_at)
+      select ${this.projection}, ${this.generation}, r.tenant, r.id, r.document, r.version, now()
+        from jsonb_to_recordset(${this.tx.json(rows as never)}) as r(tenant text, id text, document jsonb, version bigint)
+      on conflict (projection, generation, tenant, id) do update
+        set document = excluded.document,
+            version = excluded.version,
+            updated_at = excluded.updated_at`
     for (const entry of dirty) entry.dirty = false
   }
 
@@ -106,6 +97,7 @@ export class DocumentSession {
        where projection = ${this.projection}
          and generation = ${this.generation}
          and tenant = ${tenant}
+         and document is not null
          ${query.filter ? this.tx`and document @> ${this.tx.json(query.filter as never)}` : this.tx``}
        order by id
        limit ${Math.min(query.limit ?? 100, 1000)}`

@@ -54,6 +54,7 @@ export const getDocument = async (sql: Sql, tenant: string, name: string, id: st
        and d.generation = p.live_generation
        and d.tenant = ${tenant}
        and d.id = ${id}
+       and d.document is not null
      where p.name = ${name}`
   if (!row) throw notFound(name)
   const { generation, ...document } = row
@@ -67,7 +68,8 @@ const live = (sql: Sql, tenant: string, name: string): Fragment => sql`
   from projection_documents
  where projection = ${name}
    and generation = (select live_generation from projections where name = ${name})
-   and tenant = ${tenant}`
+   and tenant = ${tenant}
+   and document is not null`
 
 // Exported for the EXPLAIN test: the page query as it runs, one statement over the live generation.
 export const pageQuery = (sql: Sql, tenant: string, name: string, query: DocumentQueryInput, limit: number): Fragment => {

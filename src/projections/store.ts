@@ -144,6 +144,9 @@ export const advanceCheckpoint = async (tx: Tx, name: string, generation: number
 
 export const documentCount = async (sql: Sql, name: string, generation: number): Promise<number> => {
   const [row] = await sql<{ count: number }[]>`
-    select count(*) as count from projection_documents where projection = ${name} and generation = ${generation}`
+    
+    select count(*) as count
+      from projection_documents
+     where projection = ${name} and generation = ${generation} and document is not null`
   return row?.count ?? 0
 }

@@ -24,7 +24,8 @@ const documents = async (sql: Sql, projection: string) =>
         select d.tenant, d.id, d.document
           from projection_documents d
           join projections p on p.name = d.projection and p.live_generation = d.generation
-         where d.projection = ${projection}`
+         where d.projection = ${projection}
+           and d.document is not null`
     ).map((row) => [`${row.tenant}/${row.id}`, row.document]),
   )
 
