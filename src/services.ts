@@ -39,6 +39,10 @@ export const createServices = async (sql: Sql, config: Config, log: ServiceLog):
     progress,
     codeProjections: await loadCodeProjections(config.PROJECTIONS_DIR),
     upcast: upcasters.apply,
+    head: () => logHead.catchUp(),
+    snapshot: async () => {
+      throw new Error('TEMP: projection snapshots land with the psnap branch')
+    },
     log,
   })
   return {

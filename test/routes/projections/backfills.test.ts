@@ -1,0 +1,244 @@
+import t from 'tap'
+import type { FastifyInstance } from 'fastify'
+import { buildTestApp } from '../../helpers/test-app.js'
+import { waitFor } from '../../helpers/wait-for.js'
+import { SseClient } from '../../helpers/sse-client.js'
+
+// one document per stream: every Tick counts once and records its position
+const TICKS = {
+  source: { categories: ['tick'] },
+  documentId: '$.streamId',
+  handlers: { Tick: { inc: { count: 1 }, set: { last: '$.globalPosition' } } },
+}
+// one document for everything: `seen` lists exactly the positions applied
+const SEEN = {
+  source: { categories: ['tick'] },
+  documentId: '$.data.bucket',
+  handlers: { Tick: { inc: { count: 1 }, push: { seen: '$.globalPosition' } } },
+}
+
+const put = (app: FastifyInstance, name: string, definition: unknown) =>
+  app.inject({ method: 'PUT', url: `/projections/${name}`, payload: definition })
+
+const post = (app: FastifyInstance, url: string, payload?: unknown) =>
+  app.inject({ method: 'POST', url, ...(payload === undefined ? {} : { payload }) })
+
+const get = async (app: FastifyInstance, url: string) => (await app.inject({ url })).json()
+
+// `streams` streams, `perStream` ticks each, in requests of up to 1000 events
+const appendTicks = async (app: FastifyInstance, streams: number, perStream: number, extra: Record<string, unknown> = {}) => {
+  const positions: number[] = []
+  for (let stream = 0; stream < streams; stream++) {
+    for (let offset = 0; offset < perStream; offset += 1000) {
+      const count = Math.min(1000, perStream - offset)
+      const events = Array.from({ length: count }, () => ({ type: 'Tick', data: { bucket: 'all', ...extra } }))
+      const response = await post(app, `/streams/tick-${stream}/events`, { events })
+      if (response.statusCode !== 201) throw new Error(`append: ${response.statusCode} ${response.body}`)
+      const { firstPosition, lastPosition } = response.json()
+      for (let p = firstPosition; p <= lastPosition; p++) positions.push(p)
+    }
+  }
+  return positions
+}
+
+const caughtUp = (app: FastifyInstance, name: string) =>
+  waitFor(`${name} caught up`, async () => {
+    const view = await get(app, `/projections/${name}`)
+    return view.lag === 0 && view.status === 'running' && view
+  }, { timeoutMs: 60_000 })
+
+const finished = (app: FastifyInstance, name: string, id: string, status = 'completed') =>
+  waitFor(`backfill ${id} ${status}`, async () => {
+    const view = await get(app, `/projections/${name}/backfills/${id}`)
+    if (view.status === 'failed' && status !== 'failed') throw new Error(`backfill failed: ${view.error}`)
+    return view.status === status && view
+  }, { timeoutMs: 60_000 })
+
+const systemEvents = async (app: FastifyInstance, name: string) =>
+  (await get(app, `/streams/$projection-${name}/events?limit=1000`)).events as { type: string; data: Record<string, unknown>; metadata: Record<string, unknown> }[]
+
+t.test('an atomic rebuild of 20,000 events never shows readers a failed, empty or older projection', async (t) => {
+  const { app } = await buildTestApp(t)
+  await appendTicks(app, 20, 1000)
+  t.equal((await put(app, 'ticks', TICKS)).statusCode, 201)
+  const before = await caughtUp(app, 'ticks')
+  t.equal(before.documents, 20)
+
+  let stop = false
+  const failures: string[] = []
+  let reads = 0
+  // 4 readers: a known document, the status and a query; none may fail, be empty, or go back
+  const reader = async (index: number) => {
+    let lastVersion = 0
+    let lastPosition = 0
+    while (!stop) {
+      const [document, status, page] = await Promise.all([
+        app.inject({ url: '/projections/ticks/documents/tick-7' }),
+        app.inject({ url: '/projections/ticks' }),
+        app.inject({ method: 'POST', url: '/projections/ticks/query', payload: { limit: 1000, count: true } }),
+      ])
+      reads++
+      if (document.statusCode !== 200) failures.push(`reader ${index}: document ${document.statusCode}`)
+      else {
+        const { version, document: body } = document.json()
+        if (body.count !== 1000) failures.push(`reader ${index}: count ${body.count}`)
+        if (version < lastVersion) failures.push(`reader ${index}: version ${version} after ${lastVersion}`)
+        lastVersion = version
+      }
+      const view = status.json()
+      if (status.statusCode !== 200 || view.documents !== 20) failures.push(`reader ${index}: status ${status.statusCode} ${view.documents}`)
+      if (view.position < lastPosition) failures.push(`reader ${index}: position ${view.position} after ${lastPosition}`)
+      lastPosition = view.position
+      if (page.statusCode !== 200 || page.json().count !== 20) failures.push(`reader ${index}: query ${page.statusCode} ${page.body.slice(0, 80)}`)
+    }
+  }
+  const readers = [0, 1, 2, 3].map(reader)
+
+  const started = await post(app, '/projections/ticks/backfills', { criteria: 'full-rebuild', requestedBy: 'test' })
+  t.equal(started.statusCode, 202)
+  const backfill = started.json()
+  t.match(backfill, { status: 'queued', atomic: true, criteria: 'full-rebuild', requestedBy: 'test' })
+  t.match(backfill.id, /^[0-9a-f-]{36}$/)
+  const again = await post(app, '/projections/ticks/backfills', { criteria: 'full-rebuild' })
+  t.equal(again.statusCode, 409, 'a second run while one is in progress')
+  t.equal(again.json().code, 'backfill-in-progress')
+  t.equal((await get(app, '/projections/ticks')).status, 'rebuilding')
+
+  // the live generation keeps applying new events during the rebuild
+  await appendTicks(app, 1, 5)
+  const done = await finished(app, 'ticks', backfill.id)
+  stop = true
+  await Promise.all(readers)
+  t.same(failures, [], `no failed, empty or regressing read in ${reads} rounds`)
+  t.ok(reads > 4, `readers ran during the rebuild (${reads} rounds)`)
+  t.match(done, { status: 'completed', processed: 20_000, total: 20_000, percent: 100, error: null })
+  t.ok(done.eventsPerSecond > 0)
+  t.ok(done.startedAt && done.finishedAt)
+
+  const view = await caughtUp(app, 'ticks')
+  t.equal(view.documents, 20)
+  t.equal((await get(app, '/projections/ticks/documents/tick-0')).document.count, 1005, 'the new generation holds the events appended during the rebuild, once')
+  t.ok(view.position >= before.position)
+
+  const types = (await systemEvents(app, 'ticks')).map((event) => event.type)
+  for (const type of ['ProjectionBackfillRequested', 'ProjectionBackfillStarted', 'ProjectionSwapped', 'ProjectionBackfillCompleted']) {
+    t.ok(types.includes(type), `${type} recorded`)
+  }
+})
+
+t.test('rollback swaps the previous generation and its definition back, and again forward', async (t) => {
+  const { app } = await buildTestApp(t)
+  await appendTicks(app, 3, 4)
+  await put(app, 'ticks', TICKS)
+  await caughtUp(app, 'ticks')
+  t.equal((await post(app, '/projections/ticks/rollback')).statusCode, 409, 'nothing to roll back to yet')
+
+  const doubled = { ...TICKS, handlers: { Tick: { inc: { count: 2 } } } }
+  t.equal((await put(app, 'ticks', doubled)).statusCode, 200)
+  const [rebuild] = (await get(app, '/projections/ticks/backfills')).backfills
+  t.match(rebuild, { criteria: 'full-rebuild', atomic: true, requestedBy: 'definition-change' })
+  await finished(app, 'ticks', rebuild.id)
+  await caughtUp(app, 'ticks')
+  t.equal((await get(app, '/projections/ticks/documents/tick-1')).document.count, 8)
+  t.equal((await get(app, '/projections/ticks')).definitionVersion, 2)
+
+  await appendTicks(app, 1, 1)
+  const back = await post(app, '/projections/ticks/rollback')
+  t.equal(back.statusCode, 200)
+  t.match(back.json(), { definitionVersion: 1, definition: TICKS })
+  await caughtUp(app, 'ticks')
+  t.equal((await get(app, '/projections/ticks/documents/tick-1')).document.count, 4, 'the old definition’s documents')
+  t.equal((await get(app, '/projections/ticks/documents/tick-0')).document.count, 5, 'which caught up from their own position')
+
+  const forward = await post(app, '/projections/ticks/rollback')
+  t.equal(forward.statusCode, 200)
+  t.equal(forward.json().definitionVersion, 2)
+  await caughtUp(app, 'ticks')
+  t.equal((await get(app, '/projections/ticks/documents/tick-0')).document.count, 10)
+  const types = (await systemEvents(app, 'ticks')).filter((event) => event.type === 'ProjectionRolledBack')
+  t.equal(types.length, 2)
+})
+
+t.test('cancelling an atomic rebuild mid-way leaves the live projection untouched', async (t) => {
+  const { app, db } = await buildTestApp(t)
+  await appendTicks(app, 10, 1000)
+  await put(app, 'ticks', TICKS)
+  const live = await caughtUp(app, 'ticks')
+  const started = (await post(app, '/projections/ticks/backfills', { criteria: 'full-rebuild', batchSize: 50 })).json()
+  await waitFor('the rebuild under way', async () => {
+    const view = await get(app, `/projections/ticks/backfills/${started.id}`)
+    return view.processed > 0 && view
+  })
+  const cancelled = await app.inject({ method: 'DELETE', url: `/projections/ticks/backfills/${started.id}` })
+  t.equal(cancelled.statusCode, 200)
+  t.equal(cancelled.json().status, 'cancelled')
+  t.ok(cancelled.json().processed < 10_000, 'stopped before the end')
+  t.equal((await app.inject({ method: 'DELETE', url: `/projections/ticks/backfills/${started.id}` })).statusCode, 409, 'an ended run cannot be cancelled')
+
+  const view = await get(app, '/projections/ticks')
+  t.match(view, { status: 'running', documents: 10, definitionVersion: 1 })
+  t.ok(view.position >= live.position, 'the live generation kept its place (system events move the head)')
+  t.equal((await get(app, '/projections/ticks/documents/tick-3')).document.count, 1000)
+  const [generations] = await db.sql<{ count: number }[]>`select count(*) as count from projection_generations where projection = 'ticks'`
+  t.equal(generations!.count, 1, 'the half-built generation is gone')
+  const [orphans] = await db.sql<{ count: number }[]>`
+    select count(*) as count from projection_documents where projection = 'ticks' and generation <> ${1}`
+  t.equal(orphans!.count, 0, 'with its documents')
+  t.ok((await systemEvents(app, 'ticks')).some((event) => event.type === 'ProjectionBackfillCancelled'))
+})
+
+t.test('bad requests are 400 and change nothing; unknown ids 404', async (t) => {
+  const { app } = await buildTestApp(t)
+  await put(app, 'ticks', TICKS)
+  await put(app, 'seen', SEEN)
+  const bad = [
+    {},
+    { criteria: 'everything' },
+    { criteria: 'from-date' },
+    { criteria: 'date-range', from: '2026-01-02T00:00:00Z', to: '2026-01-01T00:00:00Z' },
+    { criteria: 'last-n-days' },
+    { criteria: 'last-n-days', days: 0 },
+    { criteria: 'event-number-range', fromPosition: 5 },
+    { criteria: 'event-number-range', fromPosition: 5, toPosition: 4 },
+    { criteria: 'from-event-number', fromPosition: 0 },
+    { criteria: 'last-n-events', count: 0 },
+    { criteria: 'full-rebuild', days: 3 },
+    { criteria: 'incremental', atomic: true },
+    { criteria: 'full-rebuild', surprise: 1 },
+    { criteria: 'full-rebuild', filter: { types: [] } },
+    { criteria: 'full-rebuild', batchSize: 0 },
+    { criteria: 'full-rebuild', maxConcurrency: 17 },
+  ]
+  for (const body of bad) {
+    const response = await post(app, '/projections/ticks/backfills', body)
+    t.equal(response.statusCode, 400, JSON.stringify(body))
+    t.equal(response.headers['content-type'], 'application/problem+json; charset=utf-8')
+  }
+  const gathering = await post(app, '/projections/seen/backfills', { criteria: 'full-rebuild', maxConcurrency: 4 })
+  t.equal(gathering.statusCode, 400, 'partitions by stream need documents per stream')
+  t.match(gathering.json().detail, /documentId/)
+  t.same((await get(app, '/projections/ticks/backfills')).backfills, [])
+  t.equal((await post(app, '/projections/nope/backfills', { criteria: 'full-rebuild' })).statusCode, 404)
+  t.equal((await app.inject({ url: '/projections/ticks/backfills/00000000-0000-4000-8000-000000000000' })).statusCode, 404)
+  t.equal((await app.inject({ url: '/projections/ticks/backfills/not-a-uuid' })).statusCode, 400)
+})
+
+t.test('progress streams as server-sent events until the run ends', async (t) => {
+  const { app } = await buildTestApp(t)
+  await appendTicks(app, 4, 500)
+  await put(app, 'ticks', TICKS)
+  await caughtUp(app, 'ticks')
+  const address = await app.listen({ port: 0, host: '127.0.0.1' })
+  const started = (await post(app, '/projections/ticks/backfills', { criteria: 'full-rebuild', batchSize: 100 })).json()
+  const client = await SseClient.open(address, `/projections/ticks/backfills/${started.id}/progress`)
+  t.teardown(() => client.close())
+  t.equal(client.status, 200)
+  await waitFor('the progress stream to end', () => client.ended, { timeoutMs: 60_000 })
+  const views = client.messages.filter((message) => message.event === 'progress').map((message) => JSON.parse(message.data))
+  t.ok(views.length >= 2, `${views.length} progress events`)
+  t.equal(views.at(-1).status, 'completed', 'the stream ends with the terminal status')
+  for (let i = 1; i < views.length; i++) t.ok(views[i].processed >= views[i - 1].processed, 'processed never goes back')
+  t.equal(views.at(-1).processed, 2000)
+  const refused = await app.inject({ url: `/projections/ticks/backfills/${started.id}/progress`, headers: { accept: 'application/json' } })
+  t.equal(refused.statusCode, 406)
+})
