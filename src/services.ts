@@ -5,6 +5,7 @@ import { LogHead } from './events/log-head.js'
 import { Upcasters } from './events/upcasters.js'
 import { loadCodeProjections } from './projections/code-modules.js'
 import { ProjectionProgress } from './projections/progress.js'
+import { BackfillRequests } from './projections/backfill-requests.js'
 import { ProjectionRunner } from './projections/runner.js'
 import { LiveFeed } from './subscriptions/live-feed.js'
 import { LogWatcher } from './subscriptions/log-watcher.js'
@@ -45,6 +46,7 @@ export const createServices = async (sql: Sql, config: Config, log: ServiceLog):
     },
     log,
   })
+  const backfillRequests = new BackfillRequests(sql, logWatcher, runner, log)
   return {
     logHead,
     logWatcher,
@@ -58,8 +60,10 @@ export const createServices = async (sql: Sql, config: Config, log: ServiceLog):
       await progress.start()
       await runner.registerCode()
       await runner.start()
+      backfillRequests.start()
     },
     async stop() {
+      await backfillRequests.stop()
       await runner.stop()
       await progress.stop()
       liveFeed.closeAll()

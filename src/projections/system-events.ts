@@ -28,7 +28,17 @@ export const recordSystemEvent = async (
   appended: () => void = () => {},
   correlationId?: string | null,
 ): Promise<void> => {
-  const metadata = correlationId ? { metadata: { correlationId } } : {}
-  await appendEvents(sql, SYSTEM_TENANT, `$projection-${name}`, { events: [{ type, data: { projection: name, ...data }, ...metadata }] })
+  await appendSystemEvent(sql, `$projection-${name}`, type, { projection: name, ...data }, correlationId)
   appended()
+}
+
+export const appendSystemEvent = async (
+  sql: Sql,
+  streamId: string,
+  type: SystemEventType,
+  data: Record<string, unknown>,
+  correlationId?: string | null,
+): Promise<void> => {
+  const metadata = correlationId ? { metadata: { correlationId } } : {}
+  await appendEvents(sql, SYSTEM_TENANT, streamId, { events: [{ type, data, ...metadata }] })
 }

@@ -242,3 +242,57 @@ t.test('progress streams as server-sent events until the run ends', async (t) =>
   const refused = await app.inject({ url: `/projections/ticks/backfills/${started.id}/progress`, headers: { accept: 'application/json' } })
   t.equal(refused.statusCode, 406)
 })
+
+t.test('appending ProjectionBackfillRequested to $projections starts a run whose events carry its correlationId', async (t) => {
+  const { app } = await buildTestApp(t)
+  await appendTicks(app, 5, 20)
+  await put(app, 'ticks', TICKS)
+  await caughtUp(app, 'ticks')
+  const request = (projection: string, correlationId: string, body: Record<string, unknown>) =>
+    post(app, '/streams/$projections/events', {
+      events: [{ type: 'ProjectionBackfillRequested', data: { projection, ...body }, metadata: { correlationId } }],
+    })
+  t.equal((await request('ticks', 'corr-1', { criteria: 'full-rebuild', maxConcurrency: 2 })).statusCode, 201)
+  const completed = await waitFor('the requested run to complete', async () => {
+    const events = await systemEvents(app, 'ticks')
+    return events.find((event) => event.type === 'ProjectionBackfillCompleted')
+  }, { timeoutMs: 30_000 })
+  t.equal(completed.metadata.correlationId, 'corr-1', 'the completion carries the request’s correlationId')
+  const [run] = (await get(app, '/projections/ticks/backfills')).backfills
+  t.match(run, { status: 'completed', criteria: 'full-rebuild', atomic: true, maxConcurrency: 2, correlationId: 'corr-1', processed: 100, total: 100 })
+  const requested = (await systemEvents(app, 'ticks')).find((event) => event.type === 'ProjectionBackfillRequested')
+  t.equal(requested?.metadata.correlationId, 'corr-1')
+  t.equal((await get(app, '/projections/ticks/documents/tick-4')).document.count, 20)
+
+  t.equal((await request('missing', 'corr-2', { criteria: 'full-rebuild' })).statusCode, 201)
+  const failed = await waitFor('the refusal to be recorded', async () =>
+    (await systemEvents(app, 'missing')).find((event) => event.type === 'ProjectionBackfillFailed'),
+  )
+  t.match(failed, { data: { projection: 'missing', code: 'projection-not-found' }, metadata: { correlationId: 'corr-2' } })
+  t.equal((await request('ticks', 'corr-3', { criteria: 'from-date' })).statusCode, 201)
+  const invalid = await waitFor('the invalid request to be refused', async () =>
+    (await systemEvents(app, 'ticks')).find((event) => event.type === 'ProjectionBackfillFailed'),
+  )
+  t.match(invalid, { data: { code: 'validation-failed', error: /from/ }, metadata: { correlationId: 'corr-3' } })
+  t.equal((await get(app, '/projections/ticks/backfills')).backfills.length, 1, 'each request started at most one run')
+})
+
+t.test('maxConcurrency 4 builds per-stream documents in partitions, each event exactly once', async (t) => {
+  const { app, db } = await buildTestApp(t)
+  await appendTicks(app, 37, 100)
+  await put(app, 'ticks', TICKS)
+  await caughtUp(app, 'ticks')
+  const started = (await post(app, '/projections/ticks/backfills', { criteria: 'full-rebuild', maxConcurrency: 4, batchSize: 200 })).json()
+  t.equal(started.maxConcurrency, 4)
+  const done = await finished(app, 'ticks', started.id)
+  t.match(done, { processed: 3700, total: 3700, percent: 100 })
+  const partitions = await db.sql<{ partition: number; processed: number }[]>`
+    select partition, processed from projection_backfill_partitions where backfill = ${started.id} order by partition`
+  t.equal(partitions.length, 4)
+  t.ok(partitions.every((partition) => partition.processed > 0), 'every partition did a share')
+  await caughtUp(app, 'ticks')
+  const page = await post(app, '/projections/ticks/query', { limit: 100 })
+  const counts = page.json().documents.map((document: { document: { count: number } }) => document.document.count)
+  t.equal(counts.length, 37)
+  t.ok(counts.every((count: number) => count === 100), 'every stream counted exactly 100')
+})
