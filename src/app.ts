@@ -20,6 +20,7 @@ import { subscribeRoutes } from '../routes/subscribe.js'
 import { upcasterRoutes } from '../routes/upcasters.js'
 import { projectionRoutes } from '../routes/projections/index.js'
 import { documentRoutes } from '../routes/projections/documents.js'
+import { projectionSnapshotRoutes } from '../routes/projections/snapshots.js'
 
 export interface AppDeps {
   config: Config
@@ -95,6 +96,7 @@ export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
   await app.register(healthRoutes, { prefix: '/health', isReady: deps.isReady })
   await app.register(projectionRoutes, { prefix: '/projections', sql, runner, logHead })
   await app.register(documentRoutes, { prefix: '/projections', sql, progress: deps.services.progress })
+  await app.register(projectionSnapshotRoutes, { prefix: '/projections', sql, runner, logHead, appended: () => logWatcher.appended() })
   await app.register(docsRoutes, { openapi: deps.openapi })
   return app
 }

@@ -3,6 +3,7 @@ import type { Sql } from './db/connect.js'
 import { loadCodeUpcasters } from './events/code-upcasters.js'
 import { LogHead } from './events/log-head.js'
 import { Upcasters } from './events/upcasters.js'
+import { AutoSnapshots } from './projections/auto-snapshots.js'
 import { loadCodeProjections } from './projections/code-modules.js'
 import { ProjectionProgress } from './projections/progress.js'
 import { ProjectionRunner } from './projections/runner.js'
@@ -33,6 +34,7 @@ export const createServices = async (sql: Sql, config: Config, log: ServiceLog):
   const upcasters = new Upcasters(sql, await loadCodeUpcasters(config.PROJECTIONS_DIR), { log })
   const liveFeed = new LiveFeed(sql, logWatcher, upcasters, { log })
   const progress = new ProjectionProgress(sql)
+  const autoSnapshots = new AutoSnapshots(sql, { log, appended: () => logWatcher.appended() })
   const runner = new ProjectionRunner({
     sql,
     logWatcher,
@@ -40,6 +42,7 @@ export const createServices = async (sql: Sql, config: Config, log: ServiceLog):
     codeProjections: await loadCodeProjections(config.PROJECTIONS_DIR),
     upcast: upcasters.apply,
     log,
+    committed: (worker) => autoSnapshots.committed(worker),
   })
   return {
     logHead,
@@ -57,6 +60,7 @@ export const createServices = async (sql: Sql, config: Config, log: ServiceLog):
     },
     async stop() {
       await runner.stop()
+      await autoSnapshots.stop()
       await progress.stop()
       liveFeed.closeAll()
       await upcasters.stop()

@@ -9,6 +9,8 @@ export type SystemEventType =
   | 'ProjectionSkippedEvent'
   | 'ProjectionSwapped'
   | 'ProjectionReset'
+  | 'ProjectionSnapshotCreated'
+  | 'ProjectionSnapshotRestored'
 
 // The server records its own lifecycle as ordinary events in `$projection-{name}` (SPEC "System events").
 export const recordSystemEvent = async (
