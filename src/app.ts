@@ -21,6 +21,7 @@ import { upcasterRoutes } from '../routes/upcasters.js'
 import { projectionRoutes } from '../routes/projections/index.js'
 import { documentRoutes } from '../routes/projections/documents.js'
 import { backfillRoutes } from '../routes/projections/backfills.js'
+import { projectionSnapshotRoutes } from '../routes/projections/snapshots.js'
 
 export interface AppDeps {
   config: Config
@@ -97,6 +98,7 @@ export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
   await app.register(projectionRoutes, { prefix: '/projections', sql, runner, logHead })
   await app.register(documentRoutes, { prefix: '/projections', sql, progress: deps.services.progress })
   await app.register(backfillRoutes, { prefix: '/projections', sql, runner, heartbeatMs: config.SUBSCRIBE_HEARTBEAT_MS })
+  await app.register(projectionSnapshotRoutes, { prefix: '/projections', sql, runner, logHead, appended: () => logWatcher.appended() })
   await app.register(docsRoutes, { openapi: deps.openapi })
   return app
 }

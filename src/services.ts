@@ -3,8 +3,10 @@ import type { Sql } from './db/connect.js'
 import { loadCodeUpcasters } from './events/code-upcasters.js'
 import { LogHead } from './events/log-head.js'
 import { Upcasters } from './events/upcasters.js'
+import { AutoSnapshots } from './projections/auto-snapshots.js'
 import { loadCodeProjections } from './projections/code-modules.js'
 import { ProjectionProgress } from './projections/progress.js'
+import { createProjectionSnapshot } from './projections/snapshots.js'
 import { BackfillRequests } from './projections/backfill-requests.js'
 import { ProjectionRunner } from './projections/runner.js'
 import { LiveFeed } from './subscriptions/live-feed.js'
@@ -34,6 +36,7 @@ export const createServices = async (sql: Sql, config: Config, log: ServiceLog):
   const upcasters = new Upcasters(sql, await loadCodeUpcasters(config.PROJECTIONS_DIR), { log })
   const liveFeed = new LiveFeed(sql, logWatcher, upcasters, { log })
   const progress = new ProjectionProgress(sql)
+  const autoSnapshots = new AutoSnapshots(sql, { log, appended: () => logWatcher.appended() })
   const runner = new ProjectionRunner({
     sql,
     logWatcher,
@@ -41,10 +44,9 @@ export const createServices = async (sql: Sql, config: Config, log: ServiceLog):
     codeProjections: await loadCodeProjections(config.PROJECTIONS_DIR),
     upcast: upcasters.apply,
     head: () => logHead.catchUp(),
-    snapshot: async () => {
-      throw new Error('TEMP: projection snapshots land with the psnap branch')
-    },
+    snapshot: async (name) => (await createProjectionSnapshot(sql, name, 'backfill', () => logWatcher.appended())).id,
     log,
+    committed: (worker) => autoSnapshots.committed(worker),
   })
   const backfillRequests = new BackfillRequests(sql, logWatcher, runner, log)
   return {
@@ -65,6 +67,7 @@ export const createServices = async (sql: Sql, config: Config, log: ServiceLog):
     async stop() {
       await backfillRequests.stop()
       await runner.stop()
+      await autoSnapshots.stop()
       await progress.stop()
       liveFeed.closeAll()
       await upcasters.stop()

@@ -19,7 +19,7 @@ export interface ProjectionRoutesOptions {
 
 export const ProjectionParams = Type.Object({ name: Type.String({ pattern: PROJECTION_NAME_PATTERN }) })
 
-const ProjectionView = Type.Object({
+export const ProjectionView = Type.Object({
   name: Type.String(),
   kind: Type.Union([Type.Literal('declarative'), Type.Literal('code')]),
   status: Type.Union([

@@ -28,6 +28,8 @@ export interface RunnerOptions {
   batchSize?: number
   retryDelaysMs?: number[]
   reconcileMs?: number
+  // after each batch a worker committed (automatic projection snapshots)
+  committed?: (worker: ProjectionWorker) => void
 }
 
 type Reserved = Awaited<ReturnType<Sql['reserve']>>
@@ -62,7 +64,10 @@ export class ProjectionRunner {
       retryDelaysMs: options.retryDelaysMs ?? [200, 800],
       pollMs: 1000,
       log: options.log,
-      committed: (worker) => options.progress.committed(worker.name),
+      committed: (worker) => {
+        options.progress.committed(worker.name)
+        options.committed?.(worker)
+      },
       caughtUp: (worker) => void this.#caughtUp(worker),
       failed: (worker, failure) => this.#failed(worker, failure),
     }

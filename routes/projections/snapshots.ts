@@ -1,0 +1,51 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+import { ProblemRef } from '../../src/http/schemas.js'
+import { restoreProjectionSnapshot } from '../../src/projections/snapshot-restore.js'
+import { createProjectionSnapshot, listProjectionSnapshots } from '../../src/projections/snapshots.js'
+import { viewOf } from '../../src/projections/status.js'
+import { getProjection } from '../../src/projections/store.js'
+import { ProjectionParams, ProjectionView, type ProjectionRoutesOptions } from './index.js'
+
+export interface ProjectionSnapshotRoutesOptions extends ProjectionRoutesOptions {
+  // wakes local readers of the system event
+  appended: () => void
+}
+
+const ProjectionSnapshot = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  position: Type.Integer(),
+  documents: Type.Integer(),
+  createdAt: Type.String(),
+  reason: Type.String(),
+  generation: Type.Integer(),
+  definitionVersion: Type.Integer(),
+})
+
+const SnapshotParams = Type.Object({ ...ProjectionParams.properties, id: Type.String({ format: 'uuid' }) })
+
+const problems = { 400: ProblemRef, 404: ProblemRef, 500: ProblemRef }
+
+// SPEC "Backfills and rebuilds": /projections/{name}/snapshots…
+export const projectionSnapshotRoutes: FastifyPluginAsyncTypebox<ProjectionSnapshotRoutesOptions> = async (app, { sql, runner, logHead, appended }) => {
+  app.post('/:name/snapshots', {
+    schema: { params: ProjectionParams, response: { 201: ProjectionSnapshot, ...problems } },
+  }, async (request, reply) => {
+    const snapshot = await createProjectionSnapshot(sql, request.params.name, 'manual', appended)
+    request.log.info({ projection: request.params.name, snapshotId: snapshot.id, position: snapshot.position }, 'projection snapshot taken')
+    return reply.code(201).send(snapshot)
+  })
+
+  app.get('/:name/snapshots', {
+    schema: { params: ProjectionParams, response: { 200: Type.Object({ snapshots: Type.Array(ProjectionSnapshot) }), ...problems } },
+  }, async (request) => ({ snapshots: await listProjectionSnapshots(sql, request.params.name) }))
+
+  app.post('/:name/snapshots/:id/restore', {
+    schema: { params: SnapshotParams, response: { 200: ProjectionView, 409: ProblemRef, ...problems } },
+  }, async (request) => {
+    const { name, id } = request.params
+    const snapshot = await restoreProjectionSnapshot(sql, runner, name, id)
+    request.log.info({ projection: name, snapshotId: id, position: snapshot.position }, 'projection snapshot restored')
+    return viewOf(sql, await getProjection(sql, name), await logHead.catchUp())
+  })
+}

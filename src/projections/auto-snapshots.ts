@@ -1,0 +1,76 @@
+import type { Sql } from '../db/connect.js'
+import { AUTOMATIC, copyLiveGeneration, lastAutomaticPosition, pruneAutomaticSnapshots } from './snapshots.js'
+import { recordSystemEvent } from './system-events.js'
+import type { SnapshotPolicy } from './types.js'
+
+export interface AutoSnapshotsOptions {
+  log: { warn: (object: object, message: string) => void }
+  // wakes local readers of the system event
+  appended?: () => void
+}
+
+// What a worker tells after its batch committed; each worker reads its generation's policy once.
+export interface CommittedBatch {
+  readonly name: string
+  readonly generation: number
+  readonly position: number
+}
+
+interface WorkerState {
+  policy: SnapshotPolicy | null
+  // the position of the last automatic snapshot, counted from
+  base: number | undefined
+}
+
+// A declarative definition's `snapshots: {every, keep}` (SPEC "Backfills and rebuilds"): once the live
+// generation's checkpoint is `every` or more global positions past the last automatic snapshot at or
+// below it, take another, then keep the newest `keep` automatic ones. Runs beside the worker, never
+// inside its batch; a commit while a snapshot of that projection is being taken is not a reason for another.
+export class AutoSnapshots {
+  // per worker, so a projection deleted and defined again, or restarted after a restore, starts afresh
+  readonly #workers = new WeakMap<CommittedBatch, WorkerState>()
+  readonly #taking = new Map<string, Promise<void>>()
+  #stopped = false
+
+  constructor(private readonly sql: Sql, private readonly options: AutoSnapshotsOptions) {}
+
+  committed(worker: CommittedBatch): void {
+    const { name, generation, position } = worker
+    if (this.#stopped || this.#workers.get(worker)?.policy === null || this.#taking.has(name)) return
+    const taking = this.#consider(worker, name, generation, position)
+      .catch((error) => this.options.log.warn({ err: error, projection: name }, 'automatic projection snapshot failed'))
+      .finally(() => this.#taking.delete(name))
+    this.#taking.set(name, taking)
+  }
+
+  // Lets a snapshot being taken finish.
+  async stop(): Promise<void> {
+    this.#stopped = true
+    await Promise.all(this.#taking.values())
+  }
+
+  async #consider(worker: CommittedBatch, name: string, generation: number, position: number): Promise<void> {
+    const state = this.#workers.get(worker) ?? { policy: await this.#policy(name, generation), base: undefined }
+    this.#workers.set(worker, state)
+    const { policy } = state
+    if (!policy) return
+    // first time here, or the checkpoint went back: count from the automatic snapshot below it
+    if (state.base === undefined || position < state.base) state.base = await lastAutomaticPosition(this.sql, name, position)
+    if (position - state.base < policy.every) return
+    const snapshot = await copyLiveGeneration(this.sql, name, AUTOMATIC, generation)
+    // without a snapshot this is not the live generation (yet): count again from here
+    state.base = snapshot?.position ?? position
+    if (!snapshot) return
+    await pruneAutomaticSnapshots(this.sql, name, policy.keep)
+    await recordSystemEvent(this.sql, name, 'ProjectionSnapshotCreated', { snapshotId: snapshot.id, position: snapshot.position, reason: AUTOMATIC }, this.options.appended)
+  }
+
+  async #policy(name: string, generation: number): Promise<SnapshotPolicy | null> {
+    const [row] = await this.sql<{ policy: SnapshotPolicy | null }[]>`
+      select definition -> 'snapshots' as policy
+        from projection_generations
+       where projection = ${name}
+         and generation = ${generation}`
+    return row?.policy ?? null
+  }
+}

@@ -1,0 +1,102 @@
+import type { Sql, Tx } from '../db/connect.js'
+import { Problem } from '../problems.js'
+import type { ProjectionRunner } from './runner.js'
+import { getProjectionSnapshot, snapshotNotFound, type ProjectionSnapshot } from './snapshots.js'
+import { notFound } from './store.js'
+
+interface Restorable {
+  liveGeneration: number
+  building: boolean
+  sameDefinition: boolean
+  snapshotDefinitionVersion: number
+  liveDefinitionVersion: number
+}
+
+// Everything that must hold for a restore, read under the projection's row lock, which a swap, a
+// redefinition and a new backfill (by its foreign key) all wait for.
+const lockRestorable = async (tx: Tx, name: string, id: string): Promise<Restorable> => {
+  const [projection] = await tx<{ liveGeneration: number }[]>`
+    select live_generation as "liveGeneration" from projections where name = ${name} for update`
+  if (!projection) throw notFound(name)
+  const [backfill] = await tx<{ id: string; status: string }[]>`
+    select id, status
+      from projection_backfills
+     where projection = ${name}
+       and status in ('queued', 'running', 'swapping')
+     limit 1`
+  if (backfill) {
+    throw new Problem('backfill-in-progress', { name, backfillId: backfill.id }, `projection ${name} has backfill ${backfill.id} ${backfill.status}; restore after it ends`)
+  }
+  const [row] = await tx<Omit<Restorable, 'liveGeneration'>[]>`
+    select exists (select from projection_generations where projection = ${name} and state = 'building') as building,
+           s.definition is not distinct from g.definition as "sameDefinition",
+           s.definition_version as "snapshotDefinitionVersion",
+           g.definition_version as "liveDefinitionVersion"
+      from projection_snapshots s
+      join projection_generations g on g.projection = s.projection and g.generation = ${projection.liveGeneration}
+     where s.projection = ${name}
+       and s.id = ${id}`
+  if (!row) throw snapshotNotFound(name, id)
+  return { liveGeneration: projection.liveGeneration, ...row }
+}
+
+// Replaces the live generation's documents and checkpoint with the snapshot's in one transaction, so a
+// reader sees either the projection before or the snapshot, never a mix or nothing. Only documents that
+// differ are written. The checkpoint moves last: a worker elsewhere committing a batch meanwhile
+// fails its compare-and-set (its whole batch rolls back) and yields.
+const replaceLiveGeneration = (sql: Sql, name: string, id: string): Promise<void> =>
+  sql.begin(async (tx) => {
+    const restorable = await lockRestorable(tx, name, id)
+    if (restorable.building) {
+      throw new Problem('conflict', { name, snapshotId: id }, `projection ${name} is rebuilding; restore after the new generation is live`)
+    }
+    // the documents were made by the snapshot's definition; the worker would go on with another one
+    if (!restorable.sameDefinition) {
+      throw new Problem('conflict', {
+        name,
+        snapshotId: id,
+        snapshotDefinitionVersion: restorable.snapshotDefinitionVersion,
+        definitionVersion: restorable.liveDefinitionVersion,
+      }, `snapshot ${id} was taken under definition version ${restorable.snapshotDefinitionVersion}; the live generation has version ${restorable.liveDefinitionVersion}`)
+    }
+    const generation = restorable.liveGeneration
+    await tx`
+      delete from projection_documents d
+       where d.projection = ${name}
+         and d.generation = ${generation}
+         and not exists (select from projection_snapshot_documents s where s.snapshot = ${id} and s.tenant = d.tenant and s.id = d.id)`
+    await tx`
+      insert into projection_documents (projection, generation, tenant, id, document, version, updated_at)
+      select ${name}, ${generation}, tenant, id, document, version, updated_at
+        from projection_snapshot_documents
+       where snapshot = ${id}
+      on conflict (projection, generation, tenant, id) do update
+        set document = excluded.document,
+            version = excluded.version,
+            updated_at = excluded.updated_at
+        where projection_documents.version is distinct from excluded.version
+           or projection_documents.document is distinct from excluded.document`
+    await tx`
+      update projection_generations g
+         set position = s.position, updated_at = now()
+        from projection_snapshots s
+       where s.id = ${id}
+         and g.projection = ${name}
+         and g.generation = ${generation}`
+  })
+
+// This instance's workers stop first (their batch commits) and start again from the restored
+// checkpoint afterwards, so the projection catches up from the snapshot's position. The second stop
+// catches a worker a reconcile round may have started from the old checkpoint meanwhile.
+export const restoreProjectionSnapshot = async (sql: Sql, runner: ProjectionRunner, name: string, id: string): Promise<ProjectionSnapshot> => {
+  const snapshot = await getProjectionSnapshot(sql, name, id)
+  await runner.stopLocal(name)
+  try {
+    await replaceLiveGeneration(sql, name, id)
+  } finally {
+    await runner.stopLocal(name)
+    await runner.changed()
+  }
+  await runner.record(name, 'ProjectionSnapshotRestored', { snapshotId: id, position: snapshot.position })
+  return snapshot
+}

@@ -1,0 +1,132 @@
+import { randomUUID } from 'node:crypto'
+import type { Sql, Tx } from '../db/connect.js'
+import { Problem } from '../problems.js'
+import { getProjection, notFound } from './store.js'
+import { recordSystemEvent } from './system-events.js'
+
+// SPEC "Backfills and rebuilds": projection snapshots, backups of a projection's documents at a position.
+
+export interface ProjectionSnapshot {
+  id: string
+  position: number
+  documents: number
+  createdAt: string
+  reason: string
+  generation: number
+  definitionVersion: number
+}
+
+export const AUTOMATIC = 'automatic'
+
+const snapshotColumns = (sql: Sql | Tx) => sql`
+  id, position, documents, created_at as "createdAt", reason, generation, definition_version as "definitionVersion"`
+
+export const snapshotNotFound = (name: string, id: string): Problem =>
+  new Problem('snapshot-not-found', { name, snapshotId: id }, `projection ${name} has no snapshot ${id}`)
+
+// 23503: the projection went between the read and the insert; 40001: the same, seen from REPEATABLE READ
+const PROJECTION_GONE = new Set(['23503', '40001'])
+
+// The worker commits documents and checkpoint in one transaction, so one REPEATABLE READ transaction
+// sees the live generation's documents exactly at its checkpoint; the copy stays inside the database.
+// With `generation`, copies only while that generation is live (null otherwise).
+export const copyLiveGeneration = async (sql: Sql, name: string, reason: string, generation?: number): Promise<ProjectionSnapshot | null> => {
+  try {
+    return await sql.begin('isolation level repeatable read', async (tx) => {
+      const [live] = await tx<{ generation: number }[]>`
+        select p.live_generation as generation
+          from projections p
+         where p.name = ${name}`
+      if (!live) throw notFound(name)
+      if (generation !== undefined && live.generation !== generation) return null
+      const id = randomUUID()
+      await tx`
+        insert into projection_snapshots (id, projection, generation, definition, definition_version, position, reason)
+        select ${id}, projection, generation, definition, definition_version, position, ${reason}
+          from projection_generations
+         where projection = ${name}
+           and generation = ${live.generation}`
+      const [snapshot] = await tx<ProjectionSnapshot[]>`
+        with copied as (
+          insert into projection_snapshot_documents (snapshot, tenant, id, document, version, updated_at)
+          select ${id}, tenant, id, document, version, updated_at
+            from projection_documents
+           where projection = ${name}
+             and generation = ${live.generation}
+          returning document is not null as present
+        )
+        update projection_snapshots
+           set documents = (select count(*) from copied where present)
+         where id = ${id}
+        returning ${snapshotColumns(tx)}`
+      return snapshot!
+    })
+  } catch (error) {
+    const code = (error as { code?: unknown }).code
+    if (typeof code === 'string' && PROJECTION_GONE.has(code)) await getProjection(sql, name)
+    throw error
+  }
+}
+
+// Exported for backfills, which take one before they touch live documents (SPEC "Backfills and rebuilds").
+export const createProjectionSnapshot = async (
+  sql: Sql,
+  name: string,
+  reason = 'manual',
+  appended?: () => void,
+): Promise<ProjectionSnapshot> => {
+  const snapshot = (await copyLiveGeneration(sql, name, reason))!
+  await recordSystemEvent(sql, name, 'ProjectionSnapshotCreated', { snapshotId: snapshot.id, position: snapshot.position, reason }, appended)
+  return snapshot
+}
+
+// Newest (most recently taken) first.
+export const listProjectionSnapshots = async (sql: Sql, name: string): Promise<ProjectionSnapshot[]> => {
+  const rows = await sql<ProjectionSnapshot[]>`
+    select ${snapshotColumns(sql)}
+      from projection_snapshots
+     where projection = ${name}
+     order by seq desc`
+  if (rows.length === 0) await getProjection(sql, name)
+  return rows
+}
+
+export const getProjectionSnapshot = async (sql: Sql, name: string, id: string): Promise<ProjectionSnapshot> => {
+  const [row] = await sql<ProjectionSnapshot[]>`
+    select ${snapshotColumns(sql)}
+      from projection_snapshots
+     where projection = ${name}
+       and id = ${id}`
+  if (row) return row
+  await getProjection(sql, name)
+  throw snapshotNotFound(name, id)
+}
+
+// Retention counts automatic snapshots only: the newest `keep` of them stay. Manual ones and those
+// taken before a backfill are kept until the projection is deleted.
+export const pruneAutomaticSnapshots = async (sql: Sql, name: string, keep: number): Promise<number> => {
+  const deleted = await sql`
+    delete from projection_snapshots
+     where projection = ${name}
+       and reason = ${AUTOMATIC}
+       and seq < (select coalesce(min(seq), 0)
+                    from (select seq
+                            from projection_snapshots
+                           where projection = ${name}
+                             and reason = ${AUTOMATIC}
+                           order by seq desc
+                           limit ${keep}) newest)
+    returning id`
+  return deleted.length
+}
+
+// The position the last automatic snapshot at or below `position` was taken at (0 when none).
+export const lastAutomaticPosition = async (sql: Sql, name: string, position: number): Promise<number> => {
+  const [row] = await sql<{ position: number | null }[]>`
+    select max(position) as position
+      from projection_snapshots
+     where projection = ${name}
+       and reason = ${AUTOMATIC}
+       and position <= ${position}`
+  return row?.position ?? 0
+}

@@ -1,0 +1,82 @@
+import type { FastifyInstance } from 'fastify'
+import type { Sql } from '../../src/db/connect.js'
+import { waitFor } from './wait-for.js'
+
+// A declarative counter over the `tick` category whose `inc` makes any event applied twice show, and
+// whose `Cleared` leaves a tombstone: one document per tenant and bucket.
+export const TICKS = {
+  source: { categories: ['tick'] },
+  documentId: '$.data.bucket',
+  handlers: { Tick: { inc: { count: 1 } }, Cleared: { delete: true } },
+}
+
+export const ticks = async (app: FastifyInstance, bucket: string, count: number, tenant = 'default', category = 'tick'): Promise<number> => {
+  const res = await app.inject({
+    method: 'POST',
+    url: `/streams/${category}-${bucket}/events`,
+    headers: { 'x-tenant-id': tenant },
+    payload: { events: Array.from({ length: count }, () => ({ type: 'Tick', data: { bucket } })) },
+  })
+  if (res.statusCode !== 201) throw new Error(`append to ${category}-${bucket}: ${res.statusCode} ${res.body}`)
+  return res.json().lastPosition as number
+}
+
+export const clear = async (app: FastifyInstance, bucket: string, tenant = 'default'): Promise<void> => {
+  const res = await app.inject({
+    method: 'POST',
+    url: `/streams/tick-${bucket}/events`,
+    headers: { 'x-tenant-id': tenant },
+    payload: { events: [{ type: 'Cleared', data: { bucket } }] },
+  })
+  if (res.statusCode !== 201) throw new Error(`append to tick-${bucket}: ${res.statusCode} ${res.body}`)
+}
+
+export interface Row {
+  tenant: string
+  id: string
+  document: { count: number } | null
+  version: number
+  updatedAt: string
+}
+
+// Every row of the live generation, tombstones included, in key order.
+export const liveRows = (sql: Sql, name: string): Promise<Row[]> => sql<Row[]>`
+  select d.tenant, d.id, d.document, d.version, d.updated_at as "updatedAt"
+    from projections p
+    join projection_documents d on d.projection = p.name and d.generation = p.live_generation
+   where p.name = ${name}
+   order by d.tenant, d.id`
+
+// What the documents must be after every stored event was applied exactly once, as `tenant/id → count`.
+export const expectedCounts = async (sql: Sql): Promise<Record<string, number>> => {
+  const events = await sql<{ key: string; type: string }[]>`
+    select tenant || '/' || (data ->> 'bucket') as key, type
+      from events
+     where category = 'tick'
+     order by global_position`
+  const counts: Record<string, number> = {}
+  for (const { key, type } of events) {
+    if (type === 'Cleared') delete counts[key]
+    else counts[key] = (counts[key] ?? 0) + 1
+  }
+  return counts
+}
+
+export const liveCounts = async (sql: Sql, name: string): Promise<Record<string, number>> =>
+  Object.fromEntries((await liveRows(sql, name)).flatMap((row) => (row.document ? [[`${row.tenant}/${row.id}`, row.document.count]] : [])))
+
+// GET /projections/{name} until it is running with lag 0; returns that view.
+export const caughtUp = async (app: FastifyInstance, name: string): Promise<any> => {
+  let view: any
+  await waitFor(`${name} caught up`, async () => {
+    view = (await app.inject({ url: `/projections/${name}` })).json()
+    return view.status === 'running' && view.lag === 0
+  }, { timeoutMs: 30_000 })
+  return view
+}
+
+export const systemEvents = async (app: FastifyInstance, name: string, type: string): Promise<any[]> => {
+  const res = await app.inject({ url: `/streams/$projection-${name}/events?limit=1000` })
+  if (res.statusCode === 404) return []
+  return res.json().events.filter((event: { type: string }) => event.type === type)
+}
