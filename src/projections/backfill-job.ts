@@ -45,6 +45,12 @@ class HandlerFailure extends Error {
 
 type PartitionEvent = ProjectionEvent & { partition: number }
 
+interface Batch {
+  events: PartitionEvent[]
+  // the position this batch has looked through
+  scannedTo: number
+}
+
 // Runs one backfill in the instance that holds its projection. The selected events are read once per
 // batch in position order and split by stream into partitions; each partition applies its share in its
 // own transaction together with its own checkpoint, so a run killed anywhere resumes exactly where each
@@ -88,11 +94,16 @@ export class BackfillJob {
     const positions = await this.#positions()
     let cursor = Math.min(...positions.values())
     const to = row.toPosition!
-    const batchSize = row.request.batchSize ?? this.batchSize
+    // each partition's transaction gets about batchSize events
+    const readSize = (row.request.batchSize ?? this.batchSize) * row.partitions
+    // the next batch is read while this one is applied
+    let next: Promise<Batch> | undefined
     while (!this.#stopping && cursor < to) {
-      let batch: { events: PartitionEvent[]; scannedTo: number }
+      let batch: Batch
       try {
-        batch = await this.#read(row, cursor, to, batchSize)
+        batch = await (next ?? this.#read(row, cursor, to, readSize))
+        next = batch.scannedTo < to ? this.#read(row, batch.scannedTo, to, readSize) : undefined
+        next?.catch(() => undefined)
         // every partition settles before the next step, so a stop never leaves one running behind it
         const outcomes = await Promise.allSettled(
           [...positions.keys()].map(async (partition) => {
@@ -107,6 +118,7 @@ export class BackfillJob {
         const rejected = outcomes.find((outcome) => outcome.status === 'rejected')
         if (rejected) throw rejected.reason
       } catch (error) {
+        next = undefined
         if (error instanceof Stopped) return
         if (error instanceof HandlerFailure) return this.#fail(error.message)
         if (!isTransient(error)) return this.#fail(messageOf(error))
@@ -226,7 +238,7 @@ export class BackfillJob {
     return new Map(rows.map((row) => [row.partition, row.position]))
   }
 
-  async #read(row: BackfillRow, after: number, to: number, limit: number): Promise<{ events: PartitionEvent[]; scannedTo: number }> {
+  async #read(row: BackfillRow, after: number, to: number, limit: number): Promise<Batch> {
     const { sql } = this.deps
     const events = await sql<PartitionEvent[]>`
       select tenant, ${eventColumns(sql)}, mod(hashtext(stream_id)::bigint + 2147483648, ${row.partitions})::int as partition
@@ -236,14 +248,20 @@ export class BackfillJob {
     return { events, scannedTo: events.length === limit ? events.at(-1)!.globalPosition : to }
   }
 
-  // One partition's share of a batch, with its checkpoint, in one transaction. The share lock on the
-  // run's row makes a cancel wait for this commit (or this batch see the cancel); the shared generation
-  // lock keeps the live worker's batches (exclusive) from interleaving with ours on the same documents.
+  // One partition's share of a batch, with its checkpoint, in one transaction. Its own checkpoint row is
+  // locked first: a cancel locks every partition row of the run before it drops what the run wrote, so
+  // it waits for this commit, or this batch sees the cancel. A non-atomic run writes the live documents:
+  // the shared generation lock keeps the live worker's batches (exclusive) from interleaving with ours.
   async #applyPartition(row: BackfillRow, partition: number, from: number, to: number, events: PartitionEvent[]): Promise<void> {
     await this.deps.sql.begin(async (tx) => {
-      const [current] = await tx<{ status: string }[]>`select status from projection_backfills where id = ${this.id} for share`
+      const [current] = await tx<{ status: string }[]>`
+        select b.status
+          from projection_backfill_partitions p
+          join projection_backfills b on b.id = p.backfill
+         where p.backfill = ${this.id} and p.partition = ${partition}
+           for update of p`
       if (current?.status !== 'running' || this.#stopping) throw new Stopped()
-      await tx`select pg_advisory_xact_lock_shared(${generationLock.classId}, ${generationLock.key(this.projection, row.generation)})`
+      if (!row.atomic) await tx`select pg_advisory_xact_lock_shared(${generationLock.classId}, ${generationLock.key(this.projection, row.generation)})`
       const session = new DocumentSession(tx, this.projection, row.generation)
       const upcast = events.map((event) => {
         const { partition: _, ...stored } = event

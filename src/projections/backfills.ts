@@ -173,8 +173,9 @@ const inProgress = (projection: string, id?: string): Problem =>
   new Problem('backfill-in-progress', { projection, ...(id ? { backfillId: id } : {}) }, `a backfill of ${projection} is already queued or running`)
 
 // Ends a run that has not ended. An atomic run's generation goes with it, so the live one is untouched.
-// The generation row goes before its documents: a batch of its worker still in flight holds that row
-// (checkpoint compare-and-set) and commits first, so no document of it is left behind.
+// Partition batches in flight hold their checkpoint rows, and the generation's worker its generation
+// row: both are locked before anything is dropped, so those batches commit first and nothing they
+// wrote is left behind (a batch that starts later sees the run ended).
 export const finishBackfill = async (
   tx: Tx,
   id: string,
@@ -187,7 +188,9 @@ export const finishBackfill = async (
      where b.id = ${id}
        and b.status in ${tx(ACTIVE)}
     returning ${backfillColumns(tx)}`
-  if (row && row.atomic && status !== 'completed') await dropGeneration(tx, row.projection, row.generation)
+  if (!row) return undefined
+  await tx`select partition from projection_backfill_partitions where backfill = ${id} for update`
+  if (row.atomic && status !== 'completed') await dropGeneration(tx, row.projection, row.generation)
   return row
 }
 

@@ -120,7 +120,13 @@ t.test('an atomic rebuild of 20,000 events never shows readers a failed, empty o
   t.equal((await get(app, '/projections/ticks/documents/tick-0')).document.count, 1005, 'the new generation holds the events appended during the rebuild, once')
   t.ok(view.position >= before.position)
 
-  const types = (await systemEvents(app, 'ticks')).map((event) => event.type)
+  const recorded = await systemEvents(app, 'ticks')
+  const seconds = (Date.parse(done.finishedAt) - Date.parse(done.startedAt)) / 1000
+  const progress = recorded.filter((event) => event.type === 'ProjectionBackfillProgress')
+  t.ok(progress.length <= Math.ceil(seconds / 5) + 1, `${progress.length} progress events in ${seconds} s: at most one every 5 s`)
+  const times = progress.map((event) => Date.parse((event as unknown as { createdAt: string }).createdAt))
+  for (let i = 1; i < times.length; i++) t.ok(times[i]! - times[i - 1]! >= 4900, 'progress events are 5 s apart')
+  const types = recorded.map((event) => event.type)
   for (const type of ['ProjectionBackfillRequested', 'ProjectionBackfillStarted', 'ProjectionSwapped', 'ProjectionBackfillCompleted']) {
     t.ok(types.includes(type), `${type} recorded`)
   }
@@ -360,4 +366,25 @@ t.test('each criteria and filter selects exactly the right events', async (t) =>
   await post(app, '/projections/incremental/start')
   await caughtUp(app, 'incremental')
   t.equal((await get(app, '/projections/incremental/documents/all')).document.count, 13, 'the live worker takes none of them twice')
+})
+
+t.test('a non-atomic run snapshots the live documents first, and restoring that snapshot undoes it', async (t) => {
+  const { app } = await buildTestApp(t)
+  await put(app, 'undo', SEEN)
+  await appendTicks(app, 1, 5)
+  await caughtUp(app, 'undo')
+  await post(app, '/projections/undo/stop')
+  await appendTicks(app, 1, 3)
+  const run = (await post(app, '/projections/undo/backfills', { criteria: 'incremental' })).json()
+  const done = await finished(app, 'undo', run.id)
+  t.equal((await get(app, '/projections/undo/documents/all')).document.count, 8)
+  t.ok(done.snapshotId)
+  const snapshots = (await get(app, '/projections/undo/snapshots')).snapshots
+  t.match(snapshots, [{ id: done.snapshotId, documents: 1 }], 'the run’s snapshot is listed')
+  const restored = await post(app, `/projections/undo/snapshots/${done.snapshotId}/restore`)
+  t.equal(restored.statusCode, 200)
+  t.equal((await get(app, '/projections/undo/documents/all')).document.count, 5, 'the documents as they were before the run')
+  await post(app, '/projections/undo/start')
+  await caughtUp(app, 'undo')
+  t.equal((await get(app, '/projections/undo/documents/all')).document.count, 8, 'and the worker applies the three events once')
 })
