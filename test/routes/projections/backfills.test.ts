@@ -388,3 +388,53 @@ t.test('a non-atomic run snapshots the live documents first, and restoring that 
   await caughtUp(app, 'undo')
   t.equal((await get(app, '/projections/undo/documents/all')).document.count, 8, 'and the worker applies the three events once')
 })
+
+t.test('deleting a projection cancels its run first', async (t) => {
+  const { app, db } = await buildTestApp(t)
+  await appendTicks(app, 10, 1000)
+  await put(app, 'ticks', TICKS)
+  await caughtUp(app, 'ticks')
+  const run = (await post(app, '/projections/ticks/backfills', { criteria: 'full-rebuild', batchSize: 20 })).json()
+  await waitFor('the run under way', async () => (await get(app, `/projections/ticks/backfills/${run.id}`)).processed > 0)
+  t.equal((await app.inject({ method: 'DELETE', url: '/projections/ticks' })).statusCode, 204)
+  const cancelled = (await systemEvents(app, 'ticks')).find((event) => event.type === 'ProjectionBackfillCancelled')
+  t.match(cancelled, { data: { projection: 'ticks', backfillId: run.id, reason: 'projection deleted' } })
+  const [left] = await db.sql<{ count: number }[]>`select count(*) as count from projection_documents where projection = 'ticks'`
+  t.equal(left!.count, 0, 'no document of either generation is left')
+  t.equal((await post(app, '/projections/ticks/backfills', { criteria: 'full-rebuild' })).statusCode, 404)
+})
+
+t.test('a code projection rebuilds atomically and, non-atomically, never takes an event twice', async (t) => {
+  const dir = t.testdir({
+    'tally.ts': `
+      export default {
+        name: 'tally',
+        source: { categories: ['tick'] },
+        handlers: {
+          Tick: async (event, ctx) => {
+            const all = (await ctx.load('all')) ?? { count: 0 }
+            await ctx.store('all', { count: all.count + 1 })
+            // the same document twice in one handler: both writes belong to this event
+            const mine = (await ctx.load(event.streamId)) ?? { count: 0 }
+            await ctx.store(event.streamId, { count: mine.count + 1 })
+            await ctx.store(event.streamId, { count: mine.count + 1, last: event.globalPosition })
+          },
+        },
+      }`,
+  })
+  const { app } = await buildTestApp(t, { PROJECTIONS_DIR: dir })
+  await appendTicks(app, 3, 50)
+  await caughtUp(app, 'tally')
+  const atomic = (await post(app, '/projections/tally/backfills', { criteria: 'full-rebuild' })).json()
+  await finished(app, 'tally', atomic.id)
+  await caughtUp(app, 'tally')
+  t.equal((await get(app, '/projections/tally/documents/all')).document.count, 150)
+  t.equal((await get(app, '/projections/tally/documents/tick-2')).document.count, 50)
+  t.equal((await post(app, '/projections/tally/backfills', { criteria: 'full-rebuild', maxConcurrency: 2 })).statusCode, 400, 'a code projection may write any document')
+
+  const again = (await post(app, '/projections/tally/backfills', { criteria: 'full-rebuild', atomic: false })).json()
+  const done = await finished(app, 'tally', again.id)
+  t.equal(done.processed, 150)
+  t.equal((await get(app, '/projections/tally/documents/all')).document.count, 150, 'every document had seen every event: nothing applied twice')
+  t.equal((await get(app, '/projections/tally/documents/tick-0')).document.count, 50)
+})
