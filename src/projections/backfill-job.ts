@@ -13,6 +13,7 @@ import type { ProjectionEvent } from './types.js'
 // SPEC: ProjectionBackfillProgress at most every 5 s
 const PROGRESS_EVERY_MS = 5000
 const RETRY_MS = 500
+const YIELD_EVERY = 100
 
 export interface BackfillJobDeps {
   sql: Sql
@@ -272,7 +273,9 @@ export class BackfillJob {
         }
       })
       await session.preload(upcast.flatMap((event) => documentKeyOf(this.projector, event) ?? []))
-      for (const event of upcast) {
+      for (const [index, event] of upcast.entries()) {
+        // a rebuild shares the process with the readers it must not starve: let their requests in
+        if (index > 0 && index % YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve))
         session.beginEvent()
         try {
           await applyEvent(this.projector, session, event)
