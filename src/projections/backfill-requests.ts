@@ -13,6 +13,7 @@ import { appendSystemEvent, recordSystemEvent } from './system-events.js'
 export const REQUESTS_STREAM = '$projections'
 const CURSOR = 'projection-requests'
 const BATCH = 100
+const ROUND_MS = 100
 const NAME = new RegExp(PROJECTION_NAME_PATTERN)
 
 // Acts on ProjectionBackfillRequested events appended to `$projections` exactly as POST …/backfills
@@ -24,7 +25,18 @@ export class BackfillRequests {
   #again = false
   #running = false
   #stopped = false
-  readonly #kick = (): void => void this.drain()
+  #lastRound = 0
+  #timer: NodeJS.Timeout | undefined
+  // every append advances the log: look at $projections at most every ROUND_MS, not on each advance
+  readonly #kick = (): void => {
+    if (this.#timer || this.#stopped) return
+    const wait = Math.max(0, this.#lastRound + ROUND_MS - Date.now())
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined
+      void this.drain()
+    }, wait)
+    this.#timer.unref()
+  }
 
   constructor(
     private readonly sql: Sql,
@@ -41,6 +53,7 @@ export class BackfillRequests {
   async stop(): Promise<void> {
     this.#stopped = true
     this.logWatcher.off('advance', this.#kick)
+    clearTimeout(this.#timer)
     await this.#round
   }
 
@@ -51,6 +64,7 @@ export class BackfillRequests {
       return this.#round
     }
     this.#running = true
+    this.#lastRound = Date.now()
     this.#round = (async () => {
       try {
         do {
