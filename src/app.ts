@@ -6,7 +6,7 @@ import type { Config } from './config.js'
 import type { Sql } from './db/connect.js'
 import type { Services } from './services.js'
 import { Problem as ProblemSchema } from './http/schemas.js'
-import { notFoundHandler, problemHandler, sendProblem } from './http/problem-handler.js'
+import { clientErrorHandler, notFoundHandler, problemHandler, sendProblem } from './http/problem-handler.js'
 import { Problem } from './problems.js'
 import { requestId } from './http/request-id.js'
 import rateLimit from '@fastify/rate-limit'
@@ -62,6 +62,7 @@ export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
       sendProblem(reply.header('x-request-id', request.id), new Problem('validation-failed', {}, 'the URL is not valid')),
     exposeHeadRoutes: false,
     forceCloseConnections: 'idle',
+    clientErrorHandler,
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   // Bodies are validated as sent: no coercion, no stripping, so `{"type": 5}` or an unknown field is a 400.

@@ -126,6 +126,18 @@ t.test('a key past RATE_LIMIT_MAX gets 429 on every keyed operation; other keys 
   for (let i = 0; i < 5; i++) t.equal((await callLimited(t, 'GET', '/health/live', {})).statusCode, 200, 'health is never limited')
 })
 
-t.test('every keyed operation produced its documented 401, 403 and 429', async (t) => {
+t.test('an operation that takes no body still checks one sent: 415 when not JSON, 413 past MAX_BODY_BYTES', async (t) => {
+  for (const { path, method } of ops.filter(({ method, operation }) => method !== 'get' && !operation.requestBody)) {
+    const send = async (payload: string, type: string) => {
+      const res = await app.inject({ method: method.toUpperCase() as 'POST', url: fillPath(path), headers: { ...bearer(KEYS.admin), 'content-type': type }, payload })
+      contract.check(t, method, path, res)
+      return res.statusCode
+    }
+    t.equal(await send('{"a":1}', 'text/plain'), 415, `${method.toUpperCase()} ${path}`)
+    t.equal(await send(`"${'x'.repeat(1024 * 1024)}"`, 'application/json'), 413, `${method.toUpperCase()} ${path}`)
+  }
+})
+
+t.test('every keyed operation produced its documented 401, 403 and 429 (and 413, 415 where it takes no body)', async (t) => {
   t.same(contract.unexercised((path) => !PUBLIC_PATH.test(path), true), [])
 })
