@@ -18,6 +18,8 @@ const run = process.env.CI === 'true' || process.env.PG_RESTART_TEST === '1'
 const CLIENTS = 4
 const ACKS_EACH_SIDE = 40
 const exec = promisify(execFile)
+// a restart can take half a minute when the cluster is busy: let the file outlive .taprc's 120 s
+if (run) t.setTimeout(300_000)
 
 const clusterVersion = (): string | undefined => {
   try {
