@@ -18,7 +18,7 @@ export const ConfigSchema = Type.Object({
   // requests per RATE_LIMIT_WINDOW_MS per API key (per client address when no keys are set); 0 turns it off
   RATE_LIMIT_MAX: Type.Integer({ default: 0, minimum: 0 }),
   RATE_LIMIT_WINDOW_MS: Type.Integer({ default: 60000, minimum: 1 }),
-  // open GET /subscribe streams per API key (per client address when no keys are set)
+  // open GET /subscribe streams per API key (no limit on an open server)
   MAX_SUBSCRIPTIONS_PER_KEY: Type.Integer({ default: 100, minimum: 1 }),
   MAX_BODY_BYTES: Type.Integer({ default: 1048576, minimum: 1024 }),
   MAX_EVENTS_PER_APPEND: Type.Integer({ default: 1000, minimum: 1, maximum: 100000 }),

@@ -71,6 +71,8 @@ t.test('MAX_SUBSCRIPTIONS_PER_KEY open streams per key; one more is 429 until on
   t.equal(refused.body.code, 'too-many-requests')
   const other = await open(ADMIN)
   t.equal(other.status, 200, 'another key has its own allowance')
+  const metrics = await server.request('GET', '/metrics', { headers: { authorization: `Bearer ${ADMIN}` } })
+  t.match(metrics.text, /^annalist_subscriptions_open 3$/m, 'the metrics count the open streams')
   other.close()
   first.close()
   const again = await waitFor('a stream to be free again', async () => {
