@@ -11,6 +11,8 @@ export interface AppendSingleOptions {
   warmupMs: number
   durationMs: number
   windowMs?: number
+  // stream ids start with it; loads running side by side need different ones (default occ<connections>)
+  prefix?: string
   onWindow?: Parameters<typeof runLoad>[0]['onWindow']
 }
 
@@ -55,7 +57,7 @@ const worker = (payload: BenchPayload, prefix: string) => (index: number, pool: 
 }
 
 export const benchAppendSingle = async (server: BenchServer, payload: BenchPayload, options: AppendSingleOptions): Promise<LoadResult> => {
-  const prefix = `occ${options.connections}`
+  const prefix = options.prefix ?? `occ${options.connections}`
   await seed(server.origin, payload, prefix, options.connections)
   await server.admin`checkpoint`
   return runLoad({ origin: server.origin, worker: worker(payload, prefix), meter: server.meter, ...options })

@@ -44,7 +44,7 @@ export class OpenapiContract {
   constructor(readonly doc: Json) {
     addFormats.default(this.ajv)
     // the document is not a JSON Schema, but Ajv resolves pointers into it; OpenAPI's own keys are known words
-    this.ajv.addVocabulary(['openapi', 'info', 'tags', 'paths', 'components', 'security'])
+    this.ajv.addVocabulary(['openapi', 'info', 'servers', 'tags', 'paths', 'components', 'security'])
     this.ajv.addSchema(doc, DOC_KEY)
   }
 
