@@ -33,10 +33,7 @@ export class PgliteSession {
   }
 
   // the `socket` option of postgres.js
-
-  get owner(): unknown {
-    return this.#owner
-  }
+  socket = (): Duplex => new VirtualSocket(this)
 
   received(socket: VirtualSocket, message: Buffer): void {
     if (message[0] === QUERY || message[0] === PARSE) message = this.#listenQuery(socket, message)
