@@ -77,7 +77,8 @@ const main = async (): Promise<void> => {
   } else {
     process.stdout.write(`\n# PostgreSQL is not reachable at ${new URL(SERVER_URL).host}: running on the embedded database only\n`)
   }
-  runs.push(await tap('embedded database (PGlite): the core files', EMBEDDED_FILES, { ...process.env, ANNALIST_TEST_DATABASE: 'embedded' }))
+  // a fresh PGlite per file and the embedded servers of test/db start slower than a PostgreSQL database
+  runs.push(await tap('embedded database (PGlite): the core files', ['--timeout=600', ...EMBEDDED_FILES], { ...process.env, ANNALIST_TEST_DATABASE: 'embedded' }))
   const sum: Counts = { total: 0, pass: 0, fail: 0, skip: 0, todo: 0 }
   for (const { counts } of runs) for (const key of Object.keys(sum) as (keyof Counts)[]) sum[key] += counts?.[key] ?? 0
   // a run that died before its summary still fails the whole
