@@ -102,7 +102,15 @@ export class PgliteSession {
           this.#owner = undefined
           continue
         }
+        // between whole exchanges, a socket that keeps pipelining queries takes its turn behind the others
+        if (this.#idle && this.#waiting.length > 0 && owner.sent) {
+          owner.sent = false
+          this.#waiting.push(owner)
+          this.#owner = undefined
+          continue
+        }
         const request = Buffer.concat(owner.outbox.splice(0))
+        owner.sent = true
         const reply = await this.#exec(request)
         if (!owner.destroyed) owner.push(reply)
       }
@@ -167,6 +175,8 @@ export const startupMessage = (parameters: Record<string, string>): Buffer => {
 // What postgres.js needs of a net.Socket: a Duplex with readyState, setKeepAlive and a close event.
 class VirtualSocket extends Duplex {
   readonly outbox: Buffer[] = []
+  // has had the session since it last waited for it
+  sent = false
   #pending: Buffer = Buffer.alloc(0)
   #startedUp = false
 
