@@ -1,6 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { createServer } from 'node:net'
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { createInterface } from 'node:readline'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -85,7 +86,9 @@ export const startBenchServer = async (settings: BenchSettings): Promise<BenchSe
   // per-function call counts and times for the report; costs the server a clock read per call
   if (settings.trackFunctions) await admin`alter database ${admin(settings.database)} set track_functions = 'all'`
   const databaseUrl = withDatabase(settings.adminUrl, settings.database)
-  const stats = connect(databaseUrl, { max: 1, applicationName: 'annalist-bench' })
+  // the embedded database lives inside the server process: no backends to meter, no statistics views to read from outside
+  const dataDir = settings.embedded ? mkdtempSync(path.join(tmpdir(), 'annalist-bench-')) : undefined
+  const stats = dataDir ? undefined : connect(databaseUrl, { max: 1, applicationName: 'annalist-bench' })
   const port = settings.port ?? (await freePort())
   const origin = `http://127.0.0.1:${port}`
   const nodeArgs: string[] = []
@@ -96,13 +99,14 @@ export const startBenchServer = async (settings: BenchSettings): Promise<BenchSe
   const entry = settings.serverRunner === 'tsx' ? ['--import=tsx', 'src/server.ts'] : [path.join('dist', 'src', 'server.js')]
   const env: NodeJS.ProcessEnv = {
     ...process.env,
-    DATABASE_URL: databaseUrl,
+    ...(dataDir ? { DATA_DIR: dataDir } : { DATABASE_URL: databaseUrl }),
     HOST: '127.0.0.1',
     PORT: String(port),
     LOG_LEVEL: 'warn',
     API_KEYS: '',
     NODE_ENV: 'production',
   }
+  if (dataDir) delete env.DATABASE_URL
   if (settings.poolSize) env.DATABASE_POOL_SIZE = settings.poolSize
   const child = spawn(process.execPath, [...nodeArgs, ...entry], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
   forward(child)
@@ -116,7 +120,8 @@ export const startBenchServer = async (settings: BenchSettings): Promise<BenchSe
     stopping = true
     await terminate(child)
     process.removeListener('exit', killOnExit)
-    await stats.end({ timeout: 5 })
+    await stats?.end({ timeout: 5 })
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true })
     if (!settings.keepDatabase) await admin`drop database if exists ${admin(settings.database)} with (force)`.catch(() => {})
     await admin.end({ timeout: 5 })
   }
@@ -136,11 +141,12 @@ export const startBenchServer = async (settings: BenchSettings): Promise<BenchSe
     void drop.catch(() => {}).finally(() => process.exit(1))
   })
   const runner = settings.serverRunner === 'tsx' ? 'node --import=tsx src/server.ts' : 'node dist/src/server.js'
-  const describe = `${runner}, pid ${child.pid}, ${origin}, database ${settings.database}, pool ${settings.poolSize ?? 'default (20)'}, LOG_LEVEL=warn`
+  const database = dataDir ? `embedded PGlite in ${dataDir}` : `database ${settings.database}`
+  const describe = `${runner}, pid ${child.pid}, ${origin}, ${database}, pool ${settings.poolSize ?? 'default (20)'}, LOG_LEVEL=warn`
   const pid = child.pid ?? 0
   const meter = async (): Promise<() => Promise<Usage>> => {
-    const backends = await admin<{ pid: number }[]>`select pid from pg_stat_activity where datname = ${settings.database} and application_name = 'annalist'`
-    const stopDb = await startDbWork(stats).catch(() => undefined)
+    const backends = dataDir ? [] : await admin<{ pid: number }[]>`select pid from pg_stat_activity where datname = ${settings.database} and application_name = 'annalist'`
+    const stopDb = stats ? await startDbWork(stats).catch(() => undefined) : undefined
     const stopCpu = startCpuMeter(pid, backends.map((row) => row.pid))
     return async () => ({ cpu: stopCpu(), db: await stopDb?.().catch(() => undefined) })
   }

@@ -115,7 +115,7 @@ const budgetSeconds =
 say(`annalist bench, ${new Date().toISOString()}: node ${process.version}, ${os.cpus().length} cores, ${describePayload(payload)}`)
 await withBenchServer(settings, budgetSeconds, async (server) => {
   const [version] = await server.admin<{ version: string }[]>`select current_setting('server_version') as version`
-  say(`server: ${server.describe}; PostgreSQL ${version?.version}`)
+  say(`server: ${server.describe}; ${settings.embedded ? 'anchors on' : 'on'} PostgreSQL ${version?.version}`)
   if (wants('single')) await runSingle(server)
   if (wants('batch')) await runBatch(server)
   if (wants('read')) await runRead(server)

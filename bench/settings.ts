@@ -38,6 +38,8 @@ export interface BenchSettings {
   keepDatabase: boolean
   trackFunctions: boolean
   jsonOut: string | undefined
+  // BENCH_DATABASE=embedded: the server runs on PGlite in a fresh DATA_DIR (PostgreSQL still serves the anchors)
+  embedded: boolean
 }
 
 export const loadBenchSettings = (): BenchSettings => {
@@ -62,5 +64,6 @@ export const loadBenchSettings = (): BenchSettings => {
     keepDatabase: process.env.BENCH_KEEP_DB === '1',
     trackFunctions: process.env.BENCH_TRACK_FUNCTIONS !== '0',
     jsonOut: process.env.BENCH_JSON ? path.resolve(process.env.BENCH_JSON) : undefined,
+    embedded: process.env.BENCH_DATABASE === 'embedded',
   }
 }

@@ -1,15 +1,14 @@
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig, type Config } from './config.js'
-import { connect, DEFAULT_DATABASE_URL, ensureDatabase } from './db/connect.js'
+import { openDatabase } from './db/open-database.js'
 import { migrate } from './db/migrate.js'
 import { createServices } from './services.js'
 import { loadOpenapi } from './http/openapi-document.js'
 import { Metrics } from './observability/metrics.js'
 
 const start = async (config: Config): Promise<void> => {
-  const url = config.DATABASE_URL ?? DEFAULT_DATABASE_URL
-  await ensureDatabase(url)
-  const sql = connect(url, { max: config.DATABASE_POOL_SIZE })
+  const database = await openDatabase(config)
+  const sql = database.sql
   let migrated = false
   const isReady = async (): Promise<boolean> => migrated && (await sql`select 1`.then(() => true, () => false))
   // services log through the app's logger, which exists once the app is built
@@ -21,8 +20,7 @@ const start = async (config: Config): Promise<void> => {
   const applied = await migrate(sql)
   await services.start()
   migrated = true
-  const where = new URL(url)
-  app.log.info({ database: 'postgresql', host: where.host, name: where.pathname.slice(1), migrationsApplied: applied }, 'database ready')
+  app.log.info({ ...database.where, migrationsApplied: applied }, 'database ready')
   if (!config.API_KEYS) app.log.warn('no API keys configured: the server is open and every caller acts as admin')
   else app.log.info({ keys: config.API_KEYS.split(',').length }, 'API keys configured: every route but /health/*, /openapi.json, /docs and / needs one')
 
@@ -38,7 +36,7 @@ const start = async (config: Config): Promise<void> => {
     // close() stops accepting, waits for in-flight requests, then the pool ends after their queries
     await app.close()
     await services.stop()
-    await sql.end({ timeout: 5 })
+    await database.close()
     clearTimeout(timer)
     app.log.info('closed')
     process.exit(0)

@@ -1,14 +1,15 @@
+import type { Duplex } from 'node:stream'
 import postgres from 'postgres'
 
 export type Sql = postgres.Sql<Record<string, never>>
 // what a function that only queries takes: the pool or a transaction
 export type Tx = postgres.TransactionSql<Record<string, never>>
 
-export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/annalist'
-
 export interface ConnectOptions {
   max?: number
   applicationName?: string
+  // an in-process transport instead of TCP (the embedded database, src/db/embedded.ts)
+  socket?: () => Duplex
 }
 
 // The one place where Postgres types meet JS: int8 → number (exact to 2^53, far beyond any position or
@@ -39,6 +40,7 @@ export const connect = (url: string, options: ConnectOptions = {}): Sql => {
     types,
     onnotice: () => {},
     connection: { application_name: options.applicationName ?? 'annalist', TimeZone: 'UTC' },
+    ...(options.socket ? { socket: options.socket } : {}),
   }
   return postgres(url, settings as postgres.Options<typeof types>) as unknown as Sql
 }

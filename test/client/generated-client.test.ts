@@ -8,7 +8,7 @@ import { waitFor } from '../helpers/wait-for.js'
 // server disagree on a path, a body or a status, a step here fails (and `npm run lint` type-checks it).
 t.test('append, conflict, read, a projection query and a backfill through the generated client', async (t) => {
   const db = await testDatabase(t)
-  const server = await startServer(t, { DATABASE_URL: db.url })
+  const server = await startServer(t, { DATABASE_URL: db.url! })
   const client = createAnnalistClient(server.url)
   const stream = { params: { path: { streamId: 'order-7' } } }
 

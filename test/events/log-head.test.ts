@@ -4,7 +4,7 @@ import { LogHead } from '../../src/events/log-head.js'
 import { readLog } from '../../src/events/read-log.js'
 import type { Sql } from '../../src/db/connect.js'
 import { events, streamId } from '../helpers/fixtures.js'
-import { testDatabase } from '../helpers/test-database.js'
+import { EMBEDDED, testDatabase } from '../helpers/test-database.js'
 
 // An append whose transaction the test holds open: its positions are taken, its commit is ours to time.
 const holdAppend = async (sql: Sql, id: string) => {
@@ -26,7 +26,11 @@ const holdAppend = async (sql: Sql, id: string) => {
   }
 }
 
-t.test('a commit that lands out of order is never skipped', async (t) => {
+// The embedded database has one session, handed out a whole transaction at a time: no append can
+// commit beside an open one, so the out-of-order commits of the next two tests cannot happen there.
+const ONE_SESSION = EMBEDDED && 'the embedded database never runs two transactions at once (see the embedded test below)'
+
+t.test('a commit that lands out of order is never skipped', { skip: ONE_SESSION }, async (t) => {
   const { sql } = await testDatabase(t)
   const head = new LogHead(sql)
   const early = await appendEvents(sql, 'default', streamId(), { events: events(1) })
@@ -50,7 +54,7 @@ t.test('a commit that lands out of order is never skipped', async (t) => {
   t.same(second.events.map((e) => e.globalPosition), [held.position, late.firstPosition], 'the late event comes first, nothing skipped')
 })
 
-t.test('a rolled-back append leaves a hole, not a stall', async (t) => {
+t.test('a rolled-back append leaves a hole, not a stall', { skip: ONE_SESSION }, async (t) => {
   const { sql } = await testDatabase(t)
   const head = new LogHead(sql)
   const held = await holdAppend(sql, streamId())
@@ -58,6 +62,29 @@ t.test('a rolled-back append leaves a hole, not a stall', async (t) => {
   t.ok((await head.catchUp()) < held.position)
   await held.rollback()
   t.ok((await head.catchUp()) >= after.lastPosition)
+})
+
+t.test('embedded: an append waits for an open transaction, so positions commit in the order taken', { skip: !EMBEDDED && 'embedded database only' }, async (t) => {
+  const { sql } = await testDatabase(t)
+  const head = new LogHead(sql)
+  const held = await holdAppend(sql, streamId())
+  let acknowledged = false
+  const late = appendEvents(sql, 'default', streamId(), { events: events(1) }).then((result) => {
+    acknowledged = true
+    return result
+  })
+  const observing = head.catchUp()
+  // the open transaction owns the session: neither the append nor the observation can run yet
+  // (a negative can only be watched for a while: 300 ms is far above an append's few milliseconds)
+  await Promise.race([late, new Promise((resolve) => setTimeout(resolve, 300))])
+  t.notOk(acknowledged, 'the append is not acknowledged while another transaction is open')
+  await held.rollback()
+  const result = await late
+  t.ok(result.firstPosition > held.position, 'it took its position after the open one')
+  t.ok((await observing) >= 0)
+  t.ok((await head.catchUp()) >= result.lastPosition, 'the head reaches it once the session is free')
+  const page = await readLog(sql, 'default', await head.catchUp(), {})
+  t.same(page.events.map((e) => e.globalPosition), [result.firstPosition], 'the rolled-back position is a hole, not a stall')
 })
 
 t.test('a reader racing many appenders sees every event once, in order', async (t) => {
