@@ -17,6 +17,7 @@ const EMBEDDED_FILES = [
   'test/routes/snapshots.test.ts',
   'test/routes/projections.test.ts',
   'test/routes/projections/documents.test.ts',
+  'test/routes/projections/backfills.test.ts',
   'test/projections/declarative.test.ts',
   'test/projections/documents.test.ts',
   'test/projections/document-query.test.ts',
