@@ -1,6 +1,10 @@
+import { setTimeout as delay } from 'node:timers/promises'
 import type { StoredEvent } from '../events/types.js'
 import { eventMatcher, type EventMatcher, type LogFilter } from './event-filter.js'
 import { SSE_HEARTBEAT } from './sse-frame.js'
+
+// pauses between attempts at a replay read that failed, about 1.3 s in all
+const READ_RETRIES_MS = [20, 40, 80, 160, 320, 640]
 
 // Where a subscription writes: an http.ServerResponse, or anything with its write/drain/close contract.
 export interface SubscriptionSink {
@@ -106,34 +110,43 @@ export class Subscription {
   }
 
   // One page goes out while the next one is read (at most two pages held): the socket and the database work
-  // side by side, and a socket that stops taking data stops the reading too.
+  // side by side, and a socket that stops taking data stops the reading too. A failed read (a dropped connection)
+  // is tried again a few times before the stream ends; the client then resumes with Last-Event-ID.
   async #replay(): Promise<void> {
     let ahead: Promise<ReplayPage> | undefined
-    try {
-      while (this.#mode === 'replaying') {
-        if (this.#backedUp) {
-          await new Promise<void>((resolve) => this.#drainWaiters.push(resolve))
-          continue
-        }
-        const target = this.feed.position
-        if (!this.#primed && !ahead && this.#queuedTo >= target) {
-          // no await between the check and the join: the feed hands over everything after `target`
-          this.#mode = 'live'
-          this.feed.join(this)
-          return
-        }
-        const page = this.#primed ?? (await (ahead ?? this.#read(this.#queuedTo, target)))
-        this.#primed = ahead = undefined
-        if (this.#mode !== 'replaying') return
-        const readTo = Math.max(this.#queuedTo, page.readTo)
-        if (readTo < this.feed.position) ahead = this.#read(readTo, this.feed.position)
-        if (page.count > 0) this.#write(page.chunk)
-        this.#delivered += page.count
-        this.#writtenTo = this.#queuedTo = readTo
+    let failures = 0
+    while (this.#mode === 'replaying') {
+      if (this.#backedUp) {
+        await new Promise<void>((resolve) => this.#drainWaiters.push(resolve))
+        continue
       }
-    } catch (error) {
-      this.limits.onError?.(error)
-      this.close()
+      const target = this.feed.position
+      if (!this.#primed && !ahead && this.#queuedTo >= target) {
+        // no await between the check and the join: the feed hands over everything after `target`
+        this.#mode = 'live'
+        this.feed.join(this)
+        return
+      }
+      let page: ReplayPage
+      try {
+        page = this.#primed ?? (await (ahead ?? this.#read(this.#queuedTo, target)))
+      } catch (error) {
+        ahead = undefined
+        if (++failures > READ_RETRIES_MS.length) {
+          this.limits.onError?.(error)
+          return this.close()
+        }
+        await delay(READ_RETRIES_MS[failures - 1])
+        continue
+      }
+      failures = 0
+      this.#primed = ahead = undefined
+      if (this.#mode !== 'replaying') return
+      const readTo = Math.max(this.#queuedTo, page.readTo)
+      if (readTo < this.feed.position) ahead = this.#read(readTo, this.feed.position)
+      if (page.count > 0) this.#write(page.chunk)
+      this.#delivered += page.count
+      this.#writtenTo = this.#queuedTo = readTo
     }
   }
 
@@ -164,7 +177,7 @@ export class Subscription {
     if (count === 0) return
     const bytes = Buffer.byteLength(chunk)
     if (this.#pendingEvents + count > this.limits.maxBufferedEvents || this.#pendingBytes + bytes > this.limits.maxBufferedBytes) {
-      return this.fallBack()
+      return this.#fallBack()
     }
     this.#pending.push(chunk)
     this.#pendingEvents += count
@@ -172,7 +185,7 @@ export class Subscription {
   }
 
   // Leave the shared feed and read on its own from the last event written: the socket sets the pace.
-  fallBack(): void {
+  #fallBack(): void {
     if (this.#mode !== 'live') return
     this.feed.leave(this)
     this.#mode = 'replaying'

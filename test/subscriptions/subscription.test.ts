@@ -144,3 +144,30 @@ t.test('close releases the feed and the socket, once', async (t) => {
   subscription.deliver([item(1)], 1)
   t.same(sink.ids, [], 'nothing is written after close')
 })
+
+t.test('a replay read that fails is tried again; one that keeps failing ends the stream', async (t) => {
+  const { feed, sink, subscription } = await setup(0, [1, 2, 3, 4, 5], 5)
+  await waitFor('the hand-over', () => feed.live.has(subscription))
+  sink.accepting = false
+  for (const position of [6, 7, 8, 9, 10]) subscription.deliver([item(position)], position)
+  t.match(subscription.stats(), { mode: 'replaying', cursor: 6 }, 'past the queue bound it left the feed')
+  feed.log.push(6, 7, 8, 9, 10)
+  feed.position = 10
+  const read = feed.readPage.bind(feed)
+  let failed = 0
+  feed.readPage = (...args) => (failed < 2 ? (failed++, Promise.reject(new Error('connection dropped'))) : read(...args))
+  sink.drain()
+  await waitFor('the rejoin', () => feed.live.has(subscription))
+  t.equal(failed, 2, 'two reads failed')
+  t.same(sink.ids, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 'and were tried again: no gap')
+
+  const errors: unknown[] = []
+  const broken = new Subscription(feed, 'default', {}, 0, { ...limits, onError: (error) => errors.push(error) })
+  await broken.prime()
+  feed.readPage = () => Promise.reject(new Error('database gone'))
+  const brokenSink = new FakeSink()
+  broken.start(brokenSink)
+  await waitFor('the stream to end', () => broken.closed, { timeoutMs: 5_000 })
+  t.equal(errors.length, 1, 'reported once')
+  t.ok(brokenSink.ended)
+})
