@@ -6,7 +6,7 @@ import type { Upcasters } from '../events/upcasters.js'
 import type { LogFilter } from './event-filter.js'
 import type { LogWatcher } from './log-watcher.js'
 import { parseStoredText, sseFrame, sseFrameFromText } from './sse-frame.js'
-import { Subscription, type FeedItem, type ReplayPage, type SubscriptionLimits, type SubscriptionStats } from './subscription.js'
+import { Subscription, type ChunkCache, type FeedItem, type ReplayPage, type SubscriptionLimits, type SubscriptionStats } from './subscription.js'
 
 export interface LiveFeedOptions {
   // events per database read, shared or replay
@@ -163,7 +163,8 @@ export class LiveFeed {
   #dispatch(batch: LogBatch): void {
     this.#position = batch.readTo
     const items = batch.events.map(({ tenant, event }) => new SharedItem(tenant, event, this.upcasters))
-    for (const subscription of [...this.#live]) subscription.deliver(items, batch.readTo)
+    const cache: ChunkCache = new Map()
+    for (const subscription of [...this.#live]) subscription.deliver(items, batch.readTo, cache)
   }
 
   // Server shutdown: every stream ends, so the HTTP server can close.

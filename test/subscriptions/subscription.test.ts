@@ -30,8 +30,10 @@ class FakeSink extends EventEmitter {
   get writableLength(): number {
     return this.accepting ? 0 : 1
   }
-  write(chunk: string): boolean {
-    this.written.push(chunk)
+  chunks: (string | Buffer)[] = []
+  write(chunk: string | Buffer): boolean {
+    this.chunks.push(chunk)
+    this.written.push(String(chunk))
     return this.accepting
   }
   end(): void {
@@ -170,4 +172,29 @@ t.test('a replay read that fails is tried again; one that keeps failing ends the
   await waitFor('the stream to end', () => broken.closed, { timeoutMs: 5_000 })
   t.equal(errors.length, 1, 'reported once')
   t.ok(brokenSink.ended)
+})
+
+t.test('subscribers with the same tenant and filter share one encoded chunk of a batch; one whose cursor is inside it picks its own', async (t) => {
+  const a = await setup(0, [], 0)
+  const b = await setup(0, [], 0)
+  const c = await setup(3, [], 0)
+  const other = await setup(0, [], 0)
+  await waitFor('the hand-overs', () => [a, b, c, other].every(({ feed, subscription }) => feed.live.has(subscription)))
+  // `other` wants another tenant: same filter, different key
+  const items = [item(2), item(3), item(4, 'Other'), item(5)]
+  const cache = new Map()
+  for (const { subscription } of [a, b, c]) subscription.deliver(items, 5, cache)
+  t.same(a.sink.ids, [2, 3, 4, 5])
+  t.same(b.sink.ids, [2, 3, 4, 5])
+  t.equal(a.sink.chunks[0], b.sink.chunks[0], 'the very same bytes')
+  t.same(c.sink.ids, [4, 5], 'nothing at or below its cursor')
+  t.not(c.sink.chunks[0], a.sink.chunks[0])
+  const acme = new Subscription(other.feed, 'acme', {}, 0, limits)
+  await acme.prime()
+  const sink = new FakeSink()
+  acme.start(sink)
+  t.teardown(() => acme.close())
+  await waitFor('the hand-over', () => other.feed.live.has(acme))
+  acme.deliver(items, 5, cache)
+  t.same(sink.ids, [], 'another tenant’s subscriber gets none of them')
 })
