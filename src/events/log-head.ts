@@ -33,6 +33,11 @@ export class LogHead {
     return this.#pending.length === 0
   }
 
+  // the fence the oldest waiting observation waits for (the same one round after round: a transaction stays open)
+  get waitingFence(): bigint | undefined {
+    return this.#pending[0]?.fence
+  }
+
   // One observation round that starts after this call (concurrent callers share rounds).
   refresh(): Promise<number> {
     if (!this.#running) {

@@ -6,7 +6,7 @@ import type { Upcasters } from '../events/upcasters.js'
 import type { LogFilter } from './event-filter.js'
 import type { LogWatcher } from './log-watcher.js'
 import { parseStoredText, sseFrame, sseFrameFromText } from './sse-frame.js'
-import { Subscription, type FeedItem, type ReplayPage, type SubscriptionLimits, type SubscriptionStats } from './subscription.js'
+import { Subscription, type ChunkCache, type FeedItem, type ReplayPage, type SubscriptionLimits, type SubscriptionStats } from './subscription.js'
 
 export interface LiveFeedOptions {
   // events per database read, shared or replay
@@ -28,12 +28,12 @@ export interface LiveFeedStats {
   reads: number
   position: number
   listening: boolean
-  // holds a pool connection for its reads (only while it has subscribers)
-  reserved: boolean
+  // a shared read failed and is tried again shortly
+  retrying: boolean
   subscriptions: SubscriptionStats[]
 }
 
-type Reserved = Awaited<ReturnType<Sql['reserve']>>
+const RETRY_MS = { first: 20, max: 1000 }
 
 export const SUBSCRIPTION_BUFFER_LIMITS = { maxBufferedEvents: 2000, maxBufferedBytes: 2 * 1024 * 1024 }
 
@@ -56,15 +56,16 @@ class SharedItem implements FeedItem {
 // live point: every event up to it has been handed to the subscribers that were live when it was read. It only
 // follows the LogWatcher's gap-safe head, so no subscriber is ever sent a position a later commit could precede.
 // With no subscriber the feed does not listen, and with no live one it moves its point without reading.
-// Its reads run on a connection of its own while it has subscribers, so they never queue in the pool behind
-// appends: the pool may be busiest exactly when new events have to go out.
+// Its reads go through the pool, never a reserved connection: postgres.js 3.4.9 crashes the process when a
+// reserved connection the database dropped is written to (porsager/postgres#1208), and a pooled one reconnects.
 export class LiveFeed {
   #position = 0
   #attached = new Set<Subscription>()
   #live = new Set<Subscription>()
   #reading = false
   #reads = 0
-  #reader: Reserved | undefined
+  #retry: NodeJS.Timeout | undefined
+  #retryMs = RETRY_MS.first
   readonly #pageSize: number
 
   constructor(
@@ -100,12 +101,8 @@ export class LiveFeed {
     this.#live.delete(subscription)
     if (!this.#attached.delete(subscription) || this.#attached.size > 0) return
     this.logWatcher.off('advance', this.#onAdvance)
-    if (!this.#reading) this.#release()
-  }
-
-  #release(): void {
-    this.#reader?.release()
-    this.#reader = undefined
+    clearTimeout(this.#retry)
+    this.#retry = undefined
   }
 
   join(subscription: Subscription): void {
@@ -129,7 +126,7 @@ export class LiveFeed {
   #onAdvance = (): void => void this.#catchUp()
 
   async #catchUp(): Promise<void> {
-    if (this.#reading) return
+    if (this.#reading || this.#retry) return
     this.#reading = true
     try {
       // the loop re-reads the head after every batch, so an advance during a read is not lost
@@ -139,28 +136,35 @@ export class LiveFeed {
           this.#position = this.logWatcher.head
           break
         }
-        this.#reader ??= await this.sql.reserve()
-        const batch = await readLogBatch(this.#reader, after, this.logWatcher.head, this.#pageSize)
+        const batch = await readLogBatch(this.sql, after, this.logWatcher.head, this.#pageSize)
         this.#reads += 1
         // a first subscriber after an idle spell may have moved the point on: read again from there
         if (this.#position !== after) continue
         this.#dispatch(batch)
       }
+      this.#retryMs = RETRY_MS.first
     } catch (error) {
-      // nothing is lost: each live subscriber reads on its own from its cursor (and ends if that fails too)
+      // Nothing of the failed read was handed out and the point did not move: the live subscribers stay and the
+      // read is tried again soon. Waiting for the next advance instead could hold events already below the head
+      // for as long as nobody appends.
       this.options.log?.warn({ err: error }, 'subscription feed read failed')
-      this.#release()
-      for (const subscription of [...this.#live]) subscription.fallBack()
+      if (this.#attached.size > 0) {
+        this.#retry = setTimeout(() => {
+          this.#retry = undefined
+          void this.#catchUp()
+        }, this.#retryMs)
+        this.#retryMs = Math.min(this.#retryMs * 2, RETRY_MS.max)
+      }
     } finally {
       this.#reading = false
-      if (this.#attached.size === 0) this.#release()
     }
   }
 
   #dispatch(batch: LogBatch): void {
     this.#position = batch.readTo
     const items = batch.events.map(({ tenant, event }) => new SharedItem(tenant, event, this.upcasters))
-    for (const subscription of [...this.#live]) subscription.deliver(items, batch.readTo)
+    const cache: ChunkCache = new Map()
+    for (const subscription of [...this.#live]) subscription.deliver(items, batch.readTo, cache)
   }
 
   // Server shutdown: every stream ends, so the HTTP server can close.
@@ -175,7 +179,7 @@ export class LiveFeed {
       reads: this.#reads,
       position: this.#position,
       listening: this.logWatcher.listeners('advance').includes(this.#onAdvance),
-      reserved: this.#reader !== undefined,
+      retrying: this.#retry !== undefined,
       subscriptions: [...this.#attached].map((subscription) => subscription.stats()),
     }
   }

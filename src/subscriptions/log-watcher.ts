@@ -27,6 +27,7 @@ export class LogWatcher extends EventEmitter<{ advance: [head: number] }> {
   #timer: NodeJS.Timeout | undefined
   #followUp: NodeJS.Timeout | undefined
   #followUpMs = FOLLOW_UP_MS
+  #waitedFor: bigint | undefined
   #unlisten: (() => Promise<void>) | undefined
   #stopped = false
 
@@ -106,8 +107,11 @@ export class LogWatcher extends EventEmitter<{ advance: [head: number] }> {
     } finally {
       this.#ticking = false
     }
-    // backs off while a transaction stays open, so a session idle in a transaction costs little
-    this.#followUpMs = this.logHead.settled ? FOLLOW_UP_MS : Math.min(this.#followUpMs * 2, this.#pollMs)
+    // backs off while the same observation keeps waiting (a transaction stays open, a session idle in a transaction
+    // costs little); appends merely in flight at each round make a new one wait each time, and those settle quickly
+    const waiting = this.logHead.waitingFence
+    this.#followUpMs = waiting !== undefined && waiting === this.#waitedFor ? Math.min(this.#followUpMs * 2, this.#pollMs) : FOLLOW_UP_MS
+    this.#waitedFor = waiting
     if (!this.logHead.settled && !this.#followUp && !this.#stopped) {
       this.#followUp = setTimeout(() => {
         this.#followUp = undefined

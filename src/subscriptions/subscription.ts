@@ -1,10 +1,14 @@
+import { setTimeout as delay } from 'node:timers/promises'
 import type { StoredEvent } from '../events/types.js'
 import { eventMatcher, type EventMatcher, type LogFilter } from './event-filter.js'
 import { SSE_HEARTBEAT } from './sse-frame.js'
 
+// pauses between attempts at a replay read that failed, about 1.3 s in all
+const READ_RETRIES_MS = [20, 40, 80, 160, 320, 640]
+
 // Where a subscription writes: an http.ServerResponse, or anything with its write/drain/close contract.
 export interface SubscriptionSink {
-  write(chunk: string): boolean
+  write(chunk: string | Buffer): boolean
   end(): unknown
   once(event: 'drain' | 'close', listener: () => void): unknown
   removeListener(event: 'drain' | 'close', listener: () => void): unknown
@@ -18,6 +22,21 @@ export interface FeedItem {
   readonly event: StoredEvent
   readonly frame: string
 }
+
+// A subscriber's part of a shared batch, encoded once.
+export interface Chunk {
+  bytes: Buffer
+  count: number
+}
+
+// One shared batch's chunks by tenant and filter: subscribers that want the same events share one encoded chunk.
+export type ChunkCache = Map<string, Chunk>
+
+const NO_EVENTS: Chunk = { bytes: Buffer.alloc(0), count: 0 }
+
+// Equal keys mean equal filters (the same tenant, the same filters with the same values).
+const filterKey = (tenant: string, filter: LogFilter): string =>
+  JSON.stringify([tenant, Object.entries(filter).filter(([, value]) => value !== undefined).sort(([a], [b]) => (a < b ? -1 : 1))])
 
 export interface ReplayPage {
   chunk: string
@@ -63,9 +82,10 @@ export class Subscription {
   #writtenTo: number
   #queuedTo: number
   #matches: EventMatcher
+  readonly #filterKey: string
   #sink: SubscriptionSink | undefined
   #primed: ReplayPage | undefined
-  #pending: string[] = []
+  #pending: Buffer[] = []
   #pendingEvents = 0
   #pendingBytes = 0
   #backedUp = false
@@ -84,6 +104,7 @@ export class Subscription {
     this.#writtenTo = after
     this.#queuedTo = after
     this.#matches = eventMatcher(tenant, filter)
+    this.#filterKey = filterKey(tenant, filter)
   }
 
   get closed(): boolean {
@@ -106,34 +127,43 @@ export class Subscription {
   }
 
   // One page goes out while the next one is read (at most two pages held): the socket and the database work
-  // side by side, and a socket that stops taking data stops the reading too.
+  // side by side, and a socket that stops taking data stops the reading too. A failed read (a dropped connection)
+  // is tried again a few times before the stream ends; the client then resumes with Last-Event-ID.
   async #replay(): Promise<void> {
     let ahead: Promise<ReplayPage> | undefined
-    try {
-      while (this.#mode === 'replaying') {
-        if (this.#backedUp) {
-          await new Promise<void>((resolve) => this.#drainWaiters.push(resolve))
-          continue
-        }
-        const target = this.feed.position
-        if (!this.#primed && !ahead && this.#queuedTo >= target) {
-          // no await between the check and the join: the feed hands over everything after `target`
-          this.#mode = 'live'
-          this.feed.join(this)
-          return
-        }
-        const page = this.#primed ?? (await (ahead ?? this.#read(this.#queuedTo, target)))
-        this.#primed = ahead = undefined
-        if (this.#mode !== 'replaying') return
-        const readTo = Math.max(this.#queuedTo, page.readTo)
-        if (readTo < this.feed.position) ahead = this.#read(readTo, this.feed.position)
-        if (page.count > 0) this.#write(page.chunk)
-        this.#delivered += page.count
-        this.#writtenTo = this.#queuedTo = readTo
+    let failures = 0
+    while (this.#mode === 'replaying') {
+      if (this.#backedUp) {
+        await new Promise<void>((resolve) => this.#drainWaiters.push(resolve))
+        continue
       }
-    } catch (error) {
-      this.limits.onError?.(error)
-      this.close()
+      const target = this.feed.position
+      if (!this.#primed && !ahead && this.#queuedTo >= target) {
+        // no await between the check and the join: the feed hands over everything after `target`
+        this.#mode = 'live'
+        this.feed.join(this)
+        return
+      }
+      let page: ReplayPage
+      try {
+        page = this.#primed ?? (await (ahead ?? this.#read(this.#queuedTo, target)))
+      } catch (error) {
+        ahead = undefined
+        if (++failures > READ_RETRIES_MS.length) {
+          this.limits.onError?.(error)
+          return this.close()
+        }
+        await delay(READ_RETRIES_MS[failures - 1])
+        continue
+      }
+      failures = 0
+      this.#primed = ahead = undefined
+      if (this.#mode !== 'replaying') return
+      const readTo = Math.max(this.#queuedTo, page.readTo)
+      if (readTo < this.feed.position) ahead = this.#read(readTo, this.feed.position)
+      if (page.count > 0) this.#write(page.chunk)
+      this.#delivered += page.count
+      this.#writtenTo = this.#queuedTo = readTo
     }
   }
 
@@ -144,35 +174,47 @@ export class Subscription {
     return page
   }
 
-  // Called by the feed, synchronously, with each shared batch while this subscription is live.
-  deliver(items: FeedItem[], readTo: number): void {
+  // Called by the feed, synchronously, with each shared batch while this subscription is live. A subscriber whose
+  // cursor lies below the whole batch takes the chunk of its tenant and filter from `cache` (built by the first such
+  // subscriber); one that just joined with its cursor inside the batch picks its own.
+  deliver(items: FeedItem[], readTo: number, cache?: ChunkCache): void {
     if (this.#mode !== 'live') return
-    let chunk = ''
-    let count = 0
-    for (const item of items) {
-      if (item.event.globalPosition <= this.#queuedTo || !this.#matches(item.tenant, item.event)) continue
-      chunk += item.frame
-      count += 1
+    const whole = items.length === 0 || items[0]!.event.globalPosition > this.#queuedTo
+    let chunk = whole ? cache?.get(this.#filterKey) : undefined
+    if (!chunk) {
+      chunk = this.#pick(items)
+      if (whole) cache?.set(this.#filterKey, chunk)
     }
+    const { bytes, count } = chunk
     this.#queuedTo = Math.max(this.#queuedTo, readTo)
     if (!this.#backedUp) {
-      if (count > 0) this.#write(chunk)
+      if (count > 0) this.#write(bytes)
       this.#delivered += count
       this.#writtenTo = this.#queuedTo
       return
     }
     if (count === 0) return
-    const bytes = Buffer.byteLength(chunk)
-    if (this.#pendingEvents + count > this.limits.maxBufferedEvents || this.#pendingBytes + bytes > this.limits.maxBufferedBytes) {
-      return this.fallBack()
+    if (this.#pendingEvents + count > this.limits.maxBufferedEvents || this.#pendingBytes + bytes.length > this.limits.maxBufferedBytes) {
+      return this.#fallBack()
     }
-    this.#pending.push(chunk)
+    this.#pending.push(bytes)
     this.#pendingEvents += count
-    this.#pendingBytes += bytes
+    this.#pendingBytes += bytes.length
+  }
+
+  #pick(items: FeedItem[]): Chunk {
+    let text = ''
+    let count = 0
+    for (const item of items) {
+      if (item.event.globalPosition <= this.#queuedTo || !this.#matches(item.tenant, item.event)) continue
+      text += item.frame
+      count += 1
+    }
+    return count === 0 ? NO_EVENTS : { bytes: Buffer.from(text), count }
   }
 
   // Leave the shared feed and read on its own from the last event written: the socket sets the pace.
-  fallBack(): void {
+  #fallBack(): void {
     if (this.#mode !== 'live') return
     this.feed.leave(this)
     this.#mode = 'replaying'
@@ -182,7 +224,7 @@ export class Subscription {
     void this.#replay()
   }
 
-  #write(chunk: string): void {
+  #write(chunk: string | Buffer): void {
     if (this.#sink!.write(chunk) || this.#backedUp) return
     this.#backedUp = true
     this.#sink!.once('drain', this.#onDrain)
@@ -191,7 +233,7 @@ export class Subscription {
   #onDrain = (): void => {
     this.#backedUp = false
     if (this.#mode === 'live' && this.#pendingEvents > 0) {
-      const chunk = this.#pending.join('')
+      const chunk = this.#pending.length === 1 ? this.#pending[0]! : Buffer.concat(this.#pending)
       this.#delivered += this.#pendingEvents
       this.#clearPending()
       this.#write(chunk)

@@ -124,3 +124,19 @@ t.test('a reader racing many appenders sees every event once, in order', async (
   t.equal(seen.length, stored.length, `the reader saw all ${stored.length} events`)
   t.same(seen, stored, 'in global order, each once')
 })
+
+// postgres.js 3.4.9 can leave a pooled connection inside a caller's open transaction (src/db/connect.ts). An
+// observation made there would take that transaction's xid as its fence and not count it as running.
+t.test('an observation inside a transaction that holds positions is refused, never passing them', async (t) => {
+  const { sql } = await testDatabase(t)
+  const side = await sql.reserve()
+  t.teardown(() => side.release())
+  await side`begin`
+  const [row] = await side<{ firstPosition: number }[]>`
+    select first_position as "firstPosition"
+      from append_events('default', ${streamId()}, 'any', null, ${JSON.stringify(events(1))}::text::json)`
+  const head = new LogHead(side as unknown as Sql)
+  await t.rejects(head.refresh(), /must run in a transaction of its own/)
+  t.ok(head.safe < row!.firstPosition, 'the head did not pass the open append')
+  await side`rollback`
+})

@@ -30,8 +30,10 @@ class FakeSink extends EventEmitter {
   get writableLength(): number {
     return this.accepting ? 0 : 1
   }
-  write(chunk: string): boolean {
-    this.written.push(chunk)
+  chunks: (string | Buffer)[] = []
+  write(chunk: string | Buffer): boolean {
+    this.chunks.push(chunk)
+    this.written.push(String(chunk))
     return this.accepting
   }
   end(): void {
@@ -143,4 +145,56 @@ t.test('close releases the feed and the socket, once', async (t) => {
   t.ok(sink.ended)
   subscription.deliver([item(1)], 1)
   t.same(sink.ids, [], 'nothing is written after close')
+})
+
+t.test('a replay read that fails is tried again; one that keeps failing ends the stream', async (t) => {
+  const { feed, sink, subscription } = await setup(0, [1, 2, 3, 4, 5], 5)
+  await waitFor('the hand-over', () => feed.live.has(subscription))
+  sink.accepting = false
+  for (const position of [6, 7, 8, 9, 10]) subscription.deliver([item(position)], position)
+  t.match(subscription.stats(), { mode: 'replaying', cursor: 6 }, 'past the queue bound it left the feed')
+  feed.log.push(6, 7, 8, 9, 10)
+  feed.position = 10
+  const read = feed.readPage.bind(feed)
+  let failed = 0
+  feed.readPage = (...args) => (failed < 2 ? (failed++, Promise.reject(new Error('connection dropped'))) : read(...args))
+  sink.drain()
+  await waitFor('the rejoin', () => feed.live.has(subscription))
+  t.equal(failed, 2, 'two reads failed')
+  t.same(sink.ids, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 'and were tried again: no gap')
+
+  const errors: unknown[] = []
+  const broken = new Subscription(feed, 'default', {}, 0, { ...limits, onError: (error) => errors.push(error) })
+  await broken.prime()
+  feed.readPage = () => Promise.reject(new Error('database gone'))
+  const brokenSink = new FakeSink()
+  broken.start(brokenSink)
+  await waitFor('the stream to end', () => broken.closed, { timeoutMs: 5_000 })
+  t.equal(errors.length, 1, 'reported once')
+  t.ok(brokenSink.ended)
+})
+
+t.test('subscribers with the same tenant and filter share one encoded chunk of a batch; one whose cursor is inside it picks its own', async (t) => {
+  const a = await setup(0, [], 0)
+  const b = await setup(0, [], 0)
+  const c = await setup(3, [], 0)
+  const other = await setup(0, [], 0)
+  await waitFor('the hand-overs', () => [a, b, c, other].every(({ feed, subscription }) => feed.live.has(subscription)))
+  // `other` wants another tenant: same filter, different key
+  const items = [item(2), item(3), item(4, 'Other'), item(5)]
+  const cache = new Map()
+  for (const { subscription } of [a, b, c]) subscription.deliver(items, 5, cache)
+  t.same(a.sink.ids, [2, 3, 4, 5])
+  t.same(b.sink.ids, [2, 3, 4, 5])
+  t.equal(a.sink.chunks[0], b.sink.chunks[0], 'the very same bytes')
+  t.same(c.sink.ids, [4, 5], 'nothing at or below its cursor')
+  t.not(c.sink.chunks[0], a.sink.chunks[0])
+  const acme = new Subscription(other.feed, 'acme', {}, 0, limits)
+  await acme.prime()
+  const sink = new FakeSink()
+  acme.start(sink)
+  t.teardown(() => acme.close())
+  await waitFor('the hand-over', () => other.feed.live.has(acme))
+  acme.deliver(items, 5, cache)
+  t.same(sink.ids, [], 'another tenant’s subscriber gets none of them')
 })
