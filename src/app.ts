@@ -20,6 +20,7 @@ import { subscribeRoutes } from '../routes/subscribe.js'
 import { upcasterRoutes } from '../routes/upcasters.js'
 import { projectionRoutes } from '../routes/projections/index.js'
 import { documentRoutes } from '../routes/projections/documents.js'
+import { backfillRoutes } from '../routes/projections/backfills.js'
 import { projectionSnapshotRoutes } from '../routes/projections/snapshots.js'
 
 export interface AppDeps {
@@ -96,6 +97,7 @@ export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
   await app.register(healthRoutes, { prefix: '/health', isReady: deps.isReady })
   await app.register(projectionRoutes, { prefix: '/projections', sql, runner, logHead })
   await app.register(documentRoutes, { prefix: '/projections', sql, progress: deps.services.progress })
+  await app.register(backfillRoutes, { prefix: '/projections', sql, runner, heartbeatMs: config.SUBSCRIBE_HEARTBEAT_MS })
   await app.register(projectionSnapshotRoutes, { prefix: '/projections', sql, runner, logHead, appended: () => logWatcher.appended() })
   await app.register(docsRoutes, { openapi: deps.openapi })
   return app

@@ -6,6 +6,8 @@ import { Upcasters } from './events/upcasters.js'
 import { AutoSnapshots } from './projections/auto-snapshots.js'
 import { loadCodeProjections } from './projections/code-modules.js'
 import { ProjectionProgress } from './projections/progress.js'
+import { createProjectionSnapshot } from './projections/snapshots.js'
+import { BackfillRequests } from './projections/backfill-requests.js'
 import { ProjectionRunner } from './projections/runner.js'
 import { LiveFeed } from './subscriptions/live-feed.js'
 import { LogWatcher } from './subscriptions/log-watcher.js'
@@ -41,9 +43,12 @@ export const createServices = async (sql: Sql, config: Config, log: ServiceLog):
     progress,
     codeProjections: await loadCodeProjections(config.PROJECTIONS_DIR),
     upcast: upcasters.apply,
+    head: () => logHead.catchUp(),
+    snapshot: async (name) => (await createProjectionSnapshot(sql, name, 'backfill', () => logWatcher.appended())).id,
     log,
     committed: (worker) => autoSnapshots.committed(worker),
   })
+  const backfillRequests = new BackfillRequests(sql, logWatcher, runner, log)
   return {
     logHead,
     logWatcher,
@@ -57,8 +62,10 @@ export const createServices = async (sql: Sql, config: Config, log: ServiceLog):
       await progress.start()
       await runner.registerCode()
       await runner.start()
+      backfillRequests.start()
     },
     async stop() {
+      await backfillRequests.stop()
       await runner.stop()
       await autoSnapshots.stop()
       await progress.stop()

@@ -3,6 +3,8 @@ import { Type } from 'typebox'
 import type { Sql } from '../../src/db/connect.js'
 import { ProblemRef } from '../../src/http/schemas.js'
 import { checkDefinition, PROJECTION_NAME_PATTERN } from '../../src/projections/definition-schema.js'
+import { Problem } from '../../src/problems.js'
+import { activeBackfillOf, cancelBackfill, recordCancelled, rollbackProjection } from '../../src/projections/backfill-management.js'
 import { resetProjection, skipFailedEvent, startProjection, stopProjection } from '../../src/projections/management.js'
 import type { ProjectionRunner } from '../../src/projections/runner.js'
 import { viewOf } from '../../src/projections/status.js'
@@ -48,7 +50,13 @@ const ACTIONS = {
   restart: startProjection,
   skip: skipFailedEvent,
   reset: resetProjection,
+  rollback: rollbackProjection,
 } as const
+
+// a run that ended between the look and the cancel needs no cancelling
+const ignoreEnded = (error: unknown): void => {
+  if (!(error instanceof Problem && error.code === 'conflict')) throw error
+}
 
 export const projectionRoutes: FastifyPluginAsyncTypebox<ProjectionRoutesOptions> = async (app, { sql, runner, logHead }) => {
   // head as /events reports it, so `lag: 0` means every event acknowledged before the request is applied
@@ -69,14 +77,21 @@ export const projectionRoutes: FastifyPluginAsyncTypebox<ProjectionRoutesOptions
       response: { 200: ProjectionView, 201: ProjectionView, 409: ProblemRef, ...problems },
     },
   }, async (request, reply) => {
-    const outcome = await putDeclarative(sql, request.params.name, checkDefinition(request.body))
-    if (outcome !== 'unchanged') await runner.changed()
-    if (outcome === 'created') await runner.record(request.params.name, 'ProjectionStarted')
-    return reply.code(outcome === 'created' ? 201 : 200).send(await view(request.params.name))
+    const { name } = request.params
+    const put = await putDeclarative(sql, name, checkDefinition(request.body))
+    if (put.outcome === 'rebuilding') {
+      if (put.cancelled) await recordCancelled(runner, put.cancelled, 'superseded by a new definition')
+      await runner.record(name, 'ProjectionBackfillRequested', { backfillId: put.backfillId, request: { criteria: 'full-rebuild', atomic: true, requestedBy: 'definition-change' } })
+    }
+    if (put.outcome !== 'unchanged') await runner.changed()
+    if (put.outcome === 'created') await runner.record(name, 'ProjectionStarted')
+    return reply.code(put.outcome === 'created' ? 201 : 200).send(await view(name))
   })
 
   app.delete('/:name', { schema: { params: ProjectionParams, response: { 204: Type.Null(), ...problems } } }, async (request, reply) => {
     await getProjection(sql, request.params.name)
+    const running = await activeBackfillOf(sql, request.params.name)
+    if (running) await cancelBackfill(sql, runner, request.params.name, running, 'projection deleted').catch(ignoreEnded)
     await runner.stopLocal(request.params.name)
     await deleteProjection(sql, request.params.name)
     await runner.changed()

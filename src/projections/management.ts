@@ -1,7 +1,8 @@
 import { Problem } from '../problems.js'
 import type { Sql } from '../db/connect.js'
 import type { ProjectionRunner } from './runner.js'
-import { dropGenerations, getProjection, setStatus } from './store.js'
+import { dropGenerations } from './generations.js'
+import { getProjection, setStatus } from './store.js'
 
 // SPEC "Management": each call answers after it took effect on this instance.
 

@@ -1,8 +1,11 @@
 import type { Sql } from '../db/connect.js'
 import type { LogWatcher } from '../subscriptions/log-watcher.js'
 import type { Projector } from './apply-event.js'
+import { BackfillJob, type BackfillJobDeps } from './backfill-job.js'
+import { activeBackfills, type BackfillRow } from './backfills.js'
 import type { ProjectionProgress } from './progress.js'
-import { dropGenerations, listGenerations, listProjections, registerCode, setStatus, type GenerationRow, type ProjectionRow } from './store.js'
+import { dropGenerations } from './generations.js'
+import { listGenerations, listProjections, registerCode, setStatus, type GenerationRow, type ProjectionRow } from './store.js'
 import { recordSystemEvent, type SystemEventType } from './system-events.js'
 import type { CodeProjection, ProjectionEvent } from './types.js'
 import { ProjectionWorker, type ProjectionFailure, type WorkerDeps } from './worker.js'
@@ -17,6 +20,10 @@ export interface RunnerOptions {
   progress: ProjectionProgress
   codeProjections: CodeProjection[]
   upcast?: (event: ProjectionEvent) => ProjectionEvent
+  // the gap-safe head, freshly observed: where a backfill's selection ends
+  head: () => Promise<number>
+  // a projection snapshot of the live documents, taken before a non-atomic backfill changes them
+  snapshot: (projection: string) => Promise<string>
   log: { info: (object: object, message: string) => void; warn: (object: object, message: string) => void }
   batchSize?: number
   retryDelaysMs?: number[]
@@ -34,10 +41,12 @@ type Reserved = Awaited<ReturnType<Sql['reserve']>>
 // worker that lost its lock from committing over its successor.
 export class ProjectionRunner {
   readonly #workers = new Map<string, ProjectionWorker>()
+  readonly #jobs = new Map<string, BackfillJob>()
   readonly #owned = new Set<string>()
   readonly #building = new Set<string>()
   readonly #code: Map<string, CodeProjection>
   readonly #deps: WorkerDeps
+  readonly #jobDeps: BackfillJobDeps
   #locks: Reserved | undefined
   #lockPid: number | undefined
   #round: Promise<void> = Promise.resolve()
@@ -61,6 +70,15 @@ export class ProjectionRunner {
       },
       caughtUp: (worker) => void this.#caughtUp(worker),
       failed: (worker, failure) => this.#failed(worker, failure),
+    }
+    this.#jobDeps = {
+      sql: options.sql,
+      upcast: this.#deps.upcast,
+      head: options.head,
+      snapshot: options.snapshot,
+      record: (name, type, data, correlationId) => this.record(name, type, data, correlationId),
+      settled: () => void this.changed(),
+      log: options.log,
     }
   }
 
@@ -87,8 +105,9 @@ export class ProjectionRunner {
     clearInterval(this.#timer)
     await this.#unlisten?.().catch(() => undefined)
     await this.#round
-    await Promise.all([...this.#workers.values()].map((worker) => worker.stop()))
+    await Promise.all([...this.#workers.values(), ...this.#jobs.values()].map((running) => running.stop()))
     this.#workers.clear()
+    this.#jobs.clear()
     this.#locks?.release()
     this.#locks = undefined
   }
@@ -114,8 +133,15 @@ export class ProjectionRunner {
     }
   }
 
-  async record(name: string, type: SystemEventType, data: Record<string, unknown> = {}): Promise<void> {
-    await recordSystemEvent(this.options.sql, name, type, data, () => this.options.logWatcher.appended())
+  // A backfill job of this instance stops after its partitions' current commits.
+  async stopJob(id: string): Promise<void> {
+    const job = this.#jobs.get(id)
+    this.#jobs.delete(id)
+    await job?.stop()
+  }
+
+  async record(name: string, type: SystemEventType, data: Record<string, unknown> = {}, correlationId?: string | null): Promise<void> {
+    await recordSystemEvent(this.options.sql, name, type, data, () => this.options.logWatcher.appended(), correlationId)
   }
 
   // Rounds run one at a time; a round asked for while one runs shares the next.
@@ -127,14 +153,30 @@ export class ProjectionRunner {
   }
 
   async #reconcileOnce(): Promise<void> {
-    const [projections, generations] = await Promise.all([listProjections(this.options.sql), listGenerations(this.options.sql)])
+    const [projections, generations, backfills] = await Promise.all([
+      listProjections(this.options.sql),
+      listGenerations(this.options.sql),
+      activeBackfills(this.options.sql),
+    ])
+    const runs = new Map(backfills.map((backfill) => [backfill.id, backfill]))
     const wanted = new Map<string, { projection: ProjectionRow; generation: GenerationRow }>()
+    const wantedJobs = new Map<string, { projection: ProjectionRow; backfill: BackfillRow; generation: GenerationRow }>()
     for (const projection of projections) {
-      if (projection.status !== 'running') continue
       if (projection.kind === 'code' && !this.#code.has(projection.name)) continue
       for (const generation of generations) {
         if (generation.projection !== projection.name || generation.state === 'retired') continue
-        wanted.set(`${projection.name}:${generation.generation}`, { projection, generation })
+        // a generation an atomic backfill builds gets its worker once the selected events are in
+        const run = generation.backfill === null ? undefined : runs.get(generation.backfill)
+        if (projection.status === 'running' && (run === undefined || run.status === 'swapping')) {
+          wanted.set(`${projection.name}:${generation.generation}`, { projection, generation })
+        }
+      }
+      // backfills run whatever the live worker's status: they write their own generation, or the
+      // live documents under the generation lock
+      for (const backfill of backfills) {
+        if (backfill.projection !== projection.name || backfill.status === 'swapping') continue
+        const generation = generations.find((row) => row.projection === projection.name && row.generation === backfill.generation)
+        if (generation) wantedJobs.set(backfill.id, { projection, backfill, generation })
       }
     }
     for (const [key, worker] of this.#workers) {
@@ -143,9 +185,13 @@ export class ProjectionRunner {
         await worker.stop()
       }
     }
+    for (const [id, job] of this.#jobs) if (!wantedJobs.has(id) || job.finished) await this.stopJob(id)
     this.#building.clear()
     for (const [key, { generation }] of wanted) if (generation.state === 'building') this.#building.add(key)
-    const names = new Set([...wanted.values()].map(({ projection }) => projection.name))
+    const names = new Set([
+      ...[...wanted.values()].map(({ projection }) => projection.name),
+      ...[...wantedJobs.values()].map(({ projection }) => projection.name),
+    ])
     await this.#checkLocks()
     for (const name of this.#owned) if (!names.has(name)) await this.#unlock(name)
     for (const [key, { projection, generation }] of wanted) {
@@ -153,6 +199,12 @@ export class ProjectionRunner {
       const worker = new ProjectionWorker(this.#deps, projection.name, generation.generation, this.#projector(projection, generation), generation.position)
       this.#workers.set(key, worker)
       worker.start()
+    }
+    for (const [id, { projection, generation }] of wantedJobs) {
+      if (this.#jobs.has(id) || !(await this.#lock(projection.name))) continue
+      const job = new BackfillJob(this.#jobDeps, id, projection.name, this.#projector(projection, generation), this.#deps.batchSize)
+      this.#jobs.set(id, job)
+      job.start()
     }
   }
 
@@ -197,8 +249,9 @@ export class ProjectionRunner {
     this.#locks = undefined
     this.#lockPid = undefined
     this.#owned.clear()
-    await Promise.all([...this.#workers.values()].map((worker) => worker.stop()))
+    await Promise.all([...this.#workers.values(), ...this.#jobs.values()].map((running) => running.stop()))
     this.#workers.clear()
+    this.#jobs.clear()
   }
 
   async #unlock(name: string): Promise<void> {
@@ -207,17 +260,18 @@ export class ProjectionRunner {
     if (locks) await locks`select pg_advisory_unlock(${LOCK_CLASS}, hashtext(${name}))`.catch(() => undefined)
   }
 
-  // A building generation that reached the live head replaces the live one in one short transaction.
+  // A building generation that reached the live head replaces the live one in one short transaction;
+  // the backfill that built it completes in the same transaction.
   async #caughtUp(worker: ProjectionWorker): Promise<void> {
     if (!this.#building.has(`${worker.name}:${worker.generation}`)) return
     const swapped = await this.options.sql.begin(async (tx) => {
-      const [row] = await tx<{ state: string; liveGeneration: number }[]>`
-        select g.state, p.live_generation as "liveGeneration"
+      const [row] = await tx<{ state: string; liveGeneration: number; backfill: string | null }[]>`
+        select g.state, p.live_generation as "liveGeneration", g.backfill
           from projections p
           join projection_generations g on g.projection = p.name and g.generation = ${worker.generation}
          where p.name = ${worker.name}
          for update of p`
-      if (row?.state !== 'building' || worker.position < this.options.logWatcher.head) return false
+      if (row?.state !== 'building' || worker.position < this.options.logWatcher.head) return undefined
       await dropGenerations(tx, worker.name, 'retired')
       await tx`
         update projection_generations
@@ -225,12 +279,33 @@ export class ProjectionRunner {
          where projection = ${worker.name}
            and generation in (${worker.generation}, ${row.liveGeneration})`
       await tx`update projections set live_generation = ${worker.generation}, updated_at = now() where name = ${worker.name}`
-      return true
+      if (row.backfill === null) return { previous: row.liveGeneration, backfill: undefined }
+      const [backfill] = await tx<{ id: string; correlationId: string | null; processed: number; total: number | null }[]>`
+        update projection_backfills b
+           set status = 'completed', finished_at = now(), updated_at = now()
+         where b.id = ${row.backfill} and b.status = 'swapping'
+        returning b.id, b.correlation_id as "correlationId", b.total,
+                  (select coalesce(sum(p.processed), 0)::bigint from projection_backfill_partitions p where p.backfill = b.id) as processed`
+      return { previous: row.liveGeneration, backfill }
     })
     if (!swapped) return
     this.options.log.info({ projection: worker.name, generation: worker.generation }, 'projection generation swapped in')
     this.options.progress.committed(worker.name)
-    await this.record(worker.name, 'ProjectionSwapped', { generation: worker.generation, position: worker.position })
+    const { backfill } = swapped
+    await this.record(
+      worker.name,
+      'ProjectionSwapped',
+      { generation: worker.generation, previousGeneration: swapped.previous, position: worker.position, ...(backfill ? { backfillId: backfill.id } : {}) },
+      backfill?.correlationId,
+    )
+    if (backfill) {
+      await this.record(
+        worker.name,
+        'ProjectionBackfillCompleted',
+        { backfillId: backfill.id, processed: backfill.processed, total: backfill.total, position: worker.position },
+        backfill.correlationId,
+      )
+    }
     await this.changed()
   }
 

@@ -1,5 +1,6 @@
 import { Problem } from '../problems.js'
 import type { Sql, Tx } from '../db/connect.js'
+import { createBackfill, finishBackfill, type BackfillRow } from './backfills.js'
 import type { DeclarativeDefinition, ProjectionKind } from './types.js'
 
 export interface ProjectionRow {
@@ -20,6 +21,8 @@ export interface GenerationRow {
   definitionVersion: number
   position: number
   state: 'live' | 'building' | 'retired'
+  // the atomic backfill building this generation, if one did
+  backfill: string | null
 }
 
 const projectionColumns = (sql: Sql) => sql`
@@ -27,7 +30,7 @@ const projectionColumns = (sql: Sql) => sql`
   live_generation as "liveGeneration", last_error as "lastError", updated_at as "updatedAt"`
 
 const generationColumns = (sql: Sql) => sql`
-  projection, generation, definition, definition_version as "definitionVersion", position, state`
+  projection, generation, definition, definition_version as "definitionVersion", position, state, backfill`
 
 export const notFound = (name: string): Problem =>
   new Problem('projection-not-found', { name }, `no projection named ${name}`)
@@ -48,14 +51,17 @@ export const listGenerations = (sql: Sql, name?: string): Promise<GenerationRow[
      ${name === undefined ? sql`` : sql`where projection = ${name}`}
      order by projection, generation`
 
-export type PutOutcome = 'created' | 'unchanged' | 'rebuilding'
+export type PutOutcome =
+  | { outcome: 'created' | 'unchanged' }
+  | { outcome: 'rebuilding'; backfillId: string; cancelled: BackfillRow | undefined }
 
-// A changed definition never edits the live documents: it starts a new generation that is built
-// beside the live one and replaces it atomically once caught up (SPEC "Backfills and rebuilds").
+// A changed definition never edits the live documents: it starts an atomic full rebuild, a new
+// generation built beside the live one that replaces it once caught up (SPEC "Backfills and rebuilds").
+// A backfill still running for the old definition is superseded.
 export const putDeclarative = (sql: Sql, name: string, definition: DeclarativeDefinition): Promise<PutOutcome> =>
-  sql.begin(async (tx) => {
-    const [current] = await tx<{ kind: ProjectionKind; same: boolean; definitionVersion: number }[]>`
-      select kind, definition = ${tx.json(definition as never)} as same, definition_version as "definitionVersion"
+  sql.begin(async (tx): Promise<PutOutcome> => {
+    const [current] = await tx<{ kind: ProjectionKind; same: boolean }[]>`
+      select kind, definition = ${tx.json(definition as never)} as same
         from projections
        where name = ${name}
        for update`
@@ -66,31 +72,27 @@ export const putDeclarative = (sql: Sql, name: string, definition: DeclarativeDe
       await tx`
         insert into projection_generations (projection, generation, definition, definition_version, state)
         values (${name}, 1, ${tx.json(definition as never)}, 1, 'live')`
-      return 'created'
+      return { outcome: 'created' }
     }
     if (current.kind === 'code') throw new Problem('conflict', { name }, `${name} is a code projection from PROJECTIONS_DIR`)
-    if (current.same) return 'unchanged'
-    const version = current.definitionVersion + 1
-    await dropGenerations(tx, name, 'building')
+    if (current.same) return { outcome: 'unchanged' }
+    const [active] = await tx<{ id: string }[]>`
+      select id from projection_backfills where projection = ${name} and status in ('queued', 'running', 'swapping')`
+    const cancelled = active ? await finishBackfill(tx, active.id, 'cancelled', 'superseded by a new definition') : undefined
+    // versions only grow, also after a rollback brought an older one back
     await tx`
       update projections
-         set definition = ${tx.json(definition as never)}, definition_version = ${version}, updated_at = now()
+         set definition = ${tx.json(definition as never)},
+             definition_version = (select max(definition_version) + 1 from projection_generations where projection = ${name}),
+             updated_at = now()
        where name = ${name}`
-    await tx`
-      insert into projection_generations (projection, generation, definition, definition_version, state)
-      select ${name}, max(generation) + 1, ${tx.json(definition as never)}, ${version}, 'building'
-        from projection_generations
-       where projection = ${name}`
-    return 'rebuilding'
+    const backfillId = await createBackfill(tx, {
+      projection: name,
+      request: { criteria: 'full-rebuild', atomic: true, requestedBy: 'definition-change' },
+      partitions: 1,
+    })
+    return { outcome: 'rebuilding', backfillId, cancelled }
   })
-
-export const dropGenerations = async (tx: Tx, name: string, state: GenerationRow['state']): Promise<void> => {
-  await tx`
-    delete from projection_documents
-     where projection = ${name}
-       and generation in (select generation from projection_generations where projection = ${name} and state = ${state})`
-  await tx`delete from projection_generations where projection = ${name} and state = ${state}`
-}
 
 export const registerCode = async (sql: Sql, name: string): Promise<void> => {
   await sql.begin(async (tx) => {

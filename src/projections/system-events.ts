@@ -7,19 +7,38 @@ export type SystemEventType =
   | 'ProjectionStopped'
   | 'ProjectionFailed'
   | 'ProjectionSkippedEvent'
+  | 'ProjectionBackfillRequested'
+  | 'ProjectionBackfillStarted'
+  | 'ProjectionBackfillProgress'
+  | 'ProjectionBackfillCompleted'
+  | 'ProjectionBackfillFailed'
+  | 'ProjectionBackfillCancelled'
   | 'ProjectionSwapped'
-  | 'ProjectionReset'
+  | 'ProjectionRolledBack'
   | 'ProjectionSnapshotCreated'
   | 'ProjectionSnapshotRestored'
 
-// The server records its own lifecycle as ordinary events in `$projection-{name}` (SPEC "System events").
+// The server records its own lifecycle as ordinary events in `$projection-{name}` (SPEC "System
+// events"); a run started by a request event carries that request's correlationId on its events.
 export const recordSystemEvent = async (
   sql: Sql,
   name: string,
   type: SystemEventType,
   data: Record<string, unknown> = {},
   appended: () => void = () => {},
+  correlationId?: string | null,
 ): Promise<void> => {
-  await appendEvents(sql, SYSTEM_TENANT, `$projection-${name}`, { events: [{ type, data: { projection: name, ...data } }] })
+  await appendSystemEvent(sql, `$projection-${name}`, type, { projection: name, ...data }, correlationId)
   appended()
+}
+
+export const appendSystemEvent = async (
+  sql: Sql,
+  streamId: string,
+  type: SystemEventType,
+  data: Record<string, unknown>,
+  correlationId?: string | null,
+): Promise<void> => {
+  const metadata = correlationId ? { metadata: { correlationId } } : {}
+  await appendEvents(sql, SYSTEM_TENANT, streamId, { events: [{ type, data, ...metadata }] })
 }

@@ -3,6 +3,8 @@ import type { LogWatcher } from '../subscriptions/log-watcher.js'
 import { applyEvent, documentKeyOf, sourceOf, type Projector } from './apply-event.js'
 import { DocumentSession } from './document-session.js'
 import { readSourceEvents, type SourceBatch } from './source-events.js'
+import { isTransient, messageOf } from './failures.js'
+import { generationLock } from './generation-lock.js'
 import { advanceCheckpoint } from './store.js'
 import type { ProjectionEvent } from './types.js'
 
@@ -31,15 +33,6 @@ type Outcome =
   | { kind: 'applied'; position: number }
   | { kind: 'failed'; position: number; failure: ProjectionFailure }
   | { kind: 'unavailable'; position: number }
-
-const TRANSIENT = new Set(['CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT', 'ECONNREFUSED', 'ECONNRESET', '57P01', '57P02', '57P03', '40001', '40P01'])
-
-// The database being away (restarting, a dropped connection, a deadlock victim) is no fault of the
-// events: such a batch is tried again later and never counts towards failing the projection.
-const isTransient = (error: unknown): boolean => {
-  const code = (error as { code?: unknown } | undefined)?.code
-  return typeof code === 'string' && (TRANSIENT.has(code) || code.startsWith('08'))
-}
 
 // One loop per projection generation: read a batch after the checkpoint (gap-safe, filtered by the
 // source), apply it, and commit the documents with the checkpoint in one transaction, so every event
@@ -131,6 +124,7 @@ export class ProjectionWorker {
     let outcome: Outcome = { kind: 'applied', position: batch.scannedTo }
     try {
       await this.deps.sql.begin(async (tx) => {
+        await tx`select pg_advisory_xact_lock(${generationLock.classId}, ${generationLock.key(this.name, this.generation)})`
         const session = new DocumentSession(tx, this.name, this.generation)
         const events: ProjectionEvent[] = []
         for (const raw of batch.events) {
@@ -184,8 +178,6 @@ export class ProjectionWorker {
     })
   }
 }
-
-const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error))
 
 const failure = (event: ProjectionEvent, error: unknown): Outcome => ({
   kind: 'failed',

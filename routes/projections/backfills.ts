@@ -1,0 +1,132 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+import type { Sql } from '../../src/db/connect.js'
+import { ProblemRef } from '../../src/http/schemas.js'
+import { Problem } from '../../src/problems.js'
+import { cancelBackfill, requestBackfill } from '../../src/projections/backfill-management.js'
+import { getBackfill, listBackfills, TERMINAL, viewOfBackfill } from '../../src/projections/backfills.js'
+import type { ProjectionRunner } from '../../src/projections/runner.js'
+import { getProjection } from '../../src/projections/store.js'
+import { acceptsEventStream } from '../subscribe.js'
+import { ProjectionParams } from './index.js'
+
+export interface BackfillRoutesOptions {
+  sql: Sql
+  runner: ProjectionRunner
+  progressPollMs?: number
+  heartbeatMs: number
+}
+
+const BackfillParams = Type.Object({
+  name: ProjectionParams.properties.name,
+  id: Type.String({ format: 'uuid' }),
+})
+
+const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) => Type.Union([schema, Type.Null()])
+
+export const BackfillView = Type.Object({
+  id: Type.String(),
+  projection: Type.String(),
+  status: Type.Union([
+    Type.Literal('queued'),
+    Type.Literal('running'),
+    Type.Literal('swapping'),
+    Type.Literal('completed'),
+    Type.Literal('failed'),
+    Type.Literal('cancelled'),
+  ]),
+  criteria: Type.String(),
+  atomic: Type.Boolean(),
+  maxConcurrency: Type.Integer(),
+  processed: Type.Integer(),
+  total: Nullable(Type.Integer()),
+  percent: Type.Number(),
+  eventsPerSecond: Type.Number(),
+  etaSeconds: Nullable(Type.Number()),
+  createdAt: Type.String(),
+  startedAt: Nullable(Type.String()),
+  finishedAt: Nullable(Type.String()),
+  error: Nullable(Type.String()),
+  requestedBy: Nullable(Type.String()),
+  correlationId: Nullable(Type.String()),
+  generation: Type.Integer(),
+  snapshotId: Nullable(Type.String()),
+  request: Type.Object({}, { additionalProperties: true }),
+})
+
+const STREAM_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'close', 'x-accel-buffering': 'no' }
+
+export const backfillRoutes: FastifyPluginAsyncTypebox<BackfillRoutesOptions> = async (app, { sql, runner, progressPollMs = 250, heartbeatMs }) => {
+  const open = new Set<() => void>()
+  app.addHook('preClose', async () => {
+    for (const close of open) close()
+  })
+
+  app.post('/:name/backfills', {
+    schema: { params: ProjectionParams, body: Type.Unknown(), response: { 202: BackfillView, 400: ProblemRef, 404: ProblemRef, 409: ProblemRef, 500: ProblemRef } },
+  }, async (request, reply) => {
+    const view = await requestBackfill(sql, runner, request.params.name, request.body, { correlationId: request.id })
+    return reply.code(202).send(view)
+  })
+
+  app.get('/:name/backfills', {
+    schema: { params: ProjectionParams, response: { 200: Type.Object({ backfills: Type.Array(BackfillView) }), 400: ProblemRef, 404: ProblemRef, 500: ProblemRef } },
+  }, async (request) => {
+    await getProjection(sql, request.params.name)
+    return { backfills: (await listBackfills(sql, request.params.name)).map(viewOfBackfill) }
+  })
+
+  app.get('/:name/backfills/:id', {
+    schema: { params: BackfillParams, response: { 200: BackfillView, 400: ProblemRef, 404: ProblemRef, 500: ProblemRef } },
+  }, async (request) => viewOfBackfill(await getBackfill(sql, request.params.name, request.params.id)))
+
+  app.delete('/:name/backfills/:id', {
+    schema: { params: BackfillParams, response: { 200: BackfillView, 400: ProblemRef, 404: ProblemRef, 409: ProblemRef, 500: ProblemRef } },
+  }, async (request) => cancelBackfill(sql, runner, request.params.name, request.params.id))
+
+  // The same view as server-sent events, one `progress` event whenever it changes, until the run ends.
+  app.get('/:name/backfills/:id/progress', {
+    schema: { params: BackfillParams, response: { 200: Type.String(), 400: ProblemRef, 404: ProblemRef, 406: ProblemRef, 500: ProblemRef } },
+  }, async (request, reply) => {
+    if (!acceptsEventStream(request.headers.accept)) throw new Problem('not-acceptable', {}, 'backfill progress is text/event-stream only')
+    const { name, id } = request.params
+    let view = viewOfBackfill(await getBackfill(sql, name, id))
+    reply.hijack()
+    reply.raw.writeHead(200, { ...STREAM_HEADERS, 'x-request-id': request.id }).flushHeaders()
+    let closed = false
+    const close = (): void => {
+      if (closed) return
+      closed = true
+      open.delete(close)
+      reply.raw.end()
+    }
+    open.add(close)
+    reply.raw.once('close', () => {
+      closed = true
+      open.delete(close)
+    })
+    let sent = ''
+    let lastWrite = Date.now()
+    while (!closed) {
+      const frame = JSON.stringify(view)
+      if (frame !== sent) {
+        reply.raw.write(`event: progress\ndata: ${frame}\n\n`)
+        sent = frame
+        lastWrite = Date.now()
+      } else if (Date.now() - lastWrite >= heartbeatMs) {
+        reply.raw.write(': heartbeat\n\n')
+        lastWrite = Date.now()
+      }
+      if (TERMINAL.includes(view.status)) break
+      await new Promise((resolve) => setTimeout(resolve, progressPollMs))
+      if (closed) break
+      try {
+        view = viewOfBackfill(await getBackfill(sql, name, id))
+      } catch (error) {
+        request.log.warn({ err: error }, 'backfill progress stream ended: a read failed')
+        break
+      }
+    }
+    close()
+  })
+}

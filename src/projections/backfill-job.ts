@@ -1,0 +1,347 @@
+import type { Sql, Tx } from '../db/connect.js'
+import { eventColumns } from '../events/event-columns.js'
+import { SYSTEM_TENANT } from '../events/types.js'
+import { applyEvent, documentKeyOf, sourceOf, type Projector } from './apply-event.js'
+import type { BackfillRequest } from './backfill-request.js'
+import { finishBackfill, getBackfill, type BackfillRow } from './backfills.js'
+import { DocumentSession } from './document-session.js'
+import { isTransient, messageOf } from './failures.js'
+import { generationLock } from './generation-lock.js'
+import type { SystemEventType } from './system-events.js'
+import type { ProjectionEvent } from './types.js'
+
+// SPEC: ProjectionBackfillProgress at most every 5 s
+const PROGRESS_EVERY_MS = 5000
+const RETRY_MS = 500
+const YIELD_EVERY = 100
+
+export interface BackfillJobDeps {
+  sql: Sql
+  upcast: (event: ProjectionEvent) => ProjectionEvent
+  // the gap-safe head now (a fresh observation)
+  head: () => Promise<number>
+  snapshot: (projection: string) => Promise<string>
+  record: (projection: string, type: SystemEventType, data: Record<string, unknown>, correlationId?: string | null) => Promise<void>
+  // the run reached a state the runner acts on (swapping: start the generation's worker; or ended)
+  settled: (job: BackfillJob) => void
+  log: { warn: (object: object, message: string) => void; info: (object: object, message: string) => void }
+}
+
+interface Selection {
+  afterPosition: number
+  toPosition: number
+  fromTime: string | null
+  toTime: string | null
+}
+
+class Stopped extends Error {}
+class HandlerFailure extends Error {
+  constructor(
+    readonly event: ProjectionEvent,
+    cause: unknown,
+  ) {
+    super(`event ${event.globalPosition} (${event.eventId}, ${event.type}): ${messageOf(cause)}`)
+  }
+}
+
+type PartitionEvent = ProjectionEvent & { partition: number }
+
+interface Batch {
+  events: PartitionEvent[]
+  // the position this batch has looked through
+  scannedTo: number
+}
+
+// Runs one backfill in the instance that holds its projection. The selected events are read once per
+// batch in position order and split by stream into partitions; each partition applies its share in its
+// own transaction together with its own checkpoint, so a run killed anywhere resumes exactly where each
+// partition was, and no event is applied twice (documents also carry the position of the last event
+// they saw, which guards against the live worker too).
+export class BackfillJob {
+  #stopping = false
+  #finished = false
+  #done: Promise<void> = Promise.resolve()
+  #lastProgress = Date.now()
+
+  constructor(
+    private readonly deps: BackfillJobDeps,
+    readonly id: string,
+    readonly projection: string,
+    readonly projector: Projector,
+    private readonly batchSize: number,
+  ) {}
+
+  start(): void {
+    this.#done = this.#run()
+      .catch((error) => {
+        if (!(error instanceof Stopped)) this.deps.log.warn({ err: error, backfill: this.id }, 'backfill job stopped')
+      })
+      .finally(() => (this.#finished = true))
+  }
+
+  // ended for whatever reason: the runner starts a fresh one if the run is still wanted here
+  get finished(): boolean {
+    return this.#finished
+  }
+
+  async stop(): Promise<void> {
+    this.#stopping = true
+    await this.#done
+  }
+
+  async #run(): Promise<void> {
+    let row = await this.#begin()
+    if (row.status !== 'running') return
+    const positions = await this.#positions()
+    let cursor = Math.min(...positions.values())
+    const to = row.toPosition!
+    // each partition's transaction gets about batchSize events
+    const readSize = (row.request.batchSize ?? this.batchSize) * row.partitions
+    // the next batch is read while this one is applied
+    let next: Promise<Batch> | undefined
+    while (!this.#stopping && cursor < to) {
+      let batch: Batch
+      try {
+        batch = await (next ?? this.#read(row, cursor, to, readSize))
+        next = batch.scannedTo < to ? this.#read(row, batch.scannedTo, to, readSize) : undefined
+        next?.catch(() => undefined)
+        // every partition settles before the next step, so a stop never leaves one running behind it
+        const outcomes = await Promise.allSettled(
+          [...positions.keys()].map(async (partition) => {
+            const from = positions.get(partition)!
+            const events = batch.events.filter((event) => event.partition === partition && event.globalPosition > from)
+            if (events.length === 0) return
+            await this.#applyPartition(row, partition, from, batch.scannedTo, events)
+            // only what is committed: the next commit compares against it
+            positions.set(partition, batch.scannedTo)
+          }),
+        )
+        const rejected = outcomes.find((outcome) => outcome.status === 'rejected')
+        if (rejected) throw rejected.reason
+      } catch (error) {
+        next = undefined
+        if (error instanceof Stopped) return
+        if (error instanceof HandlerFailure) return this.#fail(error.message)
+        if (!isTransient(error)) return this.#fail(messageOf(error))
+        this.deps.log.warn({ err: error, backfill: this.id }, 'backfill batch failed; retrying')
+        await sleep(RETRY_MS)
+        continue
+      }
+      cursor = batch.scannedTo
+      await this.#progress()
+    }
+    if (this.#stopping) return
+    row = await getBackfill(this.deps.sql, this.projection, this.id)
+    await (row.atomic ? this.#handOver(row) : this.#complete(row))
+  }
+
+  // queued → running: the selection is fixed against the gap-safe head of this moment, partitions get
+  // their checkpoints, and a non-atomic run first snapshots the documents it is about to change.
+  async #begin(): Promise<BackfillRow> {
+    const row = await getBackfill(this.deps.sql, this.projection, this.id)
+    if (row.status !== 'queued') return row
+    const snapshotId = row.atomic ? null : await this.deps.snapshot(this.projection)
+    const selection = await this.#select(row)
+    const started = await this.deps.sql.begin(async (tx) => {
+      const [updated] = await tx`
+        update projection_backfills
+           set status = 'running', after_position = ${selection.afterPosition}, to_position = ${selection.toPosition},
+               from_time = ${selection.fromTime}, to_time = ${selection.toTime}, snapshot_id = ${snapshotId},
+               started_at = now(), updated_at = now(),
+               total = (select count(*) from events ${this.#where(tx, row.request, selection, selection.afterPosition, selection.toPosition)})
+         where id = ${this.id} and status = 'queued'
+        returning id`
+      if (!updated) return false
+      await tx`
+        insert into projection_backfill_partitions (backfill, partition, position)
+        select ${this.id}, partition, ${selection.afterPosition} from generate_series(0, ${row.partitions - 1}) as partition`
+      return true
+    })
+    const current = await getBackfill(this.deps.sql, this.projection, this.id)
+    if (started) {
+      await this.deps.record(this.projection, 'ProjectionBackfillStarted', {
+        backfillId: this.id,
+        position: selection.afterPosition,
+        toPosition: selection.toPosition,
+        total: current.total,
+        ...(snapshotId ? { snapshotId } : {}),
+      })
+    }
+    return current
+  }
+
+  async #select(row: BackfillRow): Promise<Selection> {
+    const { sql } = this.deps
+    const request = row.request
+    const head = await this.deps.head()
+    const [now] = await sql<{ now: string; daysAgo: string | null }[]>`
+      select now(), now() - ${request.days ?? 0} * interval '1 day' as "daysAgo"`
+    const selection: Selection = { afterPosition: 0, toPosition: head, fromTime: null, toTime: null }
+    switch (request.criteria) {
+      case 'from-date':
+        selection.fromTime = request.from!
+        break
+      case 'date-range':
+        selection.fromTime = request.from!
+        selection.toTime = row.atomic ? null : request.to!
+        break
+      case 'last-n-days':
+        selection.fromTime = now!.daysAgo
+        break
+      case 'event-number-range':
+        selection.afterPosition = Math.min(request.fromPosition! - 1, head)
+        if (!row.atomic) selection.toPosition = Math.min(request.toPosition!, head)
+        break
+      case 'from-event-number':
+        selection.afterPosition = Math.min(request.fromPosition! - 1, head)
+        break
+      case 'last-n-events': {
+        const [nth] = await sql<{ position: number }[]>`
+          select global_position as position
+            from events ${this.#where(sql, request, selection, 0, head)}
+           order by global_position desc
+           offset ${request.count! - 1}
+           limit 1`
+        selection.afterPosition = nth ? nth.position - 1 : 0
+        break
+      }
+      case 'incremental': {
+        const [live] = await sql<{ position: number }[]>`
+          select position from projection_generations where projection = ${this.projection} and generation = ${row.generation}`
+        selection.afterPosition = Math.min(live?.position ?? 0, head)
+        break
+      }
+    }
+    return selection
+  }
+
+  // the projection's source, the request's filter, the time bounds and the position range
+  #where(sql: Sql | Tx, request: BackfillRequest, selection: Omit<Selection, 'afterPosition' | 'toPosition'>, after: number, to: number) {
+    const source = sourceOf(this.projector)
+    const system = source.categories?.some((category) => category.startsWith('$')) ?? false
+    const filter = request.filter ?? {}
+    return sql`
+      where global_position > ${after}
+        and global_position <= ${to}
+        ${system ? sql`` : sql`and tenant <> ${SYSTEM_TENANT}`}
+        ${source.types?.length ? sql`and type = any(${source.types}::text[])` : sql``}
+        ${source.categories?.length ? sql`and category = any(${source.categories}::text[])` : sql``}
+        ${filter.types?.length ? sql`and type = any(${filter.types}::text[])` : sql``}
+        ${filter.categories?.length ? sql`and category = any(${filter.categories}::text[])` : sql``}
+        ${filter.metadata ? sql`and metadata::jsonb @> ${sql.json(filter.metadata as never)}::jsonb` : sql``}
+        ${selection.fromTime ? sql`and created_at >= ${selection.fromTime}::timestamptz` : sql``}
+        ${selection.toTime ? sql`and created_at <= ${selection.toTime}::timestamptz` : sql``}`
+  }
+
+  async #positions(): Promise<Map<number, number>> {
+    const rows = await this.deps.sql<{ partition: number; position: number }[]>`
+      select partition, position from projection_backfill_partitions where backfill = ${this.id} order by partition`
+    return new Map(rows.map((row) => [row.partition, row.position]))
+  }
+
+  async #read(row: BackfillRow, after: number, to: number, limit: number): Promise<Batch> {
+    const { sql } = this.deps
+    const events = await sql<PartitionEvent[]>`
+      select tenant, ${eventColumns(sql)}, mod(hashtext(stream_id)::bigint + 2147483648, ${row.partitions})::int as partition
+        from events ${this.#where(sql, row.request, row, after, to)}
+       order by global_position
+       limit ${limit}`
+    return { events, scannedTo: events.length === limit ? events.at(-1)!.globalPosition : to }
+  }
+
+  // One partition's share of a batch, with its checkpoint, in one transaction. Its own checkpoint row is
+  // locked first: a cancel locks every partition row of the run before it drops what the run wrote, so
+  // it waits for this commit, or this batch sees the cancel. A non-atomic run writes the live documents:
+  // the shared generation lock keeps the live worker's batches (exclusive) from interleaving with ours.
+  async #applyPartition(row: BackfillRow, partition: number, from: number, to: number, events: PartitionEvent[]): Promise<void> {
+    await this.deps.sql.begin(async (tx) => {
+      const [current] = await tx<{ status: string }[]>`
+        select b.status
+          from projection_backfill_partitions p
+          join projection_backfills b on b.id = p.backfill
+         where p.backfill = ${this.id} and p.partition = ${partition}
+           for update of p`
+      if (current?.status !== 'running' || this.#stopping) throw new Stopped()
+      if (!row.atomic) await tx`select pg_advisory_xact_lock_shared(${generationLock.classId}, ${generationLock.key(this.projection, row.generation)})`
+      const session = new DocumentSession(tx, this.projection, row.generation)
+      const upcast = events.map((event) => {
+        const { partition: _, ...stored } = event
+        try {
+          return this.deps.upcast(stored)
+        } catch (error) {
+          throw new HandlerFailure(stored, error)
+        }
+      })
+      await session.preload(upcast.flatMap((event) => documentKeyOf(this.projector, event) ?? []))
+      for (const [index, event] of upcast.entries()) {
+        // a rebuild shares the process with the readers it must not starve: let their requests in
+        if (index > 0 && index % YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve))
+        session.beginEvent()
+        try {
+          await applyEvent(this.projector, session, event)
+        } catch (error) {
+          throw new HandlerFailure(event, error)
+        }
+        session.endEvent()
+      }
+      await session.flush()
+      const moved = await tx`
+        update projection_backfill_partitions
+           set position = ${to}, processed = processed + ${events.length}, updated_at = now()
+         where backfill = ${this.id} and partition = ${partition} and position = ${from}
+        returning partition`
+      if (moved.length !== 1) throw new Stopped()
+    })
+  }
+
+  async #progress(): Promise<void> {
+    if (Date.now() - this.#lastProgress < PROGRESS_EVERY_MS) return
+    this.#lastProgress = Date.now()
+    const row = await getBackfill(this.deps.sql, this.projection, this.id)
+    await this.deps.record(this.projection, 'ProjectionBackfillProgress', {
+      backfillId: this.id,
+      processed: row.processed,
+      total: row.total,
+      position: Math.min(...(await this.#positions()).values()),
+    })
+  }
+
+  // Every selected event is in the new generation: it now follows the live head with its own worker
+  // from the end of the selection, and the runner swaps it in once it has caught up.
+  async #handOver(row: BackfillRow): Promise<void> {
+    const handed = await this.deps.sql.begin(async (tx) => {
+      const [updated] = await tx`
+        update projection_backfills set status = 'swapping', updated_at = now()
+         where id = ${this.id} and status = 'running'
+        returning id`
+      if (!updated) return false
+      await tx`
+        update projection_generations set position = ${row.toPosition}, updated_at = now()
+         where projection = ${this.projection} and generation = ${row.generation} and state = 'building'`
+      return true
+    })
+    if (handed) this.deps.settled(this)
+  }
+
+  async #complete(row: BackfillRow): Promise<void> {
+    const finished = await this.deps.sql.begin((tx) => finishBackfill(tx, this.id, 'completed'))
+    if (!finished) return
+    await this.deps.record(
+      this.projection,
+      'ProjectionBackfillCompleted',
+      { backfillId: this.id, processed: finished.processed, total: finished.total, position: row.toPosition },
+      finished.correlationId,
+    )
+    this.deps.settled(this)
+  }
+
+  async #fail(message: string): Promise<void> {
+    const failed = await this.deps.sql.begin((tx) => finishBackfill(tx, this.id, 'failed', message))
+    if (!failed) return
+    this.deps.log.warn({ backfill: this.id, projection: this.projection, error: message }, 'backfill failed')
+    await this.deps.record(this.projection, 'ProjectionBackfillFailed', { backfillId: this.id, error: message }, failed.correlationId)
+    this.deps.settled(this)
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))

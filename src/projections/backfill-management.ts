@@ -1,0 +1,94 @@
+import { Problem } from '../problems.js'
+import type { Sql, Tx } from '../db/connect.js'
+import type { Projector } from './apply-event.js'
+import { checkBackfillRequest, checkConcurrency } from './backfill-request.js'
+import { ACTIVE, createBackfill, finishBackfill, getBackfill, viewOfBackfill, type BackfillRow, type BackfillView } from './backfills.js'
+import type { ProjectionRunner } from './runner.js'
+import { getProjection } from './store.js'
+
+export interface RequestOptions {
+  correlationId?: string | null
+}
+
+const projectorOf = async (sql: Sql | Tx, runner: ProjectionRunner, name: string): Promise<Projector | undefined> => {
+  const projection = await getProjection(sql as Sql, name)
+  if (projection.kind === 'declarative') return { kind: 'declarative', definition: projection.definition! }
+  const module = runner.codeProjections.get(name)
+  return module ? { kind: 'code', module } : undefined
+}
+
+// POST …/backfills and a ProjectionBackfillRequested event alike (SPEC "Backfills and rebuilds").
+export const requestBackfill = async (
+  sql: Sql,
+  runner: ProjectionRunner,
+  name: string,
+  body: unknown,
+  options: RequestOptions = {},
+): Promise<BackfillView> => {
+  const request = checkBackfillRequest(body)
+  const id = await sql.begin(async (tx) => {
+    const partitions = checkConcurrency(request, await projectorOf(tx, runner, name))
+    return createBackfill(tx, { projection: name, request, partitions, correlationId: options.correlationId })
+  })
+  await runner.record(name, 'ProjectionBackfillRequested', { backfillId: id, request }, options.correlationId)
+  await runner.changed()
+  return viewOfBackfill(await getBackfill(sql, name, id))
+}
+
+// Ends a run at once: an atomic one's generation goes (the live one was never touched); a non-atomic
+// one leaves what it applied, which its snapshot can undo.
+export const cancelBackfill = async (sql: Sql, runner: ProjectionRunner, name: string, id: string, reason = 'cancelled'): Promise<BackfillView> => {
+  const current = await getBackfill(sql, name, id)
+  if (!ACTIVE.includes(current.status)) {
+    throw new Problem('conflict', { backfillStatus: current.status }, `backfill ${id} has already ended (${current.status})`)
+  }
+  const cancelled = await sql.begin((tx) => finishBackfill(tx, id, 'cancelled', reason === 'cancelled' ? null : reason))
+  await runner.stopJob(id)
+  await runner.changed()
+  if (cancelled) await recordCancelled(runner, cancelled, reason)
+  return viewOfBackfill(await getBackfill(sql, name, id))
+}
+
+export const recordCancelled = (runner: ProjectionRunner, backfill: BackfillRow, reason: string): Promise<void> =>
+  runner.record(backfill.projection, 'ProjectionBackfillCancelled', { backfillId: backfill.id, reason }, backfill.correlationId)
+
+// The run in progress, if any (SPEC: DELETE /projections/{name} cancels it first).
+export const activeBackfillOf = async (sql: Sql, name: string): Promise<string | undefined> => {
+  const [row] = await sql<{ id: string }[]>`select id from projection_backfills where projection = ${name} and status in ${sql(ACTIVE)}`
+  return row?.id
+}
+
+// Swaps the previous generation back in, with its definition; it catches up from its own position.
+// Rolling back again swaps forward (SPEC "Details").
+export const rollbackProjection = async (sql: Sql, runner: ProjectionRunner, name: string): Promise<void> => {
+  const swapped = await sql.begin(async (tx) => {
+    const [projection] = await tx<{ liveGeneration: number }[]>`
+      select live_generation as "liveGeneration" from projections where name = ${name} for update`
+    if (!projection) throw new Problem('projection-not-found', { name }, `no projection named ${name}`)
+    const [active] = await tx<{ id: string }[]>`select id from projection_backfills where projection = ${name} and status in ${tx(ACTIVE)}`
+    if (active) throw new Problem('backfill-in-progress', { projection: name, backfillId: active.id }, `a backfill of ${name} is in progress: cancel it before rolling back`)
+    const [previous] = await tx<{ generation: number; definition: unknown; definitionVersion: number }[]>`
+      select generation, definition, definition_version as "definitionVersion"
+        from projection_generations
+       where projection = ${name} and state = 'retired'
+       order by generation desc
+       limit 1`
+    if (!previous) throw new Problem('conflict', { name }, `${name} has no previous generation to roll back to`)
+    await tx`
+      update projection_generations
+         set state = case when generation = ${previous.generation} then 'live' else 'retired' end, updated_at = now()
+       where projection = ${name}
+         and generation in (${previous.generation}, ${projection.liveGeneration})`
+    await tx`
+      update projections
+         set live_generation = ${previous.generation},
+             definition = ${previous.definition === null ? null : tx.json(previous.definition as never)},
+             definition_version = ${previous.definitionVersion},
+             updated_at = now()
+       where name = ${name}`
+    return { generation: previous.generation, previousGeneration: projection.liveGeneration }
+  })
+  await runner.stopLocal(name)
+  await runner.changed()
+  await runner.record(name, 'ProjectionRolledBack', swapped)
+}

@@ -1,0 +1,148 @@
+import type { Sql, Tx } from '../db/connect.js'
+import { eventColumns } from '../events/event-columns.js'
+import { SYSTEM_TENANT, type StoredEvent } from '../events/types.js'
+import { Problem } from '../problems.js'
+import type { LogWatcher } from '../subscriptions/log-watcher.js'
+import { checkBackfillRequest, checkConcurrency } from './backfill-request.js'
+import { createBackfill } from './backfills.js'
+import { PROJECTION_NAME_PATTERN } from './definition-schema.js'
+import type { ProjectionRunner } from './runner.js'
+import { getProjection } from './store.js'
+import { appendSystemEvent, recordSystemEvent } from './system-events.js'
+
+export const REQUESTS_STREAM = '$projections'
+const CURSOR = 'projection-requests'
+const BATCH = 100
+const ROUND_MS = 100
+const NAME = new RegExp(PROJECTION_NAME_PATTERN)
+
+// Acts on ProjectionBackfillRequested events appended to `$projections` exactly as POST …/backfills
+// would (SPEC "System events"). The cursor moves in the transaction that queues the runs, so each
+// request starts exactly one run across crashes and instances (an instance that finds the cursor row
+// locked leaves the round to the one holding it).
+export class BackfillRequests {
+  #round: Promise<void> = Promise.resolve()
+  #again = false
+  #running = false
+  #stopped = false
+  #lastRound = 0
+  #timer: NodeJS.Timeout | undefined
+  // every append advances the log: look at $projections at most every ROUND_MS, not on each advance
+  readonly #kick = (): void => {
+    if (this.#timer || this.#stopped) return
+    const wait = Math.max(0, this.#lastRound + ROUND_MS - Date.now())
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined
+      void this.drain()
+    }, wait)
+    this.#timer.unref()
+  }
+
+  constructor(
+    private readonly sql: Sql,
+    private readonly logWatcher: LogWatcher,
+    private readonly runner: ProjectionRunner,
+    private readonly log: { warn: (object: object, message: string) => void },
+  ) {}
+
+  start(): void {
+    this.logWatcher.on('advance', this.#kick)
+    this.#kick()
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true
+    this.logWatcher.off('advance', this.#kick)
+    clearTimeout(this.#timer)
+    await this.#round
+  }
+
+  // Rounds never overlap; a call during one asks for one more after it.
+  drain(): Promise<void> {
+    if (this.#running) {
+      this.#again = true
+      return this.#round
+    }
+    this.#running = true
+    this.#lastRound = Date.now()
+    this.#round = (async () => {
+      try {
+        do {
+          this.#again = false
+          while (!this.#stopped && (await this.#once())) {
+            // a full batch: there may be more
+          }
+        } while (this.#again && !this.#stopped)
+      } catch (error) {
+        this.log.warn({ err: error }, 'projection requests round failed')
+      } finally {
+        this.#running = false
+      }
+    })()
+    return this.#round
+  }
+
+  async #once(): Promise<boolean> {
+    const head = this.logWatcher.head
+    const queued = await this.sql.begin(async (tx) => {
+      const [cursor] = await tx<{ position: number }[]>`
+        select position from system_cursors where name = ${CURSOR} for update skip locked`
+      if (!cursor || cursor.position >= head) return undefined
+      const requests = await tx<StoredEvent[]>`
+        select ${eventColumns(tx as unknown as Sql)}
+          from events
+         where tenant = ${SYSTEM_TENANT}
+           and stream_id = ${REQUESTS_STREAM}
+           and global_position > ${cursor.position}
+           and global_position <= ${head}
+         order by global_position
+         limit ${BATCH}`
+      const names: string[] = []
+      for (const request of requests) {
+        if (request.type !== 'ProjectionBackfillRequested') continue
+        const name = await tx.savepoint((savepoint) => this.#start(savepoint, request))
+        if (name) names.push(name)
+      }
+      const through = requests.length === BATCH ? requests.at(-1)!.globalPosition : head
+      await tx`update system_cursors set position = ${through} where name = ${CURSOR}`
+      return { names, more: requests.length === BATCH }
+    })
+    if (!queued) return false
+    if (queued.names.length > 0) await this.runner.changed()
+    return queued.more
+  }
+
+  // The request's correlationId (its metadata's, or its own event id) goes on every event of the run.
+  async #start(tx: Tx, request: StoredEvent): Promise<string | undefined> {
+    const data = (request.data ?? {}) as Record<string, unknown>
+    const { projection, ...body } = typeof data === 'object' && !Array.isArray(data) ? data : {}
+    const correlationId = typeof request.metadata?.correlationId === 'string' ? request.metadata.correlationId : request.eventId
+    const name = typeof projection === 'string' && NAME.test(projection) ? projection : undefined
+    try {
+      if (!name) throw new Problem('validation-failed', {}, 'the request names no valid projection (data.projection)')
+      const checked = checkBackfillRequest(body)
+      const projector = await this.#projector(tx, name)
+      const partitions = checkConcurrency(checked, projector)
+      const id = await createBackfill(tx, { projection: name, request: checked, partitions, correlationId })
+      await record(tx, name, 'ProjectionBackfillRequested', { backfillId: id, request: checked, requestPosition: request.globalPosition }, correlationId)
+      return name
+    } catch (error) {
+      if (!(error instanceof Problem)) throw error
+      // refused: the requester learns why from the projection's own stream (or `$projections` when there is no name)
+      await record(tx, name, 'ProjectionBackfillFailed', { error: error.detail, code: error.code, requestPosition: request.globalPosition }, correlationId)
+      return undefined
+    }
+  }
+
+  async #projector(tx: Tx, name: string) {
+    const projection = await getProjection(tx as unknown as Sql, name)
+    if (projection.kind === 'declarative') return { kind: 'declarative' as const, definition: projection.definition! }
+    const module = this.runner.codeProjections.get(name)
+    return module ? { kind: 'code' as const, module } : undefined
+  }
+}
+
+const record = (tx: Tx, name: string | undefined, type: 'ProjectionBackfillRequested' | 'ProjectionBackfillFailed', data: Record<string, unknown>, correlationId: string) =>
+  name === undefined
+    ? appendSystemEvent(tx as unknown as Sql, REQUESTS_STREAM, type, data, correlationId)
+    : recordSystemEvent(tx as unknown as Sql, name, type, data, undefined, correlationId)
