@@ -4,6 +4,7 @@ import type { Sql } from '../src/db/connect.js'
 import type { LogWatcher } from '../src/subscriptions/log-watcher.js'
 import type { Upcasters } from '../src/events/upcasters.js'
 import { Problem } from '../src/problems.js'
+import type { Metrics } from '../src/observability/metrics.js'
 import { appendEvents } from '../src/events/append.js'
 import { readStreamText } from '../src/events/read-stream.js'
 import { eventJsonFromText, parseStoredText } from '../src/events/event-json.js'
@@ -24,6 +25,7 @@ export interface StreamRoutesOptions {
   logWatcher: LogWatcher
   upcasters: Upcasters
   maxEventsPerAppend: number
+  metrics: Metrics
 }
 
 const ExpectedVersion = Type.Union([
@@ -82,7 +84,7 @@ const duplicateIds = (ids: (string | undefined)[]): boolean => {
   return new Set(present).size !== present.length
 }
 
-export const streamRoutes: FastifyPluginAsyncTypebox<StreamRoutesOptions> = async (app, { sql, logWatcher, upcasters, maxEventsPerAppend }) => {
+export const streamRoutes: FastifyPluginAsyncTypebox<StreamRoutesOptions> = async (app, { sql, logWatcher, upcasters, maxEventsPerAppend, metrics }) => {
   const AppendBody = Type.Object(
     {
       expectedVersion: Type.Optional(ExpectedVersion),
@@ -103,6 +105,7 @@ export const streamRoutes: FastifyPluginAsyncTypebox<StreamRoutesOptions> = asyn
     }
     const result = await appendEvents(sql, request.tenant, request.params.streamId, request.body)
     if (!result.duplicate) logWatcher.appended()
+    metrics.appended(request.body.events.length, result.duplicate === true)
     request.log.info({ streamId: request.params.streamId, count: request.body.events.length, duplicate: result.duplicate === true }, 'events appended')
     return reply.code(result.duplicate ? 200 : 201).send(result)
   })

@@ -6,11 +6,17 @@ import type { Config } from './config.js'
 import type { Sql } from './db/connect.js'
 import type { Services } from './services.js'
 import { Problem as ProblemSchema } from './http/schemas.js'
-import { notFoundHandler, problemHandler, sendProblem } from './http/problem-handler.js'
+import { clientErrorHandler, notFoundHandler, problemHandler, sendProblem } from './http/problem-handler.js'
 import { Problem } from './problems.js'
 import { requestId } from './http/request-id.js'
-import { resolveTenant } from './http/tenant.js'
+import rateLimit from '@fastify/rate-limit'
+import { resolveCaller } from './http/tenant.js'
+import { ApiKeys } from './http/api-keys.js'
+import { requiredAccess } from './http/access.js'
+import { CallerLimit, callerOf } from './http/caller-limit.js'
 import { loggerOptions } from './observability/logger.js'
+import { Metrics } from './observability/metrics.js'
+import { metricsRoutes } from '../routes/metrics.js'
 import { streamRoutes } from '../routes/streams.js'
 import { eventRoutes } from '../routes/events.js'
 import { healthRoutes } from '../routes/health.js'
@@ -30,6 +36,8 @@ export interface AppDeps {
   openapi: Record<string, unknown>
   isReady: () => Promise<boolean>
   logger?: boolean
+  // the server passes its own, with process metrics; a test app gets a fresh one
+  metrics?: Metrics
 }
 
 const ajvFor = (options: ConstructorParameters<typeof Ajv>[0]): Ajv => {
@@ -56,6 +64,7 @@ export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
       sendProblem(reply.header('x-request-id', request.id), new Problem('validation-failed', {}, 'the URL is not valid')),
     exposeHeadRoutes: false,
     forceCloseConnections: 'idle',
+    clientErrorHandler,
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   // Bodies are validated as sent: no coercion, no stripping, so `{"type": 5}` or an unknown field is a 400.
@@ -69,10 +78,27 @@ export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
   app.setNotFoundHandler(notFoundHandler)
   // Every body in the contract is JSON; Fastify's built-in text/plain parser would turn a wrong content type into a 400 instead of the SPEC's 415.
   app.removeContentTypeParser('text/plain')
+  const keys = new ApiKeys(config.API_KEYS)
+  const metrics = deps.metrics ?? new Metrics(sql, logHead, { poolSize: config.DATABASE_POOL_SIZE })
+  const subscriptions = new CallerLimit(config.MAX_SUBSCRIPTIONS_PER_KEY)
+  metrics.subscriptionsGauge(() => subscriptions.total)
+  const caller = resolveCaller(keys)
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id)
-    await resolveTenant(request)
+    await caller(request, reply)
   })
+  // per key (SPEC "Security"); its hooks are added to each route after the one above, so the key is known.
+  // Public routes (health probes, docs) are not counted.
+  if (config.RATE_LIMIT_MAX > 0) {
+    await app.register(rateLimit, {
+      max: config.RATE_LIMIT_MAX,
+      timeWindow: config.RATE_LIMIT_WINDOW_MS,
+      keyGenerator: callerOf,
+      allowList: (request) => requiredAccess(request.method, request.routeOptions.url) === 'public',
+      errorResponseBuilder: (_request, context) =>
+        new Problem('too-many-requests', { retryAfterSeconds: Math.ceil(context.ttl / 1000) }, `more than ${context.max} requests in ${context.after}; retry later`),
+    })
+  }
   // SIGTERM drain (SPEC "Operations"): a response finished during close() also closes its connection, so
   // keep-alive clients cannot hold the server open until SHUTDOWN_TIMEOUT_MS.
   let draining = false
@@ -84,21 +110,23 @@ export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
   })
   app.addHook('onResponse', async (request, reply) => {
     request.log.info(
-      { method: request.method, url: request.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10, tenant: request.tenant },
+      { method: request.method, url: request.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10, tenant: request.tenant, key: request.apiKey?.id },
       'request',
     )
+    metrics.observeRequest(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000)
   })
 
-  await app.register(streamRoutes, { prefix: '/streams', sql, logWatcher, upcasters, maxEventsPerAppend: config.MAX_EVENTS_PER_APPEND })
+  await app.register(streamRoutes, { prefix: '/streams', sql, logWatcher, upcasters, maxEventsPerAppend: config.MAX_EVENTS_PER_APPEND, metrics })
   await app.register(eventRoutes, { prefix: '/events', sql, logHead, upcasters })
   await app.register(snapshotRoutes, { prefix: '/streams', sql, upcasters, snapshotEvery: config.SNAPSHOT_EVERY, snapshotKeep: config.SNAPSHOT_KEEP })
-  await app.register(subscribeRoutes, { prefix: '/subscribe', liveFeed, heartbeatMs: config.SUBSCRIBE_HEARTBEAT_MS })
+  await app.register(subscribeRoutes, { prefix: '/subscribe', liveFeed, heartbeatMs: config.SUBSCRIBE_HEARTBEAT_MS, limit: subscriptions })
   await app.register(upcasterRoutes, { prefix: '/upcasters', sql, upcasters })
   await app.register(healthRoutes, { prefix: '/health', isReady: deps.isReady })
   await app.register(projectionRoutes, { prefix: '/projections', sql, runner, logHead })
   await app.register(documentRoutes, { prefix: '/projections', sql, progress: deps.services.progress })
   await app.register(backfillRoutes, { prefix: '/projections', sql, runner, heartbeatMs: config.SUBSCRIBE_HEARTBEAT_MS })
   await app.register(projectionSnapshotRoutes, { prefix: '/projections', sql, runner, logHead, appended: () => logWatcher.appended() })
+  await app.register(metricsRoutes, { metrics })
   await app.register(docsRoutes, { openapi: deps.openapi })
   return app
 }

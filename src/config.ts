@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs'
 import { Type, type Static } from 'typebox'
 import { Ajv } from 'ajv'
 
+const API_KEY_ENTRY = '[^:,\\s]+:([a-z0-9][a-z0-9_-]{0,62}|\\*):(read|write|admin)'
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
 export const ConfigSchema = Type.Object({
@@ -11,7 +13,13 @@ export const ConfigSchema = Type.Object({
   LOG_LEVEL: Type.Union(LOG_LEVELS.map((level) => Type.Literal(level)), { default: 'info' }),
   DATA_DIR: Type.String({ default: './data', minLength: 1 }),
   PROJECTIONS_DIR: Type.Optional(Type.String({ minLength: 1 })),
-  API_KEYS: Type.Optional(Type.String()),
+  // SPEC "Security": comma-separated key:tenant:role; a key is any run of characters but `:`, `,` and spaces
+  API_KEYS: Type.Optional(Type.String({ pattern: `^${API_KEY_ENTRY}(,${API_KEY_ENTRY})*$` })),
+  // requests per RATE_LIMIT_WINDOW_MS per API key (per client address when no keys are set); 0 turns it off
+  RATE_LIMIT_MAX: Type.Integer({ default: 0, minimum: 0 }),
+  RATE_LIMIT_WINDOW_MS: Type.Integer({ default: 60000, minimum: 1 }),
+  // open GET /subscribe streams per API key (no limit on an open server)
+  MAX_SUBSCRIPTIONS_PER_KEY: Type.Integer({ default: 100, minimum: 1 }),
   MAX_BODY_BYTES: Type.Integer({ default: 1048576, minimum: 1024 }),
   MAX_EVENTS_PER_APPEND: Type.Integer({ default: 1000, minimum: 1, maximum: 100000 }),
   SNAPSHOT_EVERY: Type.Integer({ default: 100, minimum: 1 }),
@@ -47,6 +55,8 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env): Config => {
   if (!validate(raw)) {
     const error = validate.errors?.[0]
     const name = error?.instancePath.slice(1) ?? 'configuration'
+    // never echo a key back: the message names the variable only
+    if (name === 'API_KEYS') throw new ConfigError('config: API_KEYS must be comma-separated key:tenant:role entries, role read, write or admin, tenant [a-z0-9][a-z0-9_-]{0,62} or *')
     const got = env[name]
     throw new ConfigError(`config: ${name} ${describe(error?.keyword, error?.message)} (got "${got}")`)
   }
@@ -55,7 +65,7 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env): Config => {
 
 const describe = (keyword: string | undefined, message: string | undefined): string => {
   if (keyword === 'type' && message?.includes('integer')) return 'must be an integer'
-  if (keyword === 'pattern') return 'must be a postgres:// URL'
+  if (keyword === 'pattern' && message?.includes('postgres')) return 'must be a postgres:// URL'
   if (keyword === 'anyOf' || keyword === 'const' || keyword === 'enum') return `must be one of ${LOG_LEVELS.join(', ')}`
   return message ?? 'is invalid'
 }

@@ -15,6 +15,8 @@ export const PROBLEM_CODES = {
   'not-acceptable': { status: 406, title: 'Not acceptable' },
   'snapshot-not-found': { status: 404, title: 'Snapshot not found' },
   'not-found': { status: 404, title: 'Not found' },
+  // not in SPEC's list: the per-key rate limit and the per-key subscription limit
+  'too-many-requests': { status: 429, title: 'Too many requests' },
   timeout: { status: 504, title: 'Timeout' },
   internal: { status: 500, title: 'Internal server error' },
 } as const

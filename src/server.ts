@@ -4,6 +4,7 @@ import { connect, DEFAULT_DATABASE_URL, ensureDatabase } from './db/connect.js'
 import { migrate } from './db/migrate.js'
 import { createServices } from './services.js'
 import { loadOpenapi } from './http/openapi-document.js'
+import { Metrics } from './observability/metrics.js'
 
 const start = async (config: Config): Promise<void> => {
   const url = config.DATABASE_URL ?? DEFAULT_DATABASE_URL
@@ -14,13 +15,16 @@ const start = async (config: Config): Promise<void> => {
   // services log through the app's logger, which exists once the app is built
   const log = { info: (object: object, message: string) => app.log.info(object, message), warn: (object: object, message: string) => app.log.warn(object, message) }
   const services = await createServices(sql, config, log)
-  const app = await buildApp({ config, sql, services, openapi: await loadOpenapi(), isReady })
+  const metrics = new Metrics(sql, services.logHead, { poolSize: config.DATABASE_POOL_SIZE })
+  metrics.collectProcessMetrics()
+  const app = await buildApp({ config, sql, services, openapi: await loadOpenapi(), isReady, metrics })
   const applied = await migrate(sql)
   await services.start()
   migrated = true
   const where = new URL(url)
   app.log.info({ database: 'postgresql', host: where.host, name: where.pathname.slice(1), migrationsApplied: applied }, 'database ready')
   if (!config.API_KEYS) app.log.warn('no API keys configured: the server is open and every caller acts as admin')
+  else app.log.info({ keys: config.API_KEYS.split(',').length }, 'API keys configured: every route but /health/*, /openapi.json, /docs and / needs one')
 
   let closing = false
   const shutdown = async (signal: string): Promise<void> => {

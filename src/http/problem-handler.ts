@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto'
+import type { Socket } from 'node:net'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { Problem } from '../problems.js'
 import { toProblem } from '../db/pg-errors.js'
@@ -39,3 +41,18 @@ export const problemHandler = (error: FastifyError, request: FastifyRequest, rep
 
 export const notFoundHandler = (request: FastifyRequest, reply: FastifyReply): FastifyReply =>
   sendProblem(reply, new Problem('not-found', {}, `no route ${request.method} ${request.url.split('?')[0]}`))
+
+// Requests Node's HTTP parser refuses (headers or URL over 16 KiB, malformed request lines) never reach a route;
+// they too get a problem rather than Fastify's plain JSON, and then the connection closes, as Node's own handler does.
+export const clientErrorHandler = (error: NodeJS.ErrnoException, socket: Socket): void => {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return
+  const detail = error.code === 'HPE_HEADER_OVERFLOW' ? 'the request line and headers are larger than 16 KiB' : 'the request is not valid HTTP'
+  const body = JSON.stringify(new Problem('validation-failed', {}, detail))
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 400 Bad Request\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+        `x-request-id: ${randomUUID()}\r\nConnection: close\r\n\r\n${body}`,
+    )
+  }
+  socket.destroy(error)
+}

@@ -1,0 +1,173 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import type { Sql } from '../db/connect.js'
+import type { LogHead } from '../events/log-head.js'
+import { viewOf } from '../projections/status.js'
+import { listProjections } from '../projections/store.js'
+import type { ProjectionStatus } from '../projections/types.js'
+
+const PROJECTION_STATUSES: ProjectionStatus[] = ['running', 'stopped', 'failed', 'rebuilding', 'catching-up']
+
+// What a backfill reports as it runs (SPEC "Backfills and rebuilds"); the backfill runner calls
+// metrics.backfillProgress on each batch and metrics.backfillEnded when it stops.
+export interface BackfillProgress {
+  projection: string
+  id: string
+  processed: number
+  total: number
+}
+
+// The transaction with the oldest xid in this database: while it runs the gap-safe head cannot pass the
+// positions handed out after it began (docs/gap-safety.md), so a stalled log is named by this row.
+const oldestTransaction = (sql: Sql) => sql<{ pid: number; applicationName: string; state: string; ageSeconds: number }[]>`
+  select pid, coalesce(application_name, '') as "applicationName", coalesce(state, '') as state,
+         extract(epoch from clock_timestamp() - xact_start)::float8 as "ageSeconds"
+    from pg_stat_activity
+   where datname = current_database() and pid <> pg_backend_pid() and backend_xid is not null
+   order by age(backend_xid) desc
+   limit 1`
+
+const connections = (sql: Sql) => sql<{ state: string; count: number }[]>`
+  select coalesce(state, 'unknown') as state, count(*)::int as count
+    from pg_stat_activity
+   where datname = current_database() and application_name = 'annalist'
+   group by 1`
+
+// Prometheus metrics of one server (SPEC "Operations"). One registry per app, so test apps do not share
+// series; database-backed gauges are read when /metrics is scraped, never on a timer.
+export class Metrics {
+  readonly registry = new Registry()
+  readonly #requestSeconds: Histogram<'method' | 'route' | 'status'>
+  readonly #appends: Counter<'outcome'>
+  readonly #events: Counter
+  readonly #backfillProcessed: Gauge<'projection' | 'backfill'>
+  readonly #backfillTotal: Gauge<'projection' | 'backfill'>
+
+  constructor(private readonly sql: Sql, private readonly logHead: LogHead, options: { poolSize: number }) {
+    const registers = [this.registry]
+    this.#requestSeconds = new Histogram({
+      name: 'annalist_http_request_duration_seconds',
+      help: 'HTTP request duration by route pattern and status',
+      labelNames: ['method', 'route', 'status'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    })
+    this.#appends = new Counter({ name: 'annalist_appends_total', help: 'Append requests that succeeded, by outcome', labelNames: ['outcome'], registers })
+    this.#events = new Counter({ name: 'annalist_events_appended_total', help: 'Events written by appends (idempotent repeats excluded)', registers })
+    this.#backfillProcessed = new Gauge({ name: 'annalist_backfill_processed_events', help: 'Source events a running backfill has processed', labelNames: ['projection', 'backfill'], registers })
+    this.#backfillTotal = new Gauge({ name: 'annalist_backfill_total_events', help: 'Source events a running backfill selected', labelNames: ['projection', 'backfill'], registers })
+    new Gauge({ name: 'annalist_db_pool_size', help: 'Connections the pool may open (DATABASE_POOL_SIZE)', registers }).set(options.poolSize)
+    this.#databaseGauges(registers)
+    this.#projectionGauges(registers)
+  }
+
+  // Node's process metrics (CPU, memory, event-loop lag); once per process, so the server calls it and test apps do not.
+  collectProcessMetrics(): void {
+    collectDefaultMetrics({ register: this.registry, prefix: 'annalist_' })
+  }
+
+  subscriptionsGauge(open: () => number): void {
+    new Gauge({
+      name: 'annalist_subscriptions_open',
+      help: 'Open GET /subscribe streams',
+      registers: [this.registry],
+      collect() {
+        this.set(open())
+      },
+    })
+  }
+
+  observeRequest(method: string, route: string, status: number, seconds: number): void {
+    this.#requestSeconds.observe({ method, route, status: String(status) }, seconds)
+  }
+
+  appended(events: number, duplicate: boolean): void {
+    this.#appends.inc({ outcome: duplicate ? 'duplicate' : 'created' })
+    if (!duplicate) this.#events.inc(events)
+  }
+
+  backfillProgress({ projection, id, processed, total }: BackfillProgress): void {
+    this.#backfillProcessed.set({ projection, backfill: id }, processed)
+    this.#backfillTotal.set({ projection, backfill: id }, total)
+  }
+
+  backfillEnded(projection: string, id: string): void {
+    this.#backfillProcessed.remove({ projection, backfill: id })
+    this.#backfillTotal.remove({ projection, backfill: id })
+  }
+
+  async render(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() }
+  }
+
+  #databaseGauges(registers: Registry[]): void {
+    const { sql, logHead } = this
+    new Gauge({
+      name: 'annalist_db_connections',
+      help: "This server's database connections by pg_stat_activity state (pool use)",
+      labelNames: ['state'],
+      registers,
+      async collect() {
+        this.reset()
+        for (const row of await connections(sql)) this.set({ state: row.state }, row.count)
+      },
+    })
+    new Gauge({
+      name: 'annalist_log_head_position',
+      help: 'The gap-safe head: the highest global position a reader may read',
+      registers,
+      async collect() {
+        this.set(await logHead.refresh())
+      },
+    })
+    new Gauge({
+      name: 'annalist_oldest_transaction_seconds',
+      help: 'Age of the oldest open transaction holding an xid in this database; while it runs the gap-safe head cannot pass it',
+      labelNames: ['pid', 'application_name', 'state'],
+      registers,
+      async collect() {
+        this.reset()
+        const [row] = await oldestTransaction(sql)
+        if (row) this.set({ pid: String(row.pid), application_name: row.applicationName, state: row.state }, row.ageSeconds)
+      },
+    })
+  }
+
+  #projectionGauges(registers: Registry[]): void {
+    const { sql, logHead } = this
+    // one read of the projections per scrape, shared by the gauges below
+    let views: Promise<Awaited<ReturnType<typeof viewOf>>[]> | undefined
+    const read = () => {
+      views ??= (async () => {
+        const head = await logHead.refresh()
+        return Promise.all((await listProjections(sql)).map((row) => viewOf(sql, row, head)))
+      })().finally(() => setImmediate(() => (views = undefined)))
+      return views
+    }
+    const gauge = (name: string, help: string, value: (view: Awaited<ReturnType<typeof viewOf>>) => number) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['projection'],
+        registers,
+        async collect() {
+          this.reset()
+          for (const view of await read()) this.set({ projection: view.name }, value(view))
+        },
+      })
+    gauge('annalist_projection_position', 'Global position the projection has processed', (view) => view.position)
+    gauge('annalist_projection_lag', 'Events between the projection and the gap-safe head', (view) => view.lag)
+    gauge('annalist_projection_documents', 'Documents in the live generation', (view) => view.documents)
+    new Gauge({
+      name: 'annalist_projection_status',
+      help: 'The projection status: 1 for the current one',
+      labelNames: ['projection', 'status'],
+      registers,
+      async collect() {
+        this.reset()
+        for (const view of await read()) {
+          for (const status of PROJECTION_STATUSES) this.set({ projection: view.name, status }, view.status === status ? 1 : 0)
+        }
+      },
+    })
+  }
+}
