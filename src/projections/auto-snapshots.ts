@@ -25,21 +25,32 @@ interface WorkerState {
 // A declarative definition's `snapshots: {every, keep}` (SPEC "Backfills and rebuilds"): once the live
 // generation's checkpoint is `every` or more global positions past the last automatic snapshot at or
 // below it, take another, then keep the newest `keep` automatic ones. Runs beside the worker, never
-// inside its batch; a commit while a snapshot of that projection is being taken is not a reason for another.
+// inside its batch, one snapshot of a projection at a time; commits meanwhile are looked at once after.
 export class AutoSnapshots {
   // per worker, so a projection deleted and defined again, or restarted after a restore, starts afresh
   readonly #workers = new WeakMap<CommittedBatch, WorkerState>()
   readonly #taking = new Map<string, Promise<void>>()
+  // a worker that committed while its projection was being considered: considered once more after
+  readonly #again = new Map<string, CommittedBatch>()
   #stopped = false
 
   constructor(private readonly sql: Sql, private readonly options: AutoSnapshotsOptions) {}
 
   committed(worker: CommittedBatch): void {
     const { name, generation, position } = worker
-    if (this.#stopped || this.#workers.get(worker)?.policy === null || this.#taking.has(name)) return
+    if (this.#stopped || this.#workers.get(worker)?.policy === null) return
+    if (this.#taking.has(name)) {
+      this.#again.set(name, worker)
+      return
+    }
     const taking = this.#consider(worker, name, generation, position)
       .catch((error) => this.options.log.warn({ err: error, projection: name }, 'automatic projection snapshot failed'))
-      .finally(() => this.#taking.delete(name))
+      .finally(() => {
+        this.#taking.delete(name)
+        const again = this.#again.get(name)
+        this.#again.delete(name)
+        if (again) this.committed(again)
+      })
     this.#taking.set(name, taking)
   }
 

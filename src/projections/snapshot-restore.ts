@@ -1,5 +1,6 @@
 import type { Sql, Tx } from '../db/connect.js'
 import { Problem } from '../problems.js'
+import { generationLock } from './generation-lock.js'
 import type { ProjectionRunner } from './runner.js'
 import { getProjectionSnapshot, snapshotNotFound, type ProjectionSnapshot } from './snapshots.js'
 import { notFound } from './store.js'
@@ -42,8 +43,8 @@ const lockRestorable = async (tx: Tx, name: string, id: string): Promise<Restora
 
 // Replaces the live generation's documents and checkpoint with the snapshot's in one transaction, so a
 // reader sees either the projection before or the snapshot, never a mix or nothing. Only documents that
-// differ are written. The checkpoint moves last: a worker elsewhere committing a batch meanwhile
-// fails its compare-and-set (its whole batch rolls back) and yields.
+// differ are written. A worker elsewhere whose batch follows fails its checkpoint compare-and-set (the
+// whole batch rolls back) and yields.
 const replaceLiveGeneration = (sql: Sql, name: string, id: string): Promise<void> =>
   sql.begin(async (tx) => {
     const restorable = await lockRestorable(tx, name, id)
@@ -60,6 +61,10 @@ const replaceLiveGeneration = (sql: Sql, name: string, id: string): Promise<void
       }, `snapshot ${id} was taken under definition version ${restorable.snapshotDefinitionVersion}; the live generation has version ${restorable.liveDefinitionVersion}`)
     }
     const generation = restorable.liveGeneration
+    // A worker's batch on the live generation (here or elsewhere) commits before this or runs after it,
+    // on the restored documents; its checkpoint compare-and-set then fails unless it started from the
+    // snapshot's position, where going on is right.
+    await tx`select pg_advisory_xact_lock(${generationLock.classId}, ${generationLock.key(name, generation)})`
     await tx`
       delete from projection_documents d
        where d.projection = ${name}

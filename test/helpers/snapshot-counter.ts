@@ -47,12 +47,13 @@ export const liveRows = (sql: Sql, name: string): Promise<Row[]> => sql<Row[]>`
    where p.name = ${name}
    order by d.tenant, d.id`
 
-// What the documents must be after every stored event was applied exactly once, as `tenant/id → count`.
-export const expectedCounts = async (sql: Sql): Promise<Record<string, number>> => {
+// What the documents must be after every stored event (up to `upTo`) was applied exactly once, as `tenant/id → count`.
+export const expectedCounts = async (sql: Sql, upTo = Number.MAX_SAFE_INTEGER): Promise<Record<string, number>> => {
   const events = await sql<{ key: string; type: string }[]>`
     select tenant || '/' || (data ->> 'bucket') as key, type
       from events
      where category = 'tick'
+       and global_position <= ${upTo}
      order by global_position`
   const counts: Record<string, number> = {}
   for (const { key, type } of events) {

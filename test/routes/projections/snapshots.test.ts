@@ -161,6 +161,36 @@ t.test('refused restores change nothing: unknown projection or snapshot, bad ids
   t.match((await post(`/projections/strict/snapshots/${now.id}/restore`)).json(), { status: 409, code: 'conflict', detail: /rebuilding/ })
 })
 
+t.test('a snapshot taken while the worker commits batches holds exactly the documents at its position', async (t) => {
+  t.equal((await app.inject({ method: 'PUT', url: '/projections/racing', payload: TICKS })).statusCode, 201)
+  let appending = true
+  const appender = (async () => {
+    for (let round = 0; appending && round < 10_000; round++) {
+      await app.inject({
+        method: 'POST',
+        url: `/streams/tick-race-${round % 7}/events`,
+        payload: { events: Array.from({ length: 20 }, (_, i) => (i === 19 && round % 5 === 0 ? { type: 'Cleared', data: { bucket: `r${round % 11}` } } : { type: 'Tick', data: { bucket: `r${(round + i) % 11}` } })) },
+      })
+    }
+  })()
+  const taken = []
+  for (let round = 0; round < 30; round++) taken.push(await snapshot('racing'))
+  appending = false
+  await appender
+  const positions = new Set(taken.map((s) => s.position))
+  t.ok(positions.size > 10, `snapshots at ${positions.size} different positions while the worker ran`)
+  for (const { id, position, documents } of taken) {
+    const rows = await sql<{ key: string; count: number }[]>`
+      select tenant || '/' || id as key, (document ->> 'count')::int as count
+        from projection_snapshot_documents
+       where snapshot = ${id} and document is not null`
+    const copied = Object.fromEntries(rows.map((row) => [row.key, row.count]))
+    t.same(copied, await expectedCounts(sql, position), `snapshot at ${position}: the documents of exactly the events up to it`)
+    t.equal(documents, rows.length)
+  }
+  t.equal((await app.inject({ method: 'DELETE', url: '/projections/racing' })).statusCode, 204)
+})
+
 t.test('system events record snapshots and restores; deleting the projection deletes its snapshots', async (t) => {
   const created = await systemEvents(app, 'counter', 'ProjectionSnapshotCreated')
   const listed = (await app.inject({ url: '/projections/counter/snapshots' })).json().snapshots
