@@ -296,7 +296,6 @@ export class BackfillJob {
 
   async #progress(): Promise<void> {
     if (Date.now() - this.#lastProgress < PROGRESS_EVERY_MS) return
-    this.#lastProgress = Date.now()
     const row = await getBackfill(this.deps.sql, this.projection, this.id)
     await this.deps.record(this.projection, 'ProjectionBackfillProgress', {
       backfillId: this.id,
@@ -304,6 +303,8 @@ export class BackfillJob {
       total: row.total,
       position: Math.min(...(await this.#positions()).values()),
     })
+    // counted from the end of this append, so the next one's createdAt is at least 5 s after this one's
+    this.#lastProgress = Date.now()
   }
 
   // Every selected event is in the new generation: it now follows the live head with its own worker

@@ -68,7 +68,9 @@ export class ProjectionRunner {
         options.progress.committed(worker.name)
         options.committed?.(worker)
       },
-      caughtUp: (worker) => void this.#caughtUp(worker),
+      // a swap that fails (the database away) is tried again when the worker next finds itself caught up
+      caughtUp: (worker) =>
+        void this.#caughtUp(worker).catch((error) => options.log.warn({ err: error, projection: worker.name }, 'generation swap failed')),
       failed: (worker, failure) => this.#failed(worker, failure),
     }
     this.#jobDeps = {
