@@ -1,6 +1,7 @@
 // `npm test`: the whole suite on PostgreSQL, then the core files again on the embedded database
 // (ANNALIST_TEST_DATABASE=embedded, read by test/helpers/test-database.ts) together with the
-// embedded-only files. Without a reachable PostgreSQL, only the embedded run, and it says so. The last
+// embedded-only files. Without a reachable PostgreSQL, only the embedded run, and it says so. The real
+// PostgreSQL restart test runs on its own between the two (PG_RESTART_TEST=0 leaves it out). The last
 // line is tap's summary summed over both runs, in tap's own format (.ci/run reads it).
 import { spawn } from 'node:child_process'
 import postgres from 'postgres'
@@ -23,6 +24,8 @@ const EMBEDDED_FILES = [
   'test/projections/document-query.test.ts',
   'test/subscriptions/subscription.test.ts',
 ]
+
+const RESTART_FILE = 'test/e2e/pg-restart.test.ts'
 
 const SERVER_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
 
@@ -74,7 +77,11 @@ const tapBin = new URL('../node_modules/tap/dist/esm/run.mjs', import.meta.url).
 const main = async (): Promise<void> => {
   const runs: { code: number; counts: Counts | undefined }[] = []
   if (await reachable()) {
-    runs.push(await tap(`PostgreSQL at ${new URL(SERVER_URL).host}: the whole suite`, ['--exclude=test/db/**'], { ...process.env, ANNALIST_TEST_DATABASE: '' }))
+    runs.push(await tap(`PostgreSQL at ${new URL(SERVER_URL).host}: the whole suite`, ['--exclude=test/db/**'], { ...process.env, ANNALIST_TEST_DATABASE: '', PG_RESTART_TEST: '' }))
+    // restarting PostgreSQL cuts every connection on the machine: alone, after the suite, never beside another file
+    if (process.env.PG_RESTART_TEST !== '0') {
+      runs.push(await tap('PostgreSQL restarted under load, alone', ['--timeout=600', RESTART_FILE], { ...process.env, ANNALIST_TEST_DATABASE: '', PG_RESTART_TEST: '1' }))
+    }
   } else {
     process.stdout.write(`\n# PostgreSQL is not reachable at ${new URL(SERVER_URL).host}: running on the embedded database only\n`)
   }
