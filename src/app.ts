@@ -15,6 +15,7 @@ import { streamRoutes } from '../routes/streams.js'
 import { eventRoutes } from '../routes/events.js'
 import { healthRoutes } from '../routes/health.js'
 import { docsRoutes } from '../routes/docs.js'
+import { dashboardRoutes } from '../routes/dashboard.js'
 import { snapshotRoutes } from '../routes/snapshots.js'
 import { subscribeRoutes } from '../routes/subscribe.js'
 import { upcasterRoutes } from '../routes/upcasters.js'
@@ -100,5 +101,6 @@ export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
   await app.register(backfillRoutes, { prefix: '/projections', sql, runner, heartbeatMs: config.SUBSCRIBE_HEARTBEAT_MS })
   await app.register(projectionSnapshotRoutes, { prefix: '/projections', sql, runner, logHead, appended: () => logWatcher.appended() })
   await app.register(docsRoutes, { openapi: deps.openapi })
+  await app.register(dashboardRoutes)
   return app
 }
