@@ -105,13 +105,15 @@ const explain = (error) => {
   return `The server cannot be reached (${error.message}).`
 }
 
-// A section shows its own failure; a 401 also goes to the banner, since every section needs the key.
+// A section shows its own failure; a 401 also goes to the banner, since every section needs the key, and
+// any answer that shows the key was taken (a success, a 403) takes the banner away.
 const sectionState = (section, error) => {
   const message = $('.message', section)
   message.textContent = error ? explain(error) : ''
   message.hidden = !error
   message.classList.toggle('auth', error?.status === 401 || error?.status === 403)
   if (error?.status === 401) banner(explain(error))
+  else if (!error || error.status === 403) banner(null)
 }
 
 // --- formatting -------------------------------------------------------------------------------------
