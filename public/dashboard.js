@@ -197,7 +197,8 @@ const renderBackfill = (backfill) => {
   $('.started', item).textContent = backfill.startedAt ? `started ${formatTime(backfill.startedAt)}` : `queued ${formatTime(backfill.createdAt)}`
   const percent = Math.max(0, Math.min(100, backfill.percent))
   $('progress', item).value = percent
-  $('.percent', item).textContent = `${percent.toFixed(percent < 100 ? 1 : 0)} %`
+  // rounded down, so 99.96 % is not shown as 100 before the run has ended
+  $('.percent', item).textContent = percent === 100 ? '100 %' : `${(Math.floor(percent * 10) / 10).toFixed(1)} %`
   $('.processed', item).textContent = `${formatNumber(backfill.processed)} / ${formatNumber(backfill.total)} events`
   $('.rate', item).textContent = `${formatNumber(Math.round(backfill.eventsPerSecond))} events/s`
   $('.eta', item).textContent = TERMINAL.includes(backfill.status) ? `finished ${formatTime(backfill.finishedAt)}` : `ETA ${formatDuration(backfill.etaSeconds)}`
@@ -238,22 +239,23 @@ const refreshProjections = async (signal) => {
     return
   }
   renderProjections(projections)
-  try {
-    const lists = await Promise.all(
-      projections.map((projection) => api(`/projections/${encodeURIComponent(projection.name)}/backfills`, signal)),
-    )
-    sectionState(backfillSection, null)
-    const backfills = lists
-      .flatMap((list) => list.backfills.slice(0, BACKFILLS_PER_PROJECTION))
-      .sort((a, b) => b.createdAt.localeCompare(a.createdAt))
-    // while a progress stream runs, its frames are newer than the polled row
-    const items = backfills.map((backfill) => (following.has(backfill.id) ? backfillItem(backfill) : renderBackfill(backfill)))
-    $('#backfills').replaceChildren(...items)
-    $('.empty', backfillSection).hidden = items.length !== 0
-    for (const backfill of backfills) followBackfill(backfill, signal)
-  } catch (error) {
-    if (!signal.aborted) sectionState(backfillSection, error)
-  }
+  const lists = await Promise.allSettled(
+    projections.map((projection) => api(`/projections/${encodeURIComponent(projection.name)}/backfills`, signal)),
+  )
+  if (signal.aborted) return
+  // a projection deleted since the list was read has no backfills to show; anything else is worth saying
+  const failed = lists.find((list) => list.status === 'rejected' && list.reason.status !== 404)
+  sectionState(backfillSection, failed?.reason ?? null)
+  const backfills = lists
+    .flatMap((list) => (list.status === 'fulfilled' ? list.value.backfills.slice(0, BACKFILLS_PER_PROJECTION) : []))
+    .sort((a, b) => b.createdAt.localeCompare(a.createdAt))
+  // while a progress stream runs, its frames are newer than the polled row
+  const items = backfills.map((backfill) => (following.has(backfill.id) ? backfillItem(backfill) : renderBackfill(backfill)))
+  const shown = new Set(backfills.map((backfill) => backfill.id))
+  for (const id of backfillItems.keys()) if (!shown.has(id)) backfillItems.delete(id)
+  $('#backfills').replaceChildren(...items)
+  $('.empty', backfillSection).hidden = items.length !== 0
+  for (const backfill of backfills) followBackfill(backfill, signal)
 }
 
 // --- streams ----------------------------------------------------------------------------------------
