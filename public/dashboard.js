@@ -286,8 +286,7 @@ const setLive = (state) => {
   $('#live-text').textContent = state
 }
 
-const addEvent = (event) => {
-  const list = $('#events')
+const eventItem = (event) => {
   const item = document.createElement('li')
   item.dataset.position = String(event.globalPosition)
   const position = document.createElement('span')
@@ -303,9 +302,26 @@ const addEvent = (event) => {
   time.dateTime = event.createdAt
   time.textContent = formatTime(event.createdAt)
   item.append(position, type, stream, time)
-  list.prepend(item)
-  while (list.children.length > RECENT_EVENTS) list.lastElementChild.remove()
-  $('.empty', $('#events-section')).hidden = true
+  return item
+}
+
+// A busy log can deliver thousands of events a second: keep only the newest and draw them once a frame.
+let pending = []
+let drawing = false
+
+const addEvent = (event) => {
+  pending.push(event)
+  if (pending.length > RECENT_EVENTS) pending = pending.slice(-RECENT_EVENTS)
+  if (drawing) return
+  drawing = true
+  requestAnimationFrame(() => {
+    drawing = false
+    const list = $('#events')
+    list.prepend(...pending.reverse().map(eventItem))
+    pending = []
+    while (list.children.length > RECENT_EVENTS) list.lastElementChild.remove()
+    $('.empty', $('#events-section')).hidden = list.children.length !== 0
+  })
 }
 
 // Replays the last few positions, then follows the log live; after a drop it resumes from the last event seen.
@@ -318,6 +334,7 @@ const followEvents = async (signal) => {
       if (last === undefined) {
         const { head } = await api('/events?limit=1', signal)
         last = Math.max(0, head - RECENT_EVENTS)
+        pending = []
         $('#events').replaceChildren()
         $('.empty', section).hidden = false
       }
