@@ -25,6 +25,7 @@ COPY --from=build --chown=node:node /app/node_modules ./node_modules
 COPY --from=build --chown=node:node /app/dist ./dist
 COPY --chown=node:node package.json openapi.yaml ./
 COPY --chown=node:node sql ./sql
+COPY --chown=node:node public ./public
 USER node
 VOLUME ["/data"]
 EXPOSE 3000

@@ -590,6 +590,66 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The dashboard page
+         * @description Streams, projections with status and lag, backfills with live progress bars, and recent events,
+         *     updating live. A static page: its script (`/dashboard.js`) reads the API with the key typed into
+         *     the page (`Authorization: Bearer …`, kept in the tab's `sessionStorage`), so the page itself needs
+         *     no key. Served with a `content-security-policy` that allows only this origin.
+         */
+        get: operations["getDashboard"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dashboard.js": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The dashboard's script
+         * @description A plain ES module, no build step.
+         */
+        get: operations["getDashboardScript"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dashboard.css": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The dashboard's style sheet */
+        get: operations["getDashboardStyles"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/projections": {
         parameters: {
             query?: never;
@@ -3139,6 +3199,107 @@ export interface operations {
             };
             400: components["responses"]["ValidationFailed"];
             404: components["responses"]["NotFound"];
+        };
+    };
+    getDashboard: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
+                 * @example acme
+                 */
+                "X-Tenant-Id"?: components["parameters"]["TenantId"];
+                /**
+                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
+                 * @example req-5f2c1e
+                 */
+                "X-Request-Id"?: components["parameters"]["RequestId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The page. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["XRequestId"];
+                    /** @description Scripts, styles and connections from this origin only. */
+                    "content-security-policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+        };
+    };
+    getDashboardScript: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
+                 * @example acme
+                 */
+                "X-Tenant-Id"?: components["parameters"]["TenantId"];
+                /**
+                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
+                 * @example req-5f2c1e
+                 */
+                "X-Request-Id"?: components["parameters"]["RequestId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The script. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/javascript": string;
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+        };
+    };
+    getDashboardStyles: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
+                 * @example acme
+                 */
+                "X-Tenant-Id"?: components["parameters"]["TenantId"];
+                /**
+                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
+                 * @example req-5f2c1e
+                 */
+                "X-Request-Id"?: components["parameters"]["RequestId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The style sheet. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/css": string;
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
         };
     };
     listProjections: {

@@ -21,6 +21,7 @@ import { streamRoutes } from '../routes/streams.js'
 import { eventRoutes } from '../routes/events.js'
 import { healthRoutes } from '../routes/health.js'
 import { docsRoutes } from '../routes/docs.js'
+import { dashboardRoutes } from '../routes/dashboard.js'
 import { snapshotRoutes } from '../routes/snapshots.js'
 import { subscribeRoutes } from '../routes/subscribe.js'
 import { upcasterRoutes } from '../routes/upcasters.js'
@@ -128,5 +129,6 @@ export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
   await app.register(projectionSnapshotRoutes, { prefix: '/projections', sql, runner, logHead, appended: () => logWatcher.appended() })
   await app.register(metricsRoutes, { metrics })
   await app.register(docsRoutes, { openapi: deps.openapi })
+  await app.register(dashboardRoutes)
   return app
 }

@@ -1,20 +1,12 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { Sql } from '../db/connect.js'
 import type { LogHead } from '../events/log-head.js'
+import { activeBackfills, type BackfillRow } from '../projections/backfills.js'
 import { viewOf } from '../projections/status.js'
 import { listProjections } from '../projections/store.js'
 import type { ProjectionStatus } from '../projections/types.js'
 
 const PROJECTION_STATUSES: ProjectionStatus[] = ['running', 'stopped', 'failed', 'rebuilding', 'catching-up']
-
-// What a backfill reports as it runs (SPEC "Backfills and rebuilds"); the backfill runner calls
-// metrics.backfillProgress on each batch and metrics.backfillEnded when it stops.
-export interface BackfillProgress {
-  projection: string
-  id: string
-  processed: number
-  total: number
-}
 
 // The transaction with the oldest xid in this database: while it runs the gap-safe head cannot pass the
 // positions handed out after it began (docs/gap-safety.md), so a stalled log is named by this row.
@@ -39,8 +31,6 @@ export class Metrics {
   readonly #requestSeconds: Histogram<'method' | 'route' | 'status'>
   readonly #appends: Counter<'outcome'>
   readonly #events: Counter
-  readonly #backfillProcessed: Gauge<'projection' | 'backfill'>
-  readonly #backfillTotal: Gauge<'projection' | 'backfill'>
 
   constructor(private readonly sql: Sql, private readonly logHead: LogHead, options: { poolSize: number }) {
     const registers = [this.registry]
@@ -53,11 +43,10 @@ export class Metrics {
     })
     this.#appends = new Counter({ name: 'annalist_appends_total', help: 'Append requests that succeeded, by outcome', labelNames: ['outcome'], registers })
     this.#events = new Counter({ name: 'annalist_events_appended_total', help: 'Events written by appends (idempotent repeats excluded)', registers })
-    this.#backfillProcessed = new Gauge({ name: 'annalist_backfill_processed_events', help: 'Source events a running backfill has processed', labelNames: ['projection', 'backfill'], registers })
-    this.#backfillTotal = new Gauge({ name: 'annalist_backfill_total_events', help: 'Source events a running backfill selected', labelNames: ['projection', 'backfill'], registers })
     new Gauge({ name: 'annalist_db_pool_size', help: 'Connections the pool may open (DATABASE_POOL_SIZE)', registers }).set(options.poolSize)
     this.#databaseGauges(registers)
     this.#projectionGauges(registers)
+    this.#backfillGauges(registers)
   }
 
   // Node's process metrics (CPU, memory, event-loop lag); once per process, so the server calls it and test apps do not.
@@ -83,16 +72,6 @@ export class Metrics {
   appended(events: number, duplicate: boolean): void {
     this.#appends.inc({ outcome: duplicate ? 'duplicate' : 'created' })
     if (!duplicate) this.#events.inc(events)
-  }
-
-  backfillProgress({ projection, id, processed, total }: BackfillProgress): void {
-    this.#backfillProcessed.set({ projection, backfill: id }, processed)
-    this.#backfillTotal.set({ projection, backfill: id }, total)
-  }
-
-  backfillEnded(projection: string, id: string): void {
-    this.#backfillProcessed.remove({ projection, backfill: id })
-    this.#backfillTotal.remove({ projection, backfill: id })
   }
 
   async render(): Promise<{ contentType: string; body: string }> {
@@ -128,6 +107,37 @@ export class Metrics {
         this.reset()
         const [row] = await oldestTransaction(sql)
         if (row) this.set({ pid: String(row.pid), application_name: row.applicationName, state: row.state }, row.ageSeconds)
+      },
+    })
+  }
+
+  // Runs in progress, read from the database at each scrape, so every instance reports every run
+  // whichever instance executes it; a run that ends leaves the series.
+  #backfillGauges(registers: Registry[]): void {
+    const { sql } = this
+    let runs: Promise<BackfillRow[]> | undefined
+    const read = () => {
+      runs ??= activeBackfills(sql).finally(() => setImmediate(() => (runs = undefined)))
+      return runs
+    }
+    new Gauge({
+      name: 'annalist_backfill_processed_events',
+      help: 'Selected source events a queued, running or swapping backfill has processed',
+      labelNames: ['projection', 'backfill', 'status'],
+      registers,
+      async collect() {
+        this.reset()
+        for (const run of await read()) this.set({ projection: run.projection, backfill: run.id, status: run.status }, run.processed)
+      },
+    })
+    new Gauge({
+      name: 'annalist_backfill_total_events',
+      help: 'Source events a running backfill selected (0 while queued)',
+      labelNames: ['projection', 'backfill', 'status'],
+      registers,
+      async collect() {
+        this.reset()
+        for (const run of await read()) this.set({ projection: run.projection, backfill: run.id, status: run.status }, run.total ?? 0)
       },
     })
   }

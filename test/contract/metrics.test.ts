@@ -78,17 +78,21 @@ t.test('a transaction held open is named as what holds the gap-safe head back', 
   t.notMatch(after, /application_name="stuck-writer"/, 'and is gone once it ends')
 })
 
-t.test('backfill progress is reported through the metrics hook', async (t) => {
-  // the hook the backfill runner calls; its gauges appear and go with the backfill
-  const { Metrics } = await import('../../src/observability/metrics.js')
-  const metrics = new Metrics(db.sql, { refresh: async () => 0 } as never, { poolSize: 2 })
-  metrics.backfillProgress({ projection: 'totals', id: 'b1', processed: 40, total: 100 })
-  let text = (await metrics.render()).body
-  t.equal(sample(text, 'annalist_backfill_processed_events{projection="totals",backfill="b1"}'), 40)
-  t.equal(sample(text, 'annalist_backfill_total_events{projection="totals",backfill="b1"}'), 100)
-  metrics.backfillEnded('totals', 'b1')
-  text = (await metrics.render()).body
-  t.notMatch(text, /backfill="b1"/)
+t.test('backfill progress is reported for every run in progress, and goes when it ends', async (t) => {
+  // a code projection only another instance serves: its run stays queued here, as a run elsewhere would
+  await db.sql`insert into projections (name, kind) values ('elsewhere', 'code')`
+  await db.sql`insert into projection_generations (projection, generation, definition_version, state) values ('elsewhere', 1, 1, 'live')`
+  const started = await app.inject({ method: 'POST', url: '/projections/elsewhere/backfills', payload: { criteria: 'full-rebuild', atomic: false } })
+  t.equal(started.statusCode, 202)
+  const { id } = started.json()
+  await db.sql`update projection_backfills set status = 'running', total = 100 where id = ${id}`
+  await db.sql`insert into projection_backfill_partitions (backfill, partition, position, processed) values (${id}, 0, 40, 40)`
+  let text = (await call(t)).body
+  t.equal(sample(text, `annalist_backfill_processed_events{projection="elsewhere",backfill="${id}",status="running"}`), 40)
+  t.equal(sample(text, `annalist_backfill_total_events{projection="elsewhere",backfill="${id}",status="running"}`), 100)
+  t.equal((await app.inject({ method: 'DELETE', url: `/projections/elsewhere/backfills/${id}` })).statusCode, 200)
+  text = (await call(t)).body
+  t.notMatch(text, new RegExp(`backfill="${id}"`), 'an ended run leaves the series')
 })
 
 t.test('a bad tenant header is 400; a database failure is a generic 500', async (t) => {

@@ -206,8 +206,16 @@ t.test('health, docs and the document answer as documented', async (t) => {
   t.equal((await call(t, '/docs/static/{file}', { url: '/docs/static/no-such-file.css' })).statusCode, 404)
 })
 
+t.test('the dashboard page and its assets answer as documented', async (t) => {
+  const page = await call(t, '/', { url: '/' })
+  t.equal(page.statusCode, 200)
+  t.match(page.headers['content-security-policy'], /default-src 'self'/)
+  t.equal((await call(t, '/dashboard.js', { url: '/dashboard.js' })).statusCode, 200)
+  t.equal((await call(t, '/dashboard.css', { url: '/dashboard.css' })).statusCode, 200)
+})
+
 t.test('a method or path outside the document gets a 404 not-found problem', async (t) => {
-  for (const [method, url] of [['GET', '/nowhere'], ['DELETE', '/streams/order-1'], ['PUT', '/events']] as const) {
+  for (const [method, url] of [['GET', '/nowhere'], ['DELETE', '/streams/order-1'], ['PUT', '/events'], ['POST', '/'], ['GET', '/dashboard']] as const) {
     const res = await app.inject({ method, url })
     t.equal(res.statusCode, 404, `${method} ${url}`)
     t.type(res.headers['x-request-id'], 'string')
