@@ -2993,6 +2993,16 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "openapi": "3.1.0",
+                     *       "info": {
+                     *         "title": "Annalist",
+                     *         "version": "0.1.0"
+                     *       },
+                     *       "paths": {}
+                     *     }
+                     */
                     "application/json": components["schemas"]["OpenapiDocument"];
                 };
             };
@@ -3026,6 +3036,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /** @example <!doctype html><html><head><title>Annalist API</title></head><body><div id="swagger-ui"></div></body></html> */
                     "text/html": string;
                 };
             };
@@ -3059,6 +3070,16 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "openapi": "3.1.0",
+                     *       "info": {
+                     *         "title": "Annalist",
+                     *         "version": "0.1.0"
+                     *       },
+                     *       "paths": {}
+                     *     }
+                     */
                     "application/json": components["schemas"]["OpenapiDocument"];
                 };
             };
@@ -3092,6 +3113,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example openapi: 3.1.0
+                     *     info:
+                     *       title: Annalist
+                     */
                     "application/x-yaml": string;
                 };
             };
@@ -3158,6 +3184,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /** @example window.onload = function () { window.ui = SwaggerUIBundle({ url: "/docs/json", dom_id: "#swagger-ui" }) } */
                     "application/javascript": string;
                 };
             };
@@ -3194,6 +3221,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /** @example /* swagger-ui.css *\/ .swagger-ui { font-family: sans-serif } */
                     "*/*": unknown;
                 };
             };
@@ -3230,6 +3258,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /** @example <!doctype html><html lang="en"><head><title>Annalist</title><link rel="stylesheet" href="/dashboard.css"></head><body>…<script type="module" src="/dashboard.js"></script></body></html> */
                     "text/html": string;
                 };
             };
@@ -3263,6 +3292,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /** @example // The Annalist dashboard: reads the API with the key typed into the page */
                     "text/javascript": string;
                 };
             };
@@ -3296,6 +3326,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /** @example body { font-family: system-ui, sans-serif } */
                     "text/css": string;
                 };
             };
