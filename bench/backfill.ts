@@ -3,6 +3,7 @@ import { Pool } from 'undici'
 import { connect } from '../src/db/connect.js'
 import { withBenchServer, type BenchServer } from './bench-server.js'
 import { percentile } from './load.js'
+import { ORDER_DEFINITION, seedOrders } from './orders.js'
 import { loadPayload } from './payload.js'
 import { attempt, describeCpu, ms, num, say, verdict } from './report.js'
 import { loadBenchSettings } from './settings.js'
@@ -17,41 +18,12 @@ const READERS = Number(process.env.BENCH_BACKFILL_READERS ?? 4)
 const CONCURRENCY = (process.env.BENCH_BACKFILL_CONCURRENCY ?? '1,4').split(',').map(Number)
 const IDLE_SECONDS = 8
 const EVENTS_PER_STREAM = 10
-const SEED_BATCH = 100
 
 // a database of its own, so other benchmarks running beside it are not dropped under it
 const settings = { ...attempt(loadBenchSettings), database: 'annalist_bench_backfill' }
 const payload = attempt(() => loadPayload(settings.anchorsDir))
 const data = JSON.parse(payload.eventJson) as { data: unknown; metadata: unknown }
 const STREAMS = EVENTS / EVENTS_PER_STREAM
-
-const DEFINITION = {
-  source: { categories: ['order'] },
-  documentId: '$.streamId',
-  handlers: {
-    OrderPlaced: { set: { status: 'placed', total: '$.data.total', customerId: '$.data.customerId' }, inc: { events: 1 } },
-  },
-}
-
-// Straight into the database through append_events, two connections, so the seed is quick.
-const seed = async (server: BenchServer): Promise<void> => {
-  const sql = connect(server.databaseUrl, { max: 2, applicationName: 'annalist-bench' })
-  const event = JSON.stringify({ type: 'OrderPlaced', data: data.data, metadata: data.metadata })
-  const events = `[${new Array(EVENTS_PER_STREAM).fill(event).join(',')}]`
-  const batches: number[] = []
-  for (let first = 0; first < STREAMS; first += SEED_BATCH) batches.push(first)
-  const lane = async (): Promise<void> => {
-    for (let first = batches.shift(); first !== undefined; first = batches.shift()) {
-      await sql`
-        select count(*)
-          from generate_series(${first}::int, ${Math.min(first + SEED_BATCH, STREAMS) - 1}::int) as s
-          cross join lateral append_events('default', 'order-' || s, 'any', null, ${events}::text::json)`
-    }
-  }
-  await Promise.all([lane(), lane()])
-  await sql`vacuum analyze events`
-  await sql.end({ timeout: 5 })
-}
 
 const request = async (pool: Pool, method: 'GET' | 'PUT' | 'POST', path: string, body?: unknown): Promise<any> => {
   const response = await pool.request({
@@ -139,8 +111,8 @@ await withBenchServer(settings, 3600, async (server) => {
   const readPool = new Pool(server.origin, { connections: READERS })
   try {
     process.stderr.write(`bench: seeding ${num(EVENTS)} events\n`)
-    await seed(server)
-    await request(pool, 'PUT', '/projections/orders', DEFINITION)
+    await seedOrders(server, data, EVENTS, EVENTS_PER_STREAM)
+    await request(pool, 'PUT', '/projections/orders', ORDER_DEFINITION)
     process.stderr.write('bench: building the live projection\n')
     await waitUntil('the live projection', async () => {
       const view = await request(pool, 'GET', '/projections/orders')

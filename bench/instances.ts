@@ -1,12 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { createServer } from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { request } from 'undici'
 import { runAnchor } from './anchor.js'
 import { benchAppendSingle } from './append-single.js'
-import { withBenchServer, type BenchServer } from './bench-server.js'
+import { freePort, withBenchServer, type BenchServer } from './bench-server.js'
 import type { LoadResult } from './load.js'
 import { loadPayload } from './payload.js'
 import { attempt, fail, ms, num, say } from './report.js'
@@ -23,17 +22,6 @@ const settings = attempt(loadBenchSettings)
 const seconds = process.env.BENCH_SECONDS ? settings.seconds : 10
 const payload = attempt(() => loadPayload(settings.anchorsDir))
 const load = { warmupMs: settings.warmupSeconds * 1000, durationMs: seconds * 1000 }
-
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const probe = createServer()
-    probe.once('error', reject)
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address()
-      const port = typeof address === 'object' && address ? address.port : 0
-      probe.close(() => resolve(port))
-    })
-  })
 
 // A second instance of the built server on the first one's database (the first one has migrated it).
 const startSecond = async (first: BenchServer): Promise<{ origin: string; child: ChildProcess }> => {

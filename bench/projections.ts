@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Pool } from 'undici'
-import { connect } from '../src/db/connect.js'
 import { withBenchServer, type BenchServer } from './bench-server.js'
 import { percentile } from './load.js'
+import { ORDER_DEFINITION, seedOrders } from './orders.js'
 import { loadPayload } from './payload.js'
 import { attempt, describeCpu, ms, num, say, verdict } from './report.js'
 import { loadBenchSettings } from './settings.js'
@@ -14,35 +14,10 @@ const TARGETS = { catchUpPerSecond: 25_000, liveP99Ms: 20 }
 const EVENTS = Number(process.env.BENCH_PROJECTION_EVENTS ?? 200_000)
 const RATE = Number(process.env.BENCH_LIVE_RATE ?? 1000)
 const EVENTS_PER_STREAM = 10
-const SEED_BATCH = 100
 
 const settings = attempt(loadBenchSettings)
 const payload = attempt(() => loadPayload(settings.anchorsDir))
 const data = JSON.parse(payload.eventJson) as { data: unknown; metadata: unknown }
-
-const DEFINITION = {
-  source: { categories: ['order'] },
-  documentId: '$.streamId',
-  handlers: {
-    OrderPlaced: { set: { status: 'placed', total: '$.data.total', customerId: '$.data.customerId' }, inc: { events: 1 } },
-  },
-}
-
-// Straight into the database through append_events, EVENTS_PER_STREAM events a stream, so the seed is quick.
-const seed = async (server: BenchServer): Promise<void> => {
-  const sql = connect(server.databaseUrl, { max: 2, applicationName: 'annalist-bench' })
-  const event = JSON.stringify({ type: 'OrderPlaced', data: data.data, metadata: data.metadata })
-  const events = `[${new Array(EVENTS_PER_STREAM).fill(event).join(',')}]`
-  const streams = EVENTS / EVENTS_PER_STREAM
-  for (let first = 0; first < streams; first += SEED_BATCH) {
-    await sql`
-      select count(*)
-        from generate_series(${first}::int, ${Math.min(first + SEED_BATCH, streams) - 1}::int) as s
-        cross join lateral append_events('default', 'order-' || s, 'any', null, ${events}::text::json)`
-  }
-  await sql`analyze events`
-  await sql.end({ timeout: 5 })
-}
 
 const status = async (pool: Pool, name: string): Promise<{ position: number; head: number; lag: number; documents: number }> => {
   const response = await pool.request({ path: `/projections/${name}`, method: 'GET' })
@@ -50,7 +25,7 @@ const status = async (pool: Pool, name: string): Promise<{ position: number; hea
 }
 
 const put = async (pool: Pool, name: string): Promise<void> => {
-  const response = await pool.request({ path: `/projections/${name}`, method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(DEFINITION) })
+  const response = await pool.request({ path: `/projections/${name}`, method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(ORDER_DEFINITION) })
   if (response.statusCode !== 201) throw new Error(`bench: PUT /projections/${name} answered ${response.statusCode}: ${await response.body.text()}`)
   await response.body.dump()
 }
@@ -58,7 +33,7 @@ const put = async (pool: Pool, name: string): Promise<void> => {
 const catchUp = async (server: BenchServer, pool: Pool): Promise<number> => {
   say(`\n[1] catch-up: a declarative projection (set 3 fields + inc, one document per stream) over ${num(EVENTS)} pre-appended events`)
   process.stderr.write('bench: seeding\n')
-  await seed(server)
+  await seedOrders(server, data, EVENTS, EVENTS_PER_STREAM)
   const stopMeter = await server.meter()
   const started = performance.now()
   await put(pool, 'catchup')

@@ -1,6 +1,7 @@
-import { Ajv, type ErrorObject } from 'ajv'
+import { Ajv } from 'ajv'
 import addFormats from 'ajv-formats'
 import { Type, type Static } from 'typebox'
+import { describeAjvError } from '../http/ajv-errors.js'
 import { Problem } from '../problems.js'
 import type { Projector } from './apply-event.js'
 
@@ -69,17 +70,11 @@ const validate = ajv.compile(BackfillRequestSchema)
 const invalid = (pointer: string, message: string): Problem =>
   new Problem('validation-failed', { invalid: pointer }, `invalid backfill request: ${message}`)
 
-const where = (error: ErrorObject): string => {
-  const path = error.instancePath.slice(1).replaceAll('/', '.')
-  const extra = error.keyword === 'additionalProperties' ? ` (unknown field ${String(error.params.additionalProperty)})` : ''
-  return `${path || 'body'} ${error.message ?? 'is invalid'}${extra}`
-}
-
 // The same checks for POST …/backfills and for a ProjectionBackfillRequested event (SPEC "System events").
 export const checkBackfillRequest = (input: unknown): BackfillRequest => {
   if (!validate(input)) {
     const error = validate.errors![0]!
-    throw invalid(error.instancePath || '/', where(error))
+    throw invalid(error.instancePath || '/', describeAjvError(error, 'body'))
   }
   const request = input as BackfillRequest
   const { required, optional } = PARAMETERS[request.criteria]

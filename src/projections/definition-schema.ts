@@ -1,5 +1,6 @@
 import { Type, type Static } from 'typebox'
-import { Ajv, type ErrorObject } from 'ajv'
+import { Ajv } from 'ajv'
+import { describeAjvError } from '../http/ajv-errors.js'
 import { Problem } from '../problems.js'
 import { isEventPath } from './json-path.js'
 import type { DeclarativeDefinition } from './types.js'
@@ -54,17 +55,11 @@ export type DeclarativeDefinitionInput = Static<typeof DeclarativeDefinitionSche
 const ajv = new Ajv({ allErrors: false, strict: false })
 const validate = ajv.compile(DeclarativeDefinitionSchema)
 
-const where = (error: ErrorObject): string => {
-  const path = error.instancePath.slice(1).replaceAll('/', '.')
-  const extra = error.keyword === 'additionalProperties' ? ` (unknown field ${String(error.params.additionalProperty)})` : ''
-  return `${path || 'definition'} ${error.message ?? 'is invalid'}${extra}`
-}
-
 // Returns the definition or throws a 400 naming the bad part (SPEC "Projections").
 export const checkDefinition = (input: unknown): DeclarativeDefinition => {
   if (!validate(input)) {
     const error = validate.errors![0]!
-    throw new Problem('validation-failed', { invalid: error.instancePath || '/' }, `invalid projection definition: ${where(error)}`)
+    throw new Problem('validation-failed', { invalid: error.instancePath || '/' }, `invalid projection definition: ${describeAjvError(error, 'definition')}`)
   }
   const definition = input as DeclarativeDefinition
   for (const [type, handler] of Object.entries(definition.handlers)) {
