@@ -26,7 +26,7 @@ export const applyEvent = async (projector: Projector, session: DocumentSession,
     const handler = projector.definition.handlers[event.type]
     const id = handler && documentIdOf(projector.definition, event)
     if (!handler || id === undefined) return
-    const { document, version } = await session.get(event.tenant, id)
+    const { document, version } = await session.getForUpdate(event.tenant, id)
     // a document (or its tombstone) carries the position of the last event applied to it: never apply one twice
     if (version >= event.globalPosition) return
     session.put(event.tenant, id, applyDeclarative(handler, event, document ?? {}), event.globalPosition)

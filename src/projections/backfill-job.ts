@@ -263,7 +263,8 @@ export class BackfillJob {
            for update of p`
       if (current?.status !== 'running' || this.#stopping) throw new Stopped()
       if (!row.atomic) await tx`select pg_advisory_xact_lock_shared(${generationLock.classId}, ${generationLock.key(this.projection, row.generation)})`
-      const session = new DocumentSession(tx, this.projection, row.generation)
+      // a failing event fails the whole run: nothing to take back, so no journal and no copies
+      const session = new DocumentSession(tx, this.projection, row.generation, false)
       const upcast = events.map((event) => {
         const { partition: _, ...stored } = event
         try {

@@ -13,15 +13,18 @@ const keyOf = (tenant: string, id: string): string => `${tenant}\u0000${id}`
 
 // The documents one batch touches, loaded once and written once at the end of the batch, inside the
 // batch's transaction. A journal per event lets a failing event be taken back without losing the
-// events before it.
+// events before it; a batch that is all or nothing (a backfill's) goes without, and without copies.
 export class DocumentSession {
   #entries = new Map<string, Entry>()
   #journal: Map<string, Entry | undefined> | undefined
+  // the documents the current event wrote
+  #written: Set<string> | undefined
 
   constructor(
     private readonly tx: Tx,
     private readonly projection: string,
     private readonly generation: number,
+    private readonly undoable = true,
   ) {}
 
   async preload(keys: { tenant: string; id: string }[]): Promise<void> {
@@ -44,26 +47,41 @@ export class DocumentSession {
     return { document: entry.document === null ? null : structuredClone(entry.document), version: entry.version }
   }
 
+  // The document itself, for a caller that writes it back with put(), when no event is ever taken back.
+  async getForUpdate(tenant: string, id: string): Promise<{ document: Document | null; version: number }> {
+    if (this.undoable) return this.get(tenant, id)
+    await this.preload([{ tenant, id }])
+    const entry = this.#entries.get(keyOf(tenant, id))!
+    return { document: entry.document, version: entry.version }
+  }
+
   // A document that already carries this event's position (or a later one) has seen it: the write is
   // dropped, unless this same event wrote it first (a handler storing one document twice).
   put(tenant: string, id: string, document: Document | null, version: number): void {
     const key = keyOf(tenant, id)
     const current = this.#entries.get(key)
-    const ownWrite = this.#journal?.has(key) ?? false
+    const ownWrite = this.#written?.has(key) ?? false
     if (!ownWrite && current && current.version >= version) return
-    if (this.#journal && !ownWrite) this.#journal.set(key, current)
+    if (!ownWrite) {
+      this.#written?.add(key)
+      this.#journal?.set(key, current)
+    }
     this.#entries.set(key, { tenant, id, document, version, dirty: true })
   }
 
   beginEvent(): void {
-    this.#journal = new Map()
+    this.#written = new Set()
+    if (this.undoable) this.#journal = new Map()
   }
 
   endEvent(): void {
+    this.#written = undefined
     this.#journal = undefined
   }
 
   undoEvent(): void {
+    if (!this.undoable) throw new Error('this document session keeps no journal to undo an event with')
+    this.#written = undefined
     for (const [key, entry] of this.#journal ?? []) {
       if (entry) this.#entries.set(key, entry)
       else this.#entries.delete(key)
