@@ -42,9 +42,9 @@ t.test('the Dockerfile builds in one stage and runs from a slim one, as a non-ro
   const user = all('USER').at(-1)?.args
   t.ok(user && !['root', '0'].includes(user), `runs as ${user}`)
 
-  // only what the server needs at run time: compiled code, production modules, migrations, the contract
+  // only what the server needs at run time: compiled code, production modules, migrations, the contract, the dashboard page
   const copied = all('COPY').flatMap(({ args }) => args.split(/\s+/).filter((word) => !word.startsWith('--')).slice(0, -1))
-  t.same(copied.sort(), ['/app/dist', '/app/node_modules', 'openapi.yaml', 'package.json', 'sql'])
+  t.same(copied.sort(), ['/app/dist', '/app/node_modules', 'openapi.yaml', 'package.json', 'public', 'sql'])
   t.ok(all('COPY').every(({ args }) => args.includes('--chown=node:node') || !args.includes('--from')), 'copied files belong to the runtime user')
 
   const health = all('HEALTHCHECK').at(-1)?.args ?? ''
@@ -82,7 +82,7 @@ t.test("the image's start command serves on the runtime files alone, and its hea
     encoding: 'utf8',
   })
   t.equal(build.status, 0, `npm run build's tsc: ${build.stdout}${build.stderr}`)
-  for (const file of ['package.json', 'openapi.yaml', 'sql']) cpSync(path.join(ROOT, file), path.join(app, file), { recursive: true })
+  for (const file of ['package.json', 'openapi.yaml', 'sql', 'public']) cpSync(path.join(ROOT, file), path.join(app, file), { recursive: true })
   // the repository's modules hold dev dependencies too: this checks the layout, not the prune
   symlinkSync(path.join(ROOT, 'node_modules'), path.join(app, 'node_modules'))
 
