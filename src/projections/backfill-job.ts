@@ -255,12 +255,10 @@ export class BackfillJob {
   // the shared generation lock keeps the live worker's batches (exclusive) from interleaving with ours.
   async #applyPartition(row: BackfillRow, partition: number, from: number, to: number, events: PartitionEvent[]): Promise<void> {
     await this.deps.sql.begin(async (tx) => {
-      const [current] = await tx<{ status: string }[]>`
-        select b.status
-          from projection_backfill_partitions p
-          join projection_backfills b on b.id = p.backfill
-         where p.backfill = ${this.id} and p.partition = ${partition}
-           for update of p`
+      await tx`select partition from projection_backfill_partitions where backfill = ${this.id} and partition = ${partition} for update`
+      // a statement of its own, after the lock: a cancel that held the lock has committed and shows here (read in
+      // the locking statement, the run's row would come from before the wait)
+      const [current] = await tx<{ status: string }[]>`select status from projection_backfills where id = ${this.id}`
       if (current?.status !== 'running' || this.#stopping) throw new Stopped()
       if (!row.atomic) await tx`select pg_advisory_xact_lock_shared(${generationLock.classId}, ${generationLock.key(this.projection, row.generation)})`
       // a failing event fails the whole run: nothing to take back, so no journal and no copies
