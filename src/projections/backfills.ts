@@ -154,6 +154,8 @@ export const createBackfill = async (tx: Tx, backfill: NewBackfill): Promise<str
        where projection = ${backfill.projection}
       returning generation`
     generation = row!.generation
+    // a number dropped before may come again: nothing written under it before may show in the new generation
+    await tx`delete from projection_documents where projection = ${backfill.projection} and generation = ${generation}`
   }
   try {
     await tx`savepoint create_backfill`
