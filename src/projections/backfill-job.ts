@@ -1,12 +1,12 @@
 import type { Sql, Tx } from '../db/connect.js'
 import { eventColumns } from '../events/event-columns.js'
-import { SYSTEM_TENANT } from '../events/types.js'
 import { applyEvent, documentKeyOf, sourceOf, type Projector } from './apply-event.js'
 import type { BackfillRequest } from './backfill-request.js'
 import { finishBackfill, getBackfill, type BackfillRow } from './backfills.js'
 import { DocumentSession } from './document-session.js'
 import { isTransient, messageOf } from './failures.js'
 import { generationLock } from './generation-lock.js'
+import { sourceConditions } from './source-events.js'
 import type { SystemEventType } from './system-events.js'
 import type { ProjectionEvent } from './types.js'
 
@@ -217,15 +217,11 @@ export class BackfillJob {
 
   // the projection's source, the request's filter, the time bounds and the position range
   #where(sql: Sql | Tx, request: BackfillRequest, selection: Omit<Selection, 'afterPosition' | 'toPosition'>, after: number, to: number) {
-    const source = sourceOf(this.projector)
-    const system = source.categories?.some((category) => category.startsWith('$')) ?? false
     const filter = request.filter ?? {}
     return sql`
       where global_position > ${after}
         and global_position <= ${to}
-        ${system ? sql`` : sql`and tenant <> ${SYSTEM_TENANT}`}
-        ${source.types?.length ? sql`and type = any(${source.types}::text[])` : sql``}
-        ${source.categories?.length ? sql`and category = any(${source.categories}::text[])` : sql``}
+        ${sourceConditions(sql, sourceOf(this.projector))}
         ${filter.types?.length ? sql`and type = any(${filter.types}::text[])` : sql``}
         ${filter.categories?.length ? sql`and category = any(${filter.categories}::text[])` : sql``}
         ${filter.metadata ? sql`and metadata::jsonb @> ${sql.json(filter.metadata as never)}::jsonb` : sql``}

@@ -84,6 +84,18 @@ export class BackfillRequests {
 
   async #once(): Promise<boolean> {
     const head = this.logWatcher.head
+    // most rounds find no request: say so without a transaction, whose row lock would hold an xid and with it
+    // the gap-safe head for every reader
+    const [pending] = await this.sql<{ any: boolean }[]>`
+      select exists (
+        select from events e, system_cursors c
+         where c.name = ${CURSOR}
+           and e.tenant = ${SYSTEM_TENANT}
+           and e.stream_id = ${REQUESTS_STREAM}
+           and e.global_position > c.position
+           and e.global_position <= ${head}
+      ) as any`
+    if (!pending?.any) return false
     const queued = await this.sql.begin(async (tx) => {
       const [cursor] = await tx<{ position: number }[]>`
         select position from system_cursors where name = ${CURSOR} for update skip locked`

@@ -1,4 +1,4 @@
-import type { Sql } from '../db/connect.js'
+import type { Sql, Tx } from '../db/connect.js'
 import { eventColumns } from '../events/event-columns.js'
 import { SYSTEM_TENANT } from '../events/types.js'
 import type { ProjectionEvent, ProjectionSource } from './types.js'
@@ -7,6 +7,16 @@ export interface SourceBatch {
   events: ProjectionEvent[]
   // the position this batch has looked through: the checkpoint after applying it
   scannedTo: number
+}
+
+// The events a source takes, as `and …` conditions: every tenant's (documents belong to the event's tenant),
+// system events only when the source names a `$` category.
+export const sourceConditions = (sql: Sql | Tx, { types, categories }: ProjectionSource) => {
+  const system = categories?.some((category) => category.startsWith('$')) ?? false
+  return sql`
+    ${system ? sql`` : sql`and tenant <> ${SYSTEM_TENANT}`}
+    ${types?.length ? sql`and type = any(${types}::text[])` : sql``}
+    ${categories?.length ? sql`and category = any(${categories}::text[])` : sql``}`
 }
 
 // Projections read every tenant's events (documents belong to the event's tenant); system events
@@ -19,16 +29,12 @@ export const readSourceEvents = async (
   limit: number,
 ): Promise<SourceBatch> => {
   if (head <= after) return { events: [], scannedTo: after }
-  const { types, categories } = source
-  const system = categories?.some((category) => category.startsWith('$')) ?? false
   const events = await sql<ProjectionEvent[]>`
     select tenant, ${eventColumns(sql)}
       from events
      where global_position > ${after}
        and global_position <= ${head}
-       ${system ? sql`` : sql`and tenant <> ${SYSTEM_TENANT}`}
-       ${types?.length ? sql`and type = any(${types}::text[])` : sql``}
-       ${categories?.length ? sql`and category = any(${categories}::text[])` : sql``}
+       ${sourceConditions(sql, source)}
      order by global_position
      limit ${limit}`
   const scannedTo = events.length === limit ? events.at(-1)!.globalPosition : head
