@@ -3,8 +3,7 @@ import { Type } from 'typebox'
 import type { Sql } from '../../src/db/connect.js'
 import { ProblemRef } from '../../src/http/schemas.js'
 import { checkDefinition, PROJECTION_NAME_PATTERN } from '../../src/projections/definition-schema.js'
-import { Problem } from '../../src/problems.js'
-import { activeBackfillOf, cancelBackfill, recordCancelled, rollbackProjection } from '../../src/projections/backfill-management.js'
+import { recordCancelled, rollbackProjection } from '../../src/projections/backfill-management.js'
 import { resetProjection, skipFailedEvent, startProjection, stopProjection } from '../../src/projections/management.js'
 import type { ProjectionRunner } from '../../src/projections/runner.js'
 import { viewOf } from '../../src/projections/status.js'
@@ -53,11 +52,6 @@ const ACTIONS = {
   rollback: rollbackProjection,
 } as const
 
-// a run that ended between the look and the cancel needs no cancelling
-const ignoreEnded = (error: unknown): void => {
-  if (!(error instanceof Problem && error.code === 'conflict')) throw error
-}
-
 export const projectionRoutes: FastifyPluginAsyncTypebox<ProjectionRoutesOptions> = async (app, { sql, runner, logHead }) => {
   // head as /events reports it, so `lag: 0` means every event acknowledged before the request is applied
   const view = async (name: string) => viewOf(sql, await getProjection(sql, name), await logHead.catchUp())
@@ -89,11 +83,14 @@ export const projectionRoutes: FastifyPluginAsyncTypebox<ProjectionRoutesOptions
   })
 
   app.delete('/:name', { schema: { params: ProjectionParams, response: { 204: Type.Null(), ...problems } } }, async (request, reply) => {
-    await getProjection(sql, request.params.name)
-    const running = await activeBackfillOf(sql, request.params.name)
-    if (running) await cancelBackfill(sql, runner, request.params.name, running, 'projection deleted').catch(ignoreEnded)
-    await runner.stopLocal(request.params.name)
-    await deleteProjection(sql, request.params.name)
+    const { name } = request.params
+    await getProjection(sql, name)
+    await runner.stopLocal(name)
+    const cancelled = await deleteProjection(sql, name)
+    if (cancelled) {
+      await runner.stopJob(cancelled.id)
+      await recordCancelled(runner, cancelled, 'projection deleted')
+    }
     await runner.changed()
     return reply.code(204).send(null)
   })

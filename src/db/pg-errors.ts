@@ -11,11 +11,17 @@ const isPgError = (error: unknown): error is PgError =>
 export const isUniqueViolation = (error: unknown, constraint: string): boolean =>
   isPgError(error) && error.code === '23505' && error.constraint_name === constraint
 
+// 40001 serialization failure, 40P01 deadlock: nobody's fault, and gone when the transaction is tried again
+export const isRetryableConflict = (error: unknown): boolean =>
+  isPgError(error) && (error.code === '40001' || error.code === '40P01')
+
 // Client data the database refuses (a \u0000 in JSON text, nesting too deep for jsonb, a number out of
 // range) is the client's fault and must be a 400, never a 500. Everything else stays unknown.
 export const toProblem = (error: unknown): Problem | undefined => {
   if (!isPgError(error) || !error.code) return undefined
   if (error.code.startsWith('22')) return new Problem('validation-failed', {}, 'the request holds a value the store cannot keep (e.g. \\u0000 in text or a number out of range)')
   if (error.code === '54001') return new Problem('validation-failed', {}, 'the request is nested too deeply')
+  // what the retries inside the server (src/projections/projection-lock.ts) could not settle
+  if (isRetryableConflict(error)) return new Problem('conflict', {}, 'a concurrent change got in the way; try again')
   return undefined
 }

@@ -6,6 +6,7 @@ import { finishBackfill, getBackfill, type BackfillRow } from './backfills.js'
 import { DocumentSession } from './document-session.js'
 import { isTransient, messageOf } from './failures.js'
 import { generationLock } from './generation-lock.js'
+import { changeProjection, lockProjection } from './projection-lock.js'
 import { sourceConditions } from './source-events.js'
 import type { SystemEventType } from './system-events.js'
 import type { ProjectionEvent } from './types.js'
@@ -142,7 +143,7 @@ export class BackfillJob {
     if (row.status !== 'queued') return row
     const snapshotId = row.atomic ? null : await this.deps.snapshot(this.projection)
     const selection = await this.#select(row)
-    const started = await this.deps.sql.begin(async (tx) => {
+    const started = await changeProjection(this.deps.sql, this.projection, async (tx) => {
       const [updated] = await tx`
         update projection_backfills
            set status = 'running', after_position = ${selection.afterPosition}, to_position = ${selection.toPosition},
@@ -245,13 +246,13 @@ export class BackfillJob {
     return { events, scannedTo: events.length === limit ? events.at(-1)!.globalPosition : to }
   }
 
-  // One partition's share of a batch, with its checkpoint, in one transaction. Its own checkpoint row is
-  // locked first: a cancel locks every partition row of the run before it drops what the run wrote, so
-  // it waits for this commit, or this batch sees the cancel. A non-atomic run writes the live documents:
-  // the shared generation lock keeps the live worker's batches (exclusive) from interleaving with ours.
+  // One partition's share of a batch, with its checkpoint, in one transaction. The projection lock comes
+  // first, shared: a cancel holds it exclusively while it drops what the run wrote, so it waits for this
+  // commit, or this batch sees the cancel. A non-atomic run writes the live documents: the shared
+  // generation lock keeps the live worker's batches (exclusive) from interleaving with ours.
   async #applyPartition(row: BackfillRow, partition: number, from: number, to: number, events: PartitionEvent[]): Promise<void> {
     await this.deps.sql.begin(async (tx) => {
-      await tx`select partition from projection_backfill_partitions where backfill = ${this.id} and partition = ${partition} for update`
+      await lockProjection(tx, this.projection, 'shared')
       // a statement of its own, after the lock: a cancel that held the lock has committed and shows here (read in
       // the locking statement, the run's row would come from before the wait)
       const [current] = await tx<{ status: string }[]>`select status from projection_backfills where id = ${this.id}`
@@ -305,7 +306,7 @@ export class BackfillJob {
   // Every selected event is in the new generation: it now follows the live head with its own worker
   // from the end of the selection, and the runner swaps it in once it has caught up.
   async #handOver(row: BackfillRow): Promise<void> {
-    const handed = await this.deps.sql.begin(async (tx) => {
+    const handed = await changeProjection(this.deps.sql, this.projection, async (tx) => {
       const [updated] = await tx`
         update projection_backfills set status = 'swapping', updated_at = now()
          where id = ${this.id} and status = 'running'
@@ -320,7 +321,7 @@ export class BackfillJob {
   }
 
   async #complete(row: BackfillRow): Promise<void> {
-    const finished = await this.deps.sql.begin((tx) => finishBackfill(tx, this.id, 'completed'))
+    const finished = await changeProjection(this.deps.sql, this.projection, (tx) => finishBackfill(tx, this.id, 'completed'))
     if (!finished) return
     await this.deps.record(
       this.projection,
@@ -332,7 +333,7 @@ export class BackfillJob {
   }
 
   async #fail(message: string): Promise<void> {
-    const failed = await this.deps.sql.begin((tx) => finishBackfill(tx, this.id, 'failed', message))
+    const failed = await changeProjection(this.deps.sql, this.projection, (tx) => finishBackfill(tx, this.id, 'failed', message))
     if (!failed) return
     this.deps.log.warn({ backfill: this.id, projection: this.projection, error: message }, 'backfill failed')
     await this.deps.record(this.projection, 'ProjectionBackfillFailed', { backfillId: this.id, error: message }, failed.correlationId)

@@ -4,6 +4,7 @@ import type { Projector } from './apply-event.js'
 import { checkBackfillRequest, checkConcurrency } from './backfill-request.js'
 import { ACTIVE, createBackfill, finishBackfill, getBackfill, viewOfBackfill, type BackfillRow, type BackfillView } from './backfills.js'
 import type { ProjectionRunner } from './runner.js'
+import { changeProjection } from './projection-lock.js'
 import { getProjection } from './store.js'
 
 export interface RequestOptions {
@@ -26,7 +27,7 @@ export const requestBackfill = async (
   options: RequestOptions = {},
 ): Promise<BackfillView> => {
   const request = checkBackfillRequest(body)
-  const id = await sql.begin(async (tx) => {
+  const id = await changeProjection(sql, name, async (tx) => {
     const partitions = checkConcurrency(request, await projectorOf(tx, runner, name))
     return createBackfill(tx, { projection: name, request, partitions, correlationId: options.correlationId })
   })
@@ -42,7 +43,7 @@ export const cancelBackfill = async (sql: Sql, runner: ProjectionRunner, name: s
   if (!ACTIVE.includes(current.status)) {
     throw new Problem('conflict', { backfillStatus: current.status }, `backfill ${id} has already ended (${current.status})`)
   }
-  const cancelled = await sql.begin((tx) => finishBackfill(tx, id, 'cancelled', reason === 'cancelled' ? null : reason))
+  const cancelled = await changeProjection(sql, name, (tx) => finishBackfill(tx, id, 'cancelled', reason === 'cancelled' ? null : reason))
   await runner.stopJob(id)
   await runner.changed()
   if (cancelled) await recordCancelled(runner, cancelled, reason)
@@ -52,18 +53,12 @@ export const cancelBackfill = async (sql: Sql, runner: ProjectionRunner, name: s
 export const recordCancelled = (runner: ProjectionRunner, backfill: BackfillRow, reason: string): Promise<void> =>
   runner.record(backfill.projection, 'ProjectionBackfillCancelled', { backfillId: backfill.id, reason }, backfill.correlationId)
 
-// The run in progress, if any (SPEC: DELETE /projections/{name} cancels it first).
-export const activeBackfillOf = async (sql: Sql, name: string): Promise<string | undefined> => {
-  const [row] = await sql<{ id: string }[]>`select id from projection_backfills where projection = ${name} and status in ${sql(ACTIVE)}`
-  return row?.id
-}
-
 // Swaps the previous generation back in, with its definition; it catches up from its own position.
 // Rolling back again swaps forward (SPEC "Details").
 export const rollbackProjection = async (sql: Sql, runner: ProjectionRunner, name: string): Promise<void> => {
-  const swapped = await sql.begin(async (tx) => {
+  const swapped = await changeProjection(sql, name, async (tx) => {
     const [projection] = await tx<{ liveGeneration: number }[]>`
-      select live_generation as "liveGeneration" from projections where name = ${name} for update`
+      select live_generation as "liveGeneration" from projections where name = ${name}`
     if (!projection) throw new Problem('projection-not-found', { name }, `no projection named ${name}`)
     const [active] = await tx<{ id: string }[]>`select id from projection_backfills where projection = ${name} and status in ${tx(ACTIVE)}`
     if (active) throw new Problem('backfill-in-progress', { projection: name, backfillId: active.id }, `a backfill of ${name} is in progress: cancel it before rolling back`)

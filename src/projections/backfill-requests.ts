@@ -6,6 +6,7 @@ import type { LogWatcher } from '../subscriptions/log-watcher.js'
 import { checkBackfillRequest, checkConcurrency } from './backfill-request.js'
 import { createBackfill } from './backfills.js'
 import { PROJECTION_NAME_PATTERN } from './definition-schema.js'
+import { lockProjection } from './projection-lock.js'
 import type { ProjectionRunner } from './runner.js'
 import { getProjection } from './store.js'
 import { appendSystemEvent, recordSystemEvent } from './system-events.js'
@@ -133,6 +134,8 @@ export class BackfillRequests {
     try {
       if (!name) throw new Problem('validation-failed', {}, 'the request names no valid projection (data.projection)')
       const checked = checkBackfillRequest(body)
+      // the one multi-projection transaction: the cursor row, taken SKIP LOCKED, keeps it the only one
+      await lockProjection(tx, name, 'exclusive')
       const projector = await this.#projector(tx, name)
       const partitions = checkConcurrency(checked, projector)
       const id = await createBackfill(tx, { projection: name, request: checked, partitions, correlationId })

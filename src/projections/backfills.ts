@@ -129,7 +129,7 @@ export interface NewBackfill {
   correlationId?: string | null
 }
 
-// Queues a run. An atomic one gets its own generation at once, built beside the live one, so the
+// Queues a run, inside a transaction holding the projection lock exclusively. An atomic one gets its own generation at once, built beside the live one, so the
 // projection reads as rebuilding from this moment; its worker waits until the run's selected events
 // are in (status swapping).
 export const createBackfill = async (tx: Tx, backfill: NewBackfill): Promise<string> => {
@@ -138,8 +138,7 @@ export const createBackfill = async (tx: Tx, backfill: NewBackfill): Promise<str
   const [projection] = await tx<{ liveGeneration: number; definition: unknown; definitionVersion: number }[]>`
     select live_generation as "liveGeneration", definition, definition_version as "definitionVersion"
       from projections
-     where name = ${backfill.projection}
-       for update`
+     where name = ${backfill.projection}`
   if (!projection) throw new Problem('projection-not-found', { name: backfill.projection }, `no projection named ${backfill.projection}`)
   const [active] = await tx<{ id: string }[]>`
     select id from projection_backfills where projection = ${backfill.projection} and status in ${tx(ACTIVE)}`
@@ -174,10 +173,10 @@ export const createBackfill = async (tx: Tx, backfill: NewBackfill): Promise<str
 const inProgress = (projection: string, id?: string): Problem =>
   new Problem('backfill-in-progress', { projection, ...(id ? { backfillId: id } : {}) }, `a backfill of ${projection} is already queued or running`)
 
-// Ends a run that has not ended. An atomic run's generation goes with it, so the live one is untouched.
-// Partition batches in flight hold their checkpoint rows, and the generation's worker its generation
-// row: both are locked before anything is dropped, so those batches commit first and nothing they
-// wrote is left behind (a batch that starts later sees the run ended).
+// Ends a run that has not ended, inside a transaction holding the projection lock exclusively. An atomic
+// run's generation goes with it, so the live one is untouched. Partition batches and the generation's
+// worker hold that lock shared while they write, so every batch in flight has committed before anything
+// is dropped, and a batch that starts later sees the run ended.
 export const finishBackfill = async (
   tx: Tx,
   id: string,
@@ -191,7 +190,6 @@ export const finishBackfill = async (
        and b.status in ${tx(ACTIVE)}
     returning ${backfillColumns(tx)}`
   if (!row) return undefined
-  await tx`select partition from projection_backfill_partitions where backfill = ${id} for update`
   if (row.atomic && status !== 'completed') await dropGeneration(tx, row.projection, row.generation)
   return row
 }

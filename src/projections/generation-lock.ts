@@ -8,7 +8,7 @@ export const generationLock = {
 }
 
 // FNV-1a: any stable 32-bit value will do, it only has to be the same in every instance
-const hash32 = (text: string): number => {
+export const hash32 = (text: string): number => {
   let hash = 0x811c9dc5
   for (let i = 0; i < text.length; i++) {
     hash ^= text.charCodeAt(i)

@@ -1,51 +1,65 @@
 import { Problem } from '../problems.js'
-import type { Sql } from '../db/connect.js'
-import type { ProjectionRunner } from './runner.js'
+import type { Sql, Tx } from '../db/connect.js'
+import { ACTIVE, finishBackfill } from './backfills.js'
+import { recordCancelled } from './backfill-management.js'
 import { dropGenerations } from './generations.js'
-import { getProjection, setStatus } from './store.js'
+import { changeProjection } from './projection-lock.js'
+import type { ProjectionRunner } from './runner.js'
+import { notFound, setStatus, type ProjectionRow } from './store.js'
 
-// SPEC "Management": each call answers after it took effect on this instance.
+// SPEC "Management": each call answers after it took effect on this instance. This instance's workers
+// stop before a call changes a checkpoint, outside its transaction: a worker's batch waits for the
+// projection lock that transaction holds (projection-lock.ts), so stopping it inside would never end.
 
 export const stopProjection = async (sql: Sql, runner: ProjectionRunner, name: string): Promise<void> => {
-  const { status } = await getProjection(sql, name)
-  await setStatus(sql, name, 'stopped')
+  const before = await setStatus(sql, name, 'stopped')
   await runner.stopLocal(name)
   await runner.changed()
-  if (status === 'running') await runner.record(name, 'ProjectionStopped')
+  if (before === 'running') await runner.record(name, 'ProjectionStopped')
 }
 
 export const startProjection = async (sql: Sql, runner: ProjectionRunner, name: string): Promise<void> => {
-  await getProjection(sql, name)
   await setStatus(sql, name, 'running')
   await runner.changed()
   await runner.record(name, 'ProjectionStarted')
 }
 
+const lockedProjection = async (tx: Tx, name: string) => {
+  const [row] = await tx<Pick<ProjectionRow, 'status' | 'lastError' | 'liveGeneration'>[]>`
+    select status, last_error as "lastError", live_generation as "liveGeneration" from projections where name = ${name}`
+  if (!row) throw notFound(name)
+  return row
+}
+
 // Skips the one event the projection failed on, and records that it did (SPEC "Projections").
 export const skipFailedEvent = async (sql: Sql, runner: ProjectionRunner, name: string): Promise<void> => {
-  const projection = await getProjection(sql, name)
-  const failure = projection.lastError
-  if (projection.status !== 'failed' || !failure) {
-    throw new Problem('conflict', { projectionStatus: projection.status }, `${name} has not failed: there is no event to skip`)
-  }
   await runner.stopLocal(name)
-  await sql.begin(async (tx) => {
+  const failure = await changeProjection(sql, name, async (tx) => {
+    const projection = await lockedProjection(tx, name)
+    const failed = projection.lastError
+    if (projection.status !== 'failed' || !failed) {
+      throw new Problem('conflict', { projectionStatus: projection.status }, `${name} has not failed: there is no event to skip`)
+    }
     await tx`
       update projection_generations
-         set position = greatest(position, ${failure.position}), updated_at = now()
+         set position = greatest(position, ${failed.position}), updated_at = now()
        where projection = ${name}
-         and generation = ${failure.generation ?? projection.liveGeneration}`
+         and generation = ${failed.generation ?? projection.liveGeneration}`
     await tx`update projections set status = 'running', last_error = null, updated_at = now() where name = ${name}`
+    return failed
   })
   await runner.record(name, 'ProjectionSkippedEvent', { position: failure.position, eventId: failure.eventId, error: failure.message })
   await runner.changed()
 }
 
-// Clear and replay in place: the live generation's documents go and its checkpoint returns to 0.
+// Clear and replay in place: the live generation's documents go and its checkpoint returns to 0. A
+// backfill in progress is cancelled: whatever it was building or applying is cleared with the rest.
 export const resetProjection = async (sql: Sql, runner: ProjectionRunner, name: string): Promise<void> => {
-  const projection = await getProjection(sql, name)
   await runner.stopLocal(name)
-  await sql.begin(async (tx) => {
+  const cancelled = await changeProjection(sql, name, async (tx) => {
+    const projection = await lockedProjection(tx, name)
+    const [active] = await tx<{ id: string }[]>`select id from projection_backfills where projection = ${name} and status in ${tx(ACTIVE)}`
+    const cancelled = active ? await finishBackfill(tx, active.id, 'cancelled', 'projection reset') : undefined
     await dropGenerations(tx, name, 'building')
     await tx`delete from projection_documents where projection = ${name} and generation = ${projection.liveGeneration}`
     await tx`
@@ -54,7 +68,12 @@ export const resetProjection = async (sql: Sql, runner: ProjectionRunner, name: 
        where projection = ${name}
          and generation = ${projection.liveGeneration}`
     await tx`update projections set status = 'running', last_error = null, updated_at = now() where name = ${name}`
+    return cancelled
   })
+  if (cancelled) {
+    await runner.stopJob(cancelled.id)
+    await recordCancelled(runner, cancelled, 'projection reset')
+  }
   await runner.changed()
   await runner.record(name, 'ProjectionStarted', { reset: true })
 }

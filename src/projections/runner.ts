@@ -5,6 +5,7 @@ import { BackfillJob, type BackfillJobDeps } from './backfill-job.js'
 import { activeBackfills, type BackfillRow } from './backfills.js'
 import type { ProjectionProgress } from './progress.js'
 import { dropGenerations } from './generations.js'
+import { changeProjection } from './projection-lock.js'
 import { listGenerations, listProjections, registerCode, setStatus, type GenerationRow, type ProjectionRow } from './store.js'
 import { recordSystemEvent, type SystemEventType } from './system-events.js'
 import type { CodeProjection, ProjectionEvent } from './types.js'
@@ -266,13 +267,12 @@ export class ProjectionRunner {
   // the backfill that built it completes in the same transaction.
   async #caughtUp(worker: ProjectionWorker): Promise<void> {
     if (!this.#building.has(`${worker.name}:${worker.generation}`)) return
-    const swapped = await this.options.sql.begin(async (tx) => {
+    const swapped = await changeProjection(this.options.sql, worker.name, async (tx) => {
       const [row] = await tx<{ state: string; liveGeneration: number; backfill: string | null }[]>`
         select g.state, p.live_generation as "liveGeneration", g.backfill
           from projections p
           join projection_generations g on g.projection = p.name and g.generation = ${worker.generation}
-         where p.name = ${worker.name}
-         for update of p`
+         where p.name = ${worker.name}`
       if (row?.state !== 'building' || worker.position < this.options.logWatcher.head) return undefined
       await dropGenerations(tx, worker.name, 'retired')
       await tx`

@@ -1,6 +1,7 @@
 import type { Sql, Tx } from '../db/connect.js'
 import { Problem } from '../problems.js'
 import { generationLock } from './generation-lock.js'
+import { changeProjection } from './projection-lock.js'
 import type { ProjectionRunner } from './runner.js'
 import { getProjectionSnapshot, snapshotNotFound, type ProjectionSnapshot } from './snapshots.js'
 import { notFound } from './store.js'
@@ -13,11 +14,11 @@ interface Restorable {
   liveDefinitionVersion: number
 }
 
-// Everything that must hold for a restore, read under the projection's row lock, which a swap, a
-// redefinition and a new backfill (by its foreign key) all wait for.
+// Everything that must hold for a restore, read under the projection lock (exclusive), which a swap, a
+// redefinition and a new backfill all take too.
 const lockRestorable = async (tx: Tx, name: string, id: string): Promise<Restorable> => {
   const [projection] = await tx<{ liveGeneration: number }[]>`
-    select live_generation as "liveGeneration" from projections where name = ${name} for update`
+    select live_generation as "liveGeneration" from projections where name = ${name}`
   if (!projection) throw notFound(name)
   const [backfill] = await tx<{ id: string; status: string }[]>`
     select id, status
@@ -46,7 +47,7 @@ const lockRestorable = async (tx: Tx, name: string, id: string): Promise<Restora
 // differ are written. A worker elsewhere whose batch follows fails its checkpoint compare-and-set (the
 // whole batch rolls back) and yields.
 const replaceLiveGeneration = (sql: Sql, name: string, id: string): Promise<void> =>
-  sql.begin(async (tx) => {
+  changeProjection(sql, name, async (tx) => {
     const restorable = await lockRestorable(tx, name, id)
     if (restorable.building) {
       throw new Problem('conflict', { name, snapshotId: id }, `projection ${name} is rebuilding; restore after the new generation is live`)

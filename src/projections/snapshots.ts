@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto'
 import type { Sql, Tx } from '../db/connect.js'
 import { Problem } from '../problems.js'
+import { generationLock } from './generation-lock.js'
+import { inProjectionLock } from './projection-lock.js'
 import { getProjection, notFound } from './store.js'
 import { recordSystemEvent } from './system-events.js'
 
@@ -24,49 +26,41 @@ const snapshotColumns = (sql: Sql | Tx) => sql`
 export const snapshotNotFound = (name: string, id: string): Problem =>
   new Problem('snapshot-not-found', { name, snapshotId: id }, `projection ${name} has no snapshot ${id}`)
 
-// 23503: the projection went between the read and the insert; 40001: the same, seen from REPEATABLE READ
-const PROJECTION_GONE = new Set(['23503', '40001'])
-
-// The worker commits documents and checkpoint in one transaction, so one REPEATABLE READ transaction
-// sees the live generation's documents exactly at its checkpoint; the copy stays inside the database.
-// With `generation`, copies only while that generation is live (null otherwise).
-export const copyLiveGeneration = async (sql: Sql, name: string, reason: string, generation?: number): Promise<ProjectionSnapshot | null> => {
-  try {
-    return await sql.begin('isolation level repeatable read', async (tx) => {
-      const [live] = await tx<{ generation: number }[]>`
-        select p.live_generation as generation
-          from projections p
-         where p.name = ${name}`
-      if (!live) throw notFound(name)
-      if (generation !== undefined && live.generation !== generation) return null
-      const id = randomUUID()
-      await tx`
-        insert into projection_snapshots (id, projection, generation, definition, definition_version, position, reason)
-        select ${id}, projection, generation, definition, definition_version, position, ${reason}
-          from projection_generations
+// The projection lock (shared) keeps its definition and live generation as they are, and the generation
+// lock keeps the live worker's and a non-atomic backfill's batches out, so the documents and the
+// checkpoint stand still while they are copied: the copy is exactly the documents at that checkpoint, and
+// it stays inside the database. With `generation`, copies only while that generation is live (null otherwise).
+export const copyLiveGeneration = (sql: Sql, name: string, reason: string, generation?: number): Promise<ProjectionSnapshot | null> =>
+  inProjectionLock(sql, name, 'shared', async (tx) => {
+    const [live] = await tx<{ generation: number }[]>`
+      select p.live_generation as generation
+        from projections p
+       where p.name = ${name}`
+    if (!live) throw notFound(name)
+    if (generation !== undefined && live.generation !== generation) return null
+    await tx`select pg_advisory_xact_lock(${generationLock.classId}, ${generationLock.key(name, live.generation)})`
+    const id = randomUUID()
+    await tx`
+      insert into projection_snapshots (id, projection, generation, definition, definition_version, position, reason)
+      select ${id}, projection, generation, definition, definition_version, position, ${reason}
+        from projection_generations
+       where projection = ${name}
+         and generation = ${live.generation}`
+    const [snapshot] = await tx<ProjectionSnapshot[]>`
+      with copied as (
+        insert into projection_snapshot_documents (snapshot, tenant, id, document, version, updated_at)
+        select ${id}, tenant, id, document, version, updated_at
+          from projection_documents
          where projection = ${name}
-           and generation = ${live.generation}`
-      const [snapshot] = await tx<ProjectionSnapshot[]>`
-        with copied as (
-          insert into projection_snapshot_documents (snapshot, tenant, id, document, version, updated_at)
-          select ${id}, tenant, id, document, version, updated_at
-            from projection_documents
-           where projection = ${name}
-             and generation = ${live.generation}
-          returning document is not null as present
-        )
-        update projection_snapshots
-           set documents = (select count(*) from copied where present)
-         where id = ${id}
-        returning ${snapshotColumns(tx)}`
-      return snapshot!
-    })
-  } catch (error) {
-    const code = (error as { code?: unknown }).code
-    if (typeof code === 'string' && PROJECTION_GONE.has(code)) await getProjection(sql, name)
-    throw error
-  }
-}
+           and generation = ${live.generation}
+        returning document is not null as present
+      )
+      update projection_snapshots
+         set documents = (select count(*) from copied where present)
+       where id = ${id}
+      returning ${snapshotColumns(tx)}`
+    return snapshot!
+  })
 
 // Exported for backfills, which take one before they touch live documents (SPEC "Backfills and rebuilds").
 export const createProjectionSnapshot = async (
@@ -104,21 +98,22 @@ export const getProjectionSnapshot = async (sql: Sql, name: string, id: string):
 
 // Retention counts automatic snapshots only: the newest `keep` of them stay. Manual ones and those
 // taken before a backfill are kept until the projection is deleted.
-export const pruneAutomaticSnapshots = async (sql: Sql, name: string, keep: number): Promise<number> => {
-  const deleted = await sql`
-    delete from projection_snapshots
-     where projection = ${name}
-       and reason = ${AUTOMATIC}
-       and seq < (select coalesce(min(seq), 0)
-                    from (select seq
-                            from projection_snapshots
-                           where projection = ${name}
-                             and reason = ${AUTOMATIC}
-                           order by seq desc
-                           limit ${keep}) newest)
-    returning id`
-  return deleted.length
-}
+export const pruneAutomaticSnapshots = (sql: Sql, name: string, keep: number): Promise<number> =>
+  inProjectionLock(sql, name, 'shared', async (tx) => {
+    const deleted = await tx`
+      delete from projection_snapshots
+       where projection = ${name}
+         and reason = ${AUTOMATIC}
+         and seq < (select coalesce(min(seq), 0)
+                      from (select seq
+                              from projection_snapshots
+                             where projection = ${name}
+                               and reason = ${AUTOMATIC}
+                             order by seq desc
+                             limit ${keep}) newest)
+      returning id`
+    return deleted.length
+  })
 
 // The position the last automatic snapshot at or below `position` was taken at (0 when none).
 export const lastAutomaticPosition = async (sql: Sql, name: string, position: number): Promise<number> => {

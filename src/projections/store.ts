@@ -1,6 +1,7 @@
 import { Problem } from '../problems.js'
 import type { Sql, Tx } from '../db/connect.js'
-import { createBackfill, finishBackfill, type BackfillRow } from './backfills.js'
+import { ACTIVE, createBackfill, finishBackfill, type BackfillRow } from './backfills.js'
+import { changeProjection } from './projection-lock.js'
 import type { DeclarativeDefinition, ProjectionKind } from './types.js'
 
 export interface ProjectionRow {
@@ -57,14 +58,14 @@ export type PutOutcome =
 
 // A changed definition never edits the live documents: it starts an atomic full rebuild, a new
 // generation built beside the live one that replaces it once caught up (SPEC "Backfills and rebuilds").
-// A backfill still running for the old definition is superseded.
+// A backfill still running for the old definition is superseded. Racing creations of one name queue on
+// the projection lock: the first creates (201), the others find it and answer as a PUT of an existing one.
 export const putDeclarative = (sql: Sql, name: string, definition: DeclarativeDefinition): Promise<PutOutcome> =>
-  sql.begin(async (tx): Promise<PutOutcome> => {
+  changeProjection(sql, name, async (tx): Promise<PutOutcome> => {
     const [current] = await tx<{ kind: ProjectionKind; same: boolean }[]>`
       select kind, definition = ${tx.json(definition as never)} as same
         from projections
-       where name = ${name}
-       for update`
+       where name = ${name}`
     if (!current) {
       await tx`
         insert into projections (name, kind, definition, definition_version, status, live_generation)
@@ -95,7 +96,7 @@ export const putDeclarative = (sql: Sql, name: string, definition: DeclarativeDe
   })
 
 export const registerCode = async (sql: Sql, name: string): Promise<void> => {
-  await sql.begin(async (tx) => {
+  await changeProjection(sql, name, async (tx) => {
     const [row] = await tx<{ kind: ProjectionKind }[]>`
       insert into projections (name, kind, status, live_generation)
       values (${name}, 'code', 'running', 1)
@@ -109,27 +110,34 @@ export const registerCode = async (sql: Sql, name: string): Promise<void> => {
   })
 }
 
-export const deleteProjection = async (sql: Sql, name: string): Promise<void> => {
-  await sql.begin(async (tx) => {
+// A run in progress is cancelled first, in the same transaction (SPEC: DELETE cancels a running backfill);
+// the caller records its cancellation.
+export const deleteProjection = (sql: Sql, name: string): Promise<BackfillRow | undefined> =>
+  changeProjection(sql, name, async (tx) => {
+    const [active] = await tx<{ id: string }[]>`select id from projection_backfills where projection = ${name} and status in ${tx(ACTIVE)}`
+    const cancelled = active ? await finishBackfill(tx, active.id, 'cancelled', 'projection deleted') : undefined
     const deleted = await tx`delete from projections where name = ${name} returning name`
     if (deleted.length === 0) throw notFound(name)
     await tx`delete from projection_documents where projection = ${name}`
+    return cancelled
   })
-}
 
-export const setStatus = async (
+// Answers the status it replaced.
+export const setStatus = (
   sql: Sql,
   name: string,
   status: ProjectionRow['status'],
   lastError: ProjectionRow['lastError'] = null,
-): Promise<void> => {
-  const updated = await sql`
-    update projections
-       set status = ${status}, last_error = ${lastError === null ? null : sql.json(lastError as never)}, updated_at = now()
-     where name = ${name}
-    returning name`
-  if (updated.length === 0) throw notFound(name)
-}
+): Promise<ProjectionRow['status']> =>
+  changeProjection(sql, name, async (tx) => {
+    const [before] = await tx<{ status: ProjectionRow['status'] }[]>`select status from projections where name = ${name}`
+    if (!before) throw notFound(name)
+    await tx`
+      update projections
+         set status = ${status}, last_error = ${lastError === null ? null : tx.json(lastError as never)}, updated_at = now()
+       where name = ${name}`
+    return before.status
+  })
 
 // Compare-and-set on the checkpoint, inside the batch's transaction: a worker that lost its
 // projection to another instance (or to a reset) cannot commit a batch over the other's work.

@@ -1,0 +1,44 @@
+import type { Sql, Tx } from '../db/connect.js'
+import { isRetryableConflict } from '../db/pg-errors.js'
+import { hash32 } from './generation-lock.js'
+
+// The one lock order for every transaction that touches a projection (docs/architecture.md "Lock order"):
+//   1. this advisory lock on the projection's name, as the transaction's first statement: exclusive for a
+//      change of the projection itself (definition, status, generations, backfills, snapshots restored,
+//      documents dropped), shared for work that only adds to it (a worker's or a partition's batch of
+//      documents and checkpoint, a snapshot copy);
+//   2. the generation lock (generation-lock.ts), where a batch needs it;
+//   3. rows, in any order: projections, projection_generations, projection_backfills and partitions,
+//      projection_documents, projection_snapshots.
+// Nobody waits for 1 while holding 2 or 3, so two such transactions never wait on each other in a cycle:
+// deadlocks are impossible by construction. The name need not exist yet, so two creations queue too.
+export const PROJECTION_LOCK_CLASS = 7_316_004
+
+export type LockMode = 'exclusive' | 'shared'
+
+export const lockProjection = async (tx: Tx, name: string, mode: LockMode): Promise<void> => {
+  const key = hash32(name)
+  if (mode === 'shared') await tx`select pg_advisory_xact_lock_shared(${PROJECTION_LOCK_CLASS}, ${key})`
+  else await tx`select pg_advisory_xact_lock(${PROJECTION_LOCK_CLASS}, ${key})`
+}
+
+const ATTEMPTS = 5
+
+// One transaction on one projection, under its lock, tried again on a serialization failure or (as a
+// backstop only) a deadlock. A call that still fails gets 409 conflict from pg-errors.ts, never a 500.
+export const inProjectionLock = async <T>(sql: Sql, name: string, mode: LockMode, work: (tx: Tx) => Promise<T>): Promise<T> => {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return (await sql.begin(async (tx) => {
+        await lockProjection(tx, name, mode)
+        return work(tx)
+      })) as T
+    } catch (error) {
+      if (attempt >= ATTEMPTS || !isRetryableConflict(error)) throw error
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * attempt))
+    }
+  }
+}
+
+export const changeProjection = <T>(sql: Sql, name: string, work: (tx: Tx) => Promise<T>): Promise<T> =>
+  inProjectionLock(sql, name, 'exclusive', work)
