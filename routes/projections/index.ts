@@ -72,14 +72,15 @@ export const projectionRoutes: FastifyPluginAsyncTypebox<ProjectionRoutesOptions
     },
   }, async (request, reply) => {
     const { name } = request.params
-    const put = await putDeclarative(sql, name, checkDefinition(request.body))
+    const head = await logHead.catchUp()
+    const put = await putDeclarative(sql, name, checkDefinition(request.body), async (tx) => viewOf(tx, await getProjection(tx, name), head))
     if (put.outcome === 'rebuilding') {
       if (put.cancelled) await recordCancelled(runner, put.cancelled, 'superseded by a new definition')
       await runner.record(name, 'ProjectionBackfillRequested', { backfillId: put.backfillId, request: { criteria: 'full-rebuild', atomic: true, requestedBy: 'definition-change' } })
     }
     if (put.outcome !== 'unchanged') await runner.changed()
     if (put.outcome === 'created') await runner.record(name, 'ProjectionStarted')
-    return reply.code(put.outcome === 'created' ? 201 : 200).send(await view(name))
+    return reply.code(put.outcome === 'created' ? 201 : 200).send(put.view)
   })
 
   app.delete('/:name', { schema: { params: ProjectionParams, response: { 204: Type.Null(), ...problems } } }, async (request, reply) => {

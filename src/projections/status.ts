@@ -1,4 +1,4 @@
-import type { Sql } from '../db/connect.js'
+import type { Sql, Tx } from '../db/connect.js'
 import { documentCount, listGenerations, type ProjectionRow } from './store.js'
 import type { DeclarativeDefinition, ProjectionKind, ProjectionStatus } from './types.js'
 
@@ -19,7 +19,7 @@ export interface ProjectionView {
   definition: DeclarativeDefinition | null
 }
 
-export const viewOf = async (sql: Sql, row: ProjectionRow, head: number): Promise<ProjectionView> => {
+export const viewOf = async (sql: Sql | Tx, row: ProjectionRow, head: number): Promise<ProjectionView> => {
   const generations = await listGenerations(sql, row.name)
   const live = generations.find((generation) => generation.generation === row.liveGeneration)
   const position = live?.position ?? 0

@@ -26,17 +26,17 @@ export interface GenerationRow {
   backfill: string | null
 }
 
-const projectionColumns = (sql: Sql) => sql`
+const projectionColumns = (sql: Sql | Tx) => sql`
   name, kind, definition, definition_version as "definitionVersion", status,
   live_generation as "liveGeneration", last_error as "lastError", updated_at as "updatedAt"`
 
-const generationColumns = (sql: Sql) => sql`
+const generationColumns = (sql: Sql | Tx) => sql`
   projection, generation, definition, definition_version as "definitionVersion", position, state, backfill`
 
 export const notFound = (name: string): Problem =>
   new Problem('projection-not-found', { name }, `no projection named ${name}`)
 
-export const getProjection = async (sql: Sql, name: string): Promise<ProjectionRow> => {
+export const getProjection = async (sql: Sql | Tx, name: string): Promise<ProjectionRow> => {
   const [row] = await sql<ProjectionRow[]>`select ${projectionColumns(sql)} from projections where name = ${name}`
   if (!row) throw notFound(name)
   return row
@@ -45,7 +45,7 @@ export const getProjection = async (sql: Sql, name: string): Promise<ProjectionR
 export const listProjections = (sql: Sql): Promise<ProjectionRow[]> =>
   sql<ProjectionRow[]>`select ${projectionColumns(sql)} from projections order by name`
 
-export const listGenerations = (sql: Sql, name?: string): Promise<GenerationRow[]> =>
+export const listGenerations = (sql: Sql | Tx, name?: string): Promise<GenerationRow[]> =>
   sql<GenerationRow[]>`
     select ${generationColumns(sql)}
       from projection_generations
@@ -56,44 +56,58 @@ export type PutOutcome =
   | { outcome: 'created' | 'unchanged' }
   | { outcome: 'rebuilding'; backfillId: string; cancelled: BackfillRow | undefined }
 
+// what the caller reads of the projection in the same transaction: a DELETE racing right behind cannot
+// turn the PUT's answer into a 404
+export type Described<V> = PutOutcome & { view: V }
+
 // A changed definition never edits the live documents: it starts an atomic full rebuild, a new
 // generation built beside the live one that replaces it once caught up (SPEC "Backfills and rebuilds").
 // A backfill still running for the old definition is superseded. Racing creations of one name queue on
 // the projection lock: the first creates (201), the others find it and answer as a PUT of an existing one.
-export const putDeclarative = (sql: Sql, name: string, definition: DeclarativeDefinition): Promise<PutOutcome> =>
-  changeProjection(sql, name, async (tx): Promise<PutOutcome> => {
-    const [current] = await tx<{ kind: ProjectionKind; same: boolean }[]>`
-      select kind, definition = ${tx.json(definition as never)} as same
-        from projections
-       where name = ${name}`
-    if (!current) {
-      await tx`
-        insert into projections (name, kind, definition, definition_version, status, live_generation)
-        values (${name}, 'declarative', ${tx.json(definition as never)}, 1, 'running', 1)`
-      await tx`
-        insert into projection_generations (projection, generation, definition, definition_version, state)
-        values (${name}, 1, ${tx.json(definition as never)}, 1, 'live')`
-      return { outcome: 'created' }
-    }
-    if (current.kind === 'code') throw new Problem('conflict', { name }, `${name} is a code projection from PROJECTIONS_DIR`)
-    if (current.same) return { outcome: 'unchanged' }
-    const [active] = await tx<{ id: string }[]>`
-      select id from projection_backfills where projection = ${name} and status in ('queued', 'running', 'swapping')`
-    const cancelled = active ? await finishBackfill(tx, active.id, 'cancelled', 'superseded by a new definition') : undefined
-    // versions only grow, also after a rollback brought an older one back
-    await tx`
-      update projections
-         set definition = ${tx.json(definition as never)},
-             definition_version = (select max(definition_version) + 1 from projection_generations where projection = ${name}),
-             updated_at = now()
-       where name = ${name}`
-    const backfillId = await createBackfill(tx, {
-      projection: name,
-      request: { criteria: 'full-rebuild', atomic: true, requestedBy: 'definition-change' },
-      partitions: 1,
-    })
-    return { outcome: 'rebuilding', backfillId, cancelled }
+export const putDeclarative = <V>(
+  sql: Sql,
+  name: string,
+  definition: DeclarativeDefinition,
+  describe: (tx: Tx) => Promise<V>,
+): Promise<Described<V>> =>
+  changeProjection(sql, name, async (tx) => {
+    const outcome = await applyDefinition(tx, name, definition)
+    return { ...outcome, view: await describe(tx) }
   })
+
+const applyDefinition = async (tx: Tx, name: string, definition: DeclarativeDefinition): Promise<PutOutcome> => {
+  const [current] = await tx<{ kind: ProjectionKind; same: boolean }[]>`
+    select kind, definition = ${tx.json(definition as never)} as same
+      from projections
+     where name = ${name}`
+  if (!current) {
+    await tx`
+      insert into projections (name, kind, definition, definition_version, status, live_generation)
+      values (${name}, 'declarative', ${tx.json(definition as never)}, 1, 'running', 1)`
+    await tx`
+      insert into projection_generations (projection, generation, definition, definition_version, state)
+      values (${name}, 1, ${tx.json(definition as never)}, 1, 'live')`
+    return { outcome: 'created' }
+  }
+  if (current.kind === 'code') throw new Problem('conflict', { name }, `${name} is a code projection from PROJECTIONS_DIR`)
+  if (current.same) return { outcome: 'unchanged' }
+  const [active] = await tx<{ id: string }[]>`
+    select id from projection_backfills where projection = ${name} and status in ('queued', 'running', 'swapping')`
+  const cancelled = active ? await finishBackfill(tx, active.id, 'cancelled', 'superseded by a new definition') : undefined
+  // versions only grow, also after a rollback brought an older one back
+  await tx`
+    update projections
+       set definition = ${tx.json(definition as never)},
+           definition_version = (select max(definition_version) + 1 from projection_generations where projection = ${name}),
+           updated_at = now()
+     where name = ${name}`
+  const backfillId = await createBackfill(tx, {
+    projection: name,
+    request: { criteria: 'full-rebuild', atomic: true, requestedBy: 'definition-change' },
+    partitions: 1,
+  })
+  return { outcome: 'rebuilding', backfillId, cancelled }
+}
 
 export const registerCode = async (sql: Sql, name: string): Promise<void> => {
   await changeProjection(sql, name, async (tx) => {
@@ -152,7 +166,7 @@ export const advanceCheckpoint = async (tx: Tx, name: string, generation: number
   return updated.length === 1
 }
 
-export const documentCount = async (sql: Sql, name: string, generation: number): Promise<number> => {
+export const documentCount = async (sql: Sql | Tx, name: string, generation: number): Promise<number> => {
   const [row] = await sql<{ count: number }[]>`
     
     select count(*) as count
