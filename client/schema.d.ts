@@ -1980,7 +1980,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["TimeoutProblem"];
             };
         };
-        /** @description `conflict`: the request does not fit the current state (a code projection redefined over HTTP, a skip with nothing failed). */
+        /** @description `conflict`: the request does not fit the current state (a code projection redefined over HTTP, a skip with nothing failed), or concurrent changes to the projection kept getting in its way after the server's own retries (rare; try again). */
         Conflict: {
             headers: {
                 "x-request-id": components["headers"]["XRequestId"];
@@ -3485,6 +3485,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["ProjectionNotFound"];
+            409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
@@ -3761,6 +3762,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["ProjectionNotFound"];
+            409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];

@@ -83,7 +83,7 @@ export const projectionRoutes: FastifyPluginAsyncTypebox<ProjectionRoutesOptions
     return reply.code(put.outcome === 'created' ? 201 : 200).send(put.view)
   })
 
-  app.delete('/:name', { schema: { params: ProjectionParams, response: { 204: Type.Null(), ...problems } } }, async (request, reply) => {
+  app.delete('/:name', { schema: { params: ProjectionParams, response: { 204: Type.Null(), 409: ProblemRef, ...problems } } }, async (request, reply) => {
     const { name } = request.params
     await getProjection(sql, name)
     await runner.stopLocal(name)

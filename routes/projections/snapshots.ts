@@ -29,7 +29,7 @@ const problems = { 400: ProblemRef, 404: ProblemRef, 500: ProblemRef }
 // SPEC "Backfills and rebuilds": /projections/{name}/snapshots…
 export const projectionSnapshotRoutes: FastifyPluginAsyncTypebox<ProjectionSnapshotRoutesOptions> = async (app, { sql, runner, logHead, appended }) => {
   app.post('/:name/snapshots', {
-    schema: { params: ProjectionParams, response: { 201: ProjectionSnapshot, ...problems } },
+    schema: { params: ProjectionParams, response: { 201: ProjectionSnapshot, 409: ProblemRef, ...problems } },
   }, async (request, reply) => {
     const snapshot = await createProjectionSnapshot(sql, request.params.name, 'manual', appended)
     request.log.info({ projection: request.params.name, snapshotId: snapshot.id, position: snapshot.position }, 'projection snapshot taken')
