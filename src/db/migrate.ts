@@ -2,13 +2,13 @@ import { readdir, readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import path from 'node:path'
 import type { Sql } from './connect.js'
+import { LOCK_CLASS } from './advisory-locks.js'
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../../sql/', import.meta.url))
 const sourceMigrationsDir = fileURLToPath(new URL('../../sql/', import.meta.url))
 
 // Two instances starting together must not both apply a migration: each one runs in its own
 // transaction under the same transaction-scoped advisory lock and re-checks what is applied.
-const MIGRATION_LOCK = 7_316_001
 
 export interface Migration {
   version: number
@@ -37,7 +37,7 @@ export const migrate = async (sql: Sql, dir?: string): Promise<number[]> => {
   for (const migration of await listMigrations(dir)) {
     const text = await readFile(migration.file, 'utf8')
     await sql.begin(async (tx) => {
-      await tx`select pg_advisory_xact_lock(${MIGRATION_LOCK})`
+      await tx`select pg_advisory_xact_lock(${LOCK_CLASS.migrations})`
       await tx`
         create table if not exists annalist_migrations (
           version int primary key,

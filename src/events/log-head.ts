@@ -1,4 +1,5 @@
 import type { Sql } from '../db/connect.js'
+import { SingleFlight } from '../single-flight.js'
 
 interface Observation {
   // every position up to here was handed out ...
@@ -18,8 +19,7 @@ const MAX_PENDING = 1024
 export class LogHead {
   #safe = 0
   #pending: Observation[] = []
-  #running: Promise<number> | undefined
-  #queued: Promise<number> | undefined
+  readonly #rounds = new SingleFlight(() => this.#observe())
   #lastObserved = 0
 
   constructor(private readonly sql: Sql) {}
@@ -40,17 +40,7 @@ export class LogHead {
 
   // One observation round that starts after this call (concurrent callers share rounds).
   refresh(): Promise<number> {
-    if (!this.#running) {
-      this.#running = this.#observe().finally(() => (this.#running = undefined))
-      return this.#running
-    }
-    this.#queued ??= this.#running
-      .catch(() => undefined)
-      .then(() => {
-        this.#queued = undefined
-        return this.refresh()
-      })
-    return this.#queued
+    return this.#rounds.run()
   }
 
   // Like refresh, but when transactions that were open at the call are what holds the head back, wait a

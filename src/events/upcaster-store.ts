@@ -1,11 +1,11 @@
 import { Problem } from '../problems.js'
 import type { Sql, Tx } from '../db/connect.js'
+import { CHANNEL } from '../db/channels.js'
 import { toProblem } from '../db/pg-errors.js'
 import { checkSteps } from './upcast-step.js'
 import type { UpcasterDefinition, UpcasterStep } from './upcaster-types.js'
 
 // Every instance caches the declarative upcasters and reloads them when this channel says they changed.
-export const UPCASTERS_CHANNEL = 'annalist_upcasters'
 
 const columns = (sql: Sql | Tx) => sql`type, steps, created_at as "createdAt", updated_at as "updatedAt"`
 
@@ -21,7 +21,7 @@ export const putUpcaster = async (sql: Sql, type: string, steps: UpcasterStep[])
           set steps = excluded.steps,
               updated_at = excluded.updated_at
         returning ${columns(tx)}, (xmax = 0) as created`
-      await tx`select pg_notify(${UPCASTERS_CHANNEL}, ${type})`
+      await tx`select pg_notify(${CHANNEL.upcasters}, ${type})`
       const { created, ...upcaster } = row!
       return { upcaster, created }
     })
@@ -39,7 +39,7 @@ export const getUpcaster = async (sql: Sql, type: string): Promise<UpcasterDefin
 export const deleteUpcaster = async (sql: Sql, type: string): Promise<void> => {
   const deleted = await sql.begin(async (tx) => {
     const rows = await tx`delete from upcasters where type = ${type} returning type`
-    if (rows.length > 0) await tx`select pg_notify(${UPCASTERS_CHANNEL}, ${type})`
+    if (rows.length > 0) await tx`select pg_notify(${CHANNEL.upcasters}, ${type})`
     return rows.length
   })
   if (deleted === 0) throw new Problem('not-found', { eventType: type }, `no upcaster is registered for event type ${type}`)

@@ -1,6 +1,8 @@
+import { CHANNEL } from '../db/channels.js'
 import type { Sql } from '../db/connect.js'
+import { SingleFlight } from '../single-flight.js'
 import { applyStep } from './upcast-step.js'
-import { listUpcasters, UPCASTERS_CHANNEL } from './upcaster-store.js'
+import { listUpcasters } from './upcaster-store.js'
 import type { CodeUpcaster, CodeUpcasters, UpcasterDefinition } from './upcaster-types.js'
 import type { StoredEvent } from './types.js'
 
@@ -28,8 +30,7 @@ export class Upcasters {
   #steps = new Map<string, Map<number, Step>>()
   #timer: NodeJS.Timeout | undefined
   #unlisten: (() => Promise<void>) | undefined
-  #loading: Promise<void> | undefined
-  #again = false
+  readonly #loads = new SingleFlight(() => this.#load())
 
   constructor(
     private readonly sql: Sql,
@@ -40,7 +41,7 @@ export class Upcasters {
   }
 
   async start(): Promise<void> {
-    const listening = await this.sql.listen(UPCASTERS_CHANNEL, () => void this.reload().catch(() => undefined))
+    const listening = await this.sql.listen(CHANNEL.upcasters, () => void this.reload().catch(() => undefined))
     this.#unlisten = listening.unlisten
     await this.reload()
     this.#timer = setInterval(() => void this.reload().catch(() => undefined), this.options.refreshMs ?? 5000)
@@ -50,29 +51,21 @@ export class Upcasters {
   async stop(): Promise<void> {
     clearInterval(this.#timer)
     await this.#unlisten?.().catch(() => undefined)
-    await this.#loading?.catch(() => undefined)
+    await this.#loads.settled()
   }
 
   // One load at a time; a reload asked for during a load runs once more after it, so it sees every change made before it was asked.
   reload(): Promise<void> {
-    if (this.#loading) {
-      this.#again = true
-      return this.#loading
+    return this.#loads.run()
+  }
+
+  async #load(): Promise<void> {
+    try {
+      this.#build(await listUpcasters(this.sql))
+    } catch (error) {
+      this.options.log?.warn({ err: error }, 'upcasters could not be loaded')
+      throw error
     }
-    this.#loading = (async () => {
-      try {
-        do {
-          this.#again = false
-          this.#build(await listUpcasters(this.sql))
-        } while (this.#again)
-      } catch (error) {
-        this.options.log?.warn({ err: error }, 'upcasters could not be loaded')
-        throw error
-      } finally {
-        this.#loading = undefined
-      }
-    })()
-    return this.#loading
   }
 
   #build(definitions: UpcasterDefinition[]): void {

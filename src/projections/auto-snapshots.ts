@@ -1,4 +1,5 @@
 import type { Sql } from '../db/connect.js'
+import { SingleFlight } from '../single-flight.js'
 import { AUTOMATIC, copyLiveGeneration, lastAutomaticPosition, pruneAutomaticSnapshots } from './snapshots.js'
 import { recordSystemEvent } from './system-events.js'
 import type { SnapshotPolicy } from './types.js'
@@ -29,35 +30,28 @@ interface WorkerState {
 export class AutoSnapshots {
   // per worker, so a projection deleted and defined again, or restarted after a restore, starts afresh
   readonly #workers = new WeakMap<CommittedBatch, WorkerState>()
-  readonly #taking = new Map<string, Promise<void>>()
-  // a worker that committed while its projection was being considered: considered once more after
-  readonly #again = new Map<string, CommittedBatch>()
+  // one snapshot of a projection at a time; commits meanwhile are looked at once after, the latest of them
+  readonly #taking = new Map<string, SingleFlight<[CommittedBatch], void>>()
   #stopped = false
 
   constructor(private readonly sql: Sql, private readonly options: AutoSnapshotsOptions) {}
 
   committed(worker: CommittedBatch): void {
-    const { name, generation, position } = worker
     if (this.#stopped || this.#workers.get(worker)?.policy === null) return
-    if (this.#taking.has(name)) {
-      this.#again.set(name, worker)
-      return
+    let taking = this.#taking.get(worker.name)
+    if (!taking) {
+      taking = new SingleFlight((latest: CommittedBatch) =>
+        this.#consider(latest, latest.name, latest.generation, latest.position)
+          .catch((error) => this.options.log.warn({ err: error, projection: latest.name }, 'automatic projection snapshot failed')))
+      this.#taking.set(worker.name, taking)
     }
-    const taking = this.#consider(worker, name, generation, position)
-      .catch((error) => this.options.log.warn({ err: error, projection: name }, 'automatic projection snapshot failed'))
-      .finally(() => {
-        this.#taking.delete(name)
-        const again = this.#again.get(name)
-        this.#again.delete(name)
-        if (again) this.committed(again)
-      })
-    this.#taking.set(name, taking)
+    void taking.run(worker)
   }
 
   // Lets a snapshot being taken finish.
   async stop(): Promise<void> {
     this.#stopped = true
-    await Promise.all(this.#taking.values())
+    await Promise.all([...this.#taking.values()].map((taking) => taking.settled()))
   }
 
   async #consider(worker: CommittedBatch, name: string, generation: number, position: number): Promise<void> {

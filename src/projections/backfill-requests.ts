@@ -2,6 +2,7 @@ import type { Sql, Tx } from '../db/connect.js'
 import { eventColumns } from '../events/event-columns.js'
 import { SYSTEM_TENANT, type StoredEvent } from '../events/types.js'
 import { Problem } from '../problems.js'
+import { SingleFlight } from '../single-flight.js'
 import type { LogWatcher } from '../subscriptions/log-watcher.js'
 import { checkBackfillRequest, checkConcurrency } from './backfill-request.js'
 import { createBackfill } from './backfills.js'
@@ -22,9 +23,7 @@ const NAME = new RegExp(PROJECTION_NAME_PATTERN)
 // request starts exactly one run across crashes and instances (an instance that finds the cursor row
 // locked leaves the round to the one holding it).
 export class BackfillRequests {
-  #round: Promise<void> = Promise.resolve()
-  #again = false
-  #running = false
+  readonly #rounds = new SingleFlight(() => this.#round())
   #stopped = false
   #lastRound = 0
   #timer: NodeJS.Timeout | undefined
@@ -55,32 +54,23 @@ export class BackfillRequests {
     this.#stopped = true
     this.logWatcher.off('advance', this.#kick)
     clearTimeout(this.#timer)
-    await this.#round
+    await this.#rounds.settled()
   }
 
   // Rounds never overlap; a call during one asks for one more after it.
   drain(): Promise<void> {
-    if (this.#running) {
-      this.#again = true
-      return this.#round
-    }
-    this.#running = true
+    return this.#rounds.run()
+  }
+
+  async #round(): Promise<void> {
     this.#lastRound = Date.now()
-    this.#round = (async () => {
-      try {
-        do {
-          this.#again = false
-          while (!this.#stopped && (await this.#once())) {
-            // a full batch: there may be more
-          }
-        } while (this.#again && !this.#stopped)
-      } catch (error) {
-        this.log.warn({ err: error }, 'projection requests round failed')
-      } finally {
-        this.#running = false
+    try {
+      while (!this.#stopped && (await this.#once())) {
+        // a full batch: there may be more
       }
-    })()
-    return this.#round
+    } catch (error) {
+      this.log.warn({ err: error }, 'projection requests round failed')
+    }
   }
 
   async #once(): Promise<boolean> {

@@ -1,15 +1,14 @@
 import { EventEmitter } from 'node:events'
+import { CHANNEL } from '../db/channels.js'
 import type { Sql } from '../db/connect.js'
-
-export const PROGRESS_CHANNEL = 'annalist_projection_progress'
+import { SingleFlight } from '../single-flight.js'
 
 // Read-your-writes for documents (SPEC "Documents", waitFor). A commit of a batch (by a local worker,
 // or by another instance through NOTIFY) leads to one read of the live checkpoint per projection,
 // however many requests wait on it; the waiters compare the position it finds with their own.
 export class ProjectionProgress {
   #positions = new EventEmitter<Record<string, [number]>>()
-  #reading = new Map<string, Promise<void>>()
-  #again = new Set<string>()
+  readonly #reads = new Map<string, SingleFlight<[], void>>()
   #unlisten: (() => Promise<void>) | undefined
 
   constructor(private readonly sql: Sql) {
@@ -17,7 +16,7 @@ export class ProjectionProgress {
   }
 
   async start(): Promise<void> {
-    const request = await this.sql.listen(PROGRESS_CHANNEL, (name) => this.#read(name))
+    const request = await this.sql.listen(CHANNEL.progress, (name) => this.#read(name))
     this.#unlisten = request.unlisten
   }
 
@@ -28,7 +27,7 @@ export class ProjectionProgress {
   // Called by a local worker after its batch committed; other instances hear of it by NOTIFY.
   committed(name: string): void {
     this.#read(name)
-    void this.sql`select pg_notify(${PROGRESS_CHANNEL}, ${name})`.catch(() => undefined)
+    void this.sql`select pg_notify(${CHANNEL.progress}, ${name})`.catch(() => undefined)
   }
 
   async livePosition(name: string): Promise<number | undefined> {
@@ -43,20 +42,15 @@ export class ProjectionProgress {
   // One read at a time per projection; a change during a read asks for one more, so some read always
   // starts after the latest change.
   #read(name: string): void {
-    if (this.#reading.has(name)) {
-      this.#again.add(name)
-      return
-    }
-    const reading = this.livePosition(name)
-      .then((position) => {
+    let reads = this.#reads.get(name)
+    if (!reads) {
+      reads = new SingleFlight(async () => {
+        const position = await this.livePosition(name).catch(() => undefined)
         if (position !== undefined) this.#positions.emit(name, position)
       })
-      .catch(() => undefined)
-      .finally(() => {
-        this.#reading.delete(name)
-        if (this.#again.delete(name)) this.#read(name)
-      })
-    this.#reading.set(name, reading)
+      this.#reads.set(name, reads)
+    }
+    void reads.run()
   }
 
   // true once the live generation has processed `position`; false after timeoutMs

@@ -1,6 +1,6 @@
 import type { Sql, Tx } from '../db/connect.js'
 import { isRetryableConflict } from '../db/pg-errors.js'
-import { hash32 } from './generation-lock.js'
+import { LOCK_CLASS, lockKey } from '../db/advisory-locks.js'
 
 // The one lock order for every transaction that touches a projection (docs/architecture.md "Lock order"):
 //   1. this advisory lock on the projection's name, as the transaction's first statement: exclusive for a
@@ -12,14 +12,12 @@ import { hash32 } from './generation-lock.js'
 //      projection_documents, projection_snapshots.
 // Nobody waits for 1 while holding 2 or 3, so two such transactions never wait on each other in a cycle:
 // deadlocks are impossible by construction. The name need not exist yet, so two creations queue too.
-export const PROJECTION_LOCK_CLASS = 7_316_004
-
 export type LockMode = 'exclusive' | 'shared'
 
 export const lockProjection = async (tx: Tx, name: string, mode: LockMode): Promise<void> => {
-  const key = hash32(name)
-  if (mode === 'shared') await tx`select pg_advisory_xact_lock_shared(${PROJECTION_LOCK_CLASS}, ${key})`
-  else await tx`select pg_advisory_xact_lock(${PROJECTION_LOCK_CLASS}, ${key})`
+  const key = lockKey(name)
+  if (mode === 'shared') await tx`select pg_advisory_xact_lock_shared(${LOCK_CLASS.projection}, ${key})`
+  else await tx`select pg_advisory_xact_lock(${LOCK_CLASS.projection}, ${key})`
 }
 
 const ATTEMPTS = 5

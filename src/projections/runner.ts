@@ -1,4 +1,7 @@
+import { LOCK_CLASS } from '../db/advisory-locks.js'
+import { CHANNEL } from '../db/channels.js'
 import type { Sql } from '../db/connect.js'
+import { SingleFlight } from '../single-flight.js'
 import type { LogWatcher } from '../subscriptions/log-watcher.js'
 import type { Projector } from './apply-event.js'
 import { BackfillJob, type BackfillJobDeps } from './backfill-job.js'
@@ -11,9 +14,6 @@ import { recordSystemEvent, type SystemEventType } from './system-events.js'
 import type { CodeProjection, ProjectionEvent } from './types.js'
 import { ProjectionWorker, type ProjectionFailure, type WorkerDeps } from './worker.js'
 
-export const PROJECTIONS_CHANNEL = 'annalist_projections'
-// two-key advisory locks: this class, then hashtext(name)
-const LOCK_CLASS = 7_316_002
 
 export interface RunnerOptions {
   sql: Sql
@@ -50,7 +50,7 @@ export class ProjectionRunner {
   readonly #jobDeps: BackfillJobDeps
   #locks: Reserved | undefined
   #lockPid: number | undefined
-  #round: Promise<void> = Promise.resolve()
+  readonly #rounds = new SingleFlight(() => this.#round())
   #timer: NodeJS.Timeout | undefined
   #unlisten: (() => Promise<void>) | undefined
   #stopped = false
@@ -96,7 +96,7 @@ export class ProjectionRunner {
   }
 
   async start(): Promise<void> {
-    const request = await this.options.sql.listen(PROJECTIONS_CHANNEL, () => void this.reconcile())
+    const request = await this.options.sql.listen(CHANNEL.projections, () => void this.reconcile())
     this.#unlisten = request.unlisten
     await this.reconcile()
     this.#timer = setInterval(() => void this.reconcile(), this.options.reconcileMs ?? 2000)
@@ -107,7 +107,7 @@ export class ProjectionRunner {
     this.#stopped = true
     clearInterval(this.#timer)
     await this.#unlisten?.().catch(() => undefined)
-    await this.#round
+    await this.#rounds.settled()
     await Promise.all([...this.#workers.values(), ...this.#jobs.values()].map((running) => running.stop()))
     this.#workers.clear()
     this.#jobs.clear()
@@ -117,7 +117,7 @@ export class ProjectionRunner {
 
   // Tell every instance (this one included) that definitions or statuses changed.
   async changed(): Promise<void> {
-    await this.options.sql`select pg_notify(${PROJECTIONS_CHANNEL}, '')`
+    await this.options.sql`select pg_notify(${CHANNEL.projections}, '')`
     await this.reconcile()
   }
 
@@ -128,7 +128,7 @@ export class ProjectionRunner {
   // Stops this instance's workers of one projection (their batch commits first) ahead of a change to
   // its checkpoint; a worker elsewhere finds its checkpoint moved and yields.
   async stopLocal(name: string): Promise<void> {
-    await this.#round
+    await this.#rounds.settled()
     for (const [key, worker] of this.#workers) {
       if (worker.name !== name) continue
       this.#workers.delete(key)
@@ -149,10 +149,12 @@ export class ProjectionRunner {
 
   // Rounds run one at a time; a round asked for while one runs shares the next.
   reconcile(): Promise<void> {
-    this.#round = this.#round.then(() => (this.#stopped ? undefined : this.#reconcileOnce())).catch((error) => {
-      this.options.log.warn({ err: error }, 'projection round failed')
-    })
-    return this.#round
+    return this.#rounds.run()
+  }
+
+  async #round(): Promise<void> {
+    if (this.#stopped) return
+    await this.#reconcileOnce().catch((error) => this.options.log.warn({ err: error }, 'projection round failed'))
   }
 
   async #reconcileOnce(): Promise<void> {
@@ -225,7 +227,7 @@ export class ProjectionRunner {
         this.#locks = locks
         this.#lockPid = me?.pid
       }
-      const [row] = await this.#locks<{ locked: boolean }[]>`select pg_try_advisory_lock(${LOCK_CLASS}, hashtext(${name})) as locked`
+      const [row] = await this.#locks<{ locked: boolean }[]>`select pg_try_advisory_lock(${LOCK_CLASS.projectionOwner}, hashtext(${name})) as locked`
       if (row?.locked) this.#owned.add(name)
       return row?.locked === true
     } catch (error) {
@@ -242,7 +244,7 @@ export class ProjectionRunner {
     if (!this.#locks) return
     const [row] = await this.options.sql<{ alive: boolean; held: number }[]>`
       select exists (select from pg_stat_activity where pid = ${this.#lockPid ?? 0}) as alive,
-             (select count(*)::int from pg_locks where pid = ${this.#lockPid ?? 0} and locktype = 'advisory' and classid = ${LOCK_CLASS} and granted) as held`
+             (select count(*)::int from pg_locks where pid = ${this.#lockPid ?? 0} and locktype = 'advisory' and classid = ${LOCK_CLASS.projectionOwner} and granted) as held`
     if (!row?.alive || row.held < this.#owned.size) await this.#lost(new Error(`lock backend ${this.#lockPid} gone or holding ${row?.held} of ${this.#owned.size} locks`))
   }
 
@@ -260,7 +262,7 @@ export class ProjectionRunner {
   async #unlock(name: string): Promise<void> {
     this.#owned.delete(name)
     const locks = this.#locks
-    if (locks) await locks`select pg_advisory_unlock(${LOCK_CLASS}, hashtext(${name}))`.catch(() => undefined)
+    if (locks) await locks`select pg_advisory_unlock(${LOCK_CLASS.projectionOwner}, hashtext(${name}))`.catch(() => undefined)
   }
 
   // A building generation that reached the live head replaces the live one in one short transaction;

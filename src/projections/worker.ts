@@ -4,8 +4,8 @@ import { applyEvent, documentKeyOf, sourceOf, type Projector } from './apply-eve
 import { DocumentSession } from './document-session.js'
 import { readSourceEvents, type SourceBatch } from './source-events.js'
 import { isTransient, messageOf } from './failures.js'
-import { generationLock, hash32 } from './generation-lock.js'
-import { PROJECTION_LOCK_CLASS } from './projection-lock.js'
+import { LOCK_CLASS, lockKey } from '../db/advisory-locks.js'
+import { generationLock } from './generation-lock.js'
 import { advanceCheckpoint } from './store.js'
 import type { ProjectionEvent } from './types.js'
 
@@ -127,7 +127,7 @@ export class ProjectionWorker {
       await this.deps.sql.begin(async (tx) => {
         // the lock order of projection-lock.ts, both in one round trip (a select list is evaluated in order)
         await tx`
-          select pg_advisory_xact_lock_shared(${PROJECTION_LOCK_CLASS}, ${hash32(this.name)}),
+          select pg_advisory_xact_lock_shared(${LOCK_CLASS.projection}, ${lockKey(this.name)}),
                  pg_advisory_xact_lock(${generationLock.classId}, ${generationLock.key(this.name, this.generation)})`
         const session = new DocumentSession(tx, this.name, this.generation)
         const events: ProjectionEvent[] = []

@@ -1,8 +1,9 @@
 import { EventEmitter } from 'node:events'
+import { CHANNEL } from '../db/channels.js'
 import type { Sql } from '../db/connect.js'
 import type { LogHead } from '../events/log-head.js'
+import { SingleFlight } from '../single-flight.js'
 
-export const LOG_CHANNEL = 'annalist_log'
 const FOLLOW_UP_MS = 2
 const NOTIFY_GAP_MS = 2
 
@@ -19,10 +20,8 @@ export interface LogWatcherOptions {
 export class LogWatcher extends EventEmitter<{ advance: [head: number] }> {
   readonly #pollMs: number
   #head = 0
-  #ticking = false
-  #again = false
-  #notifying = false
-  #notifyAgain = false
+  readonly #rounds = new SingleFlight(() => this.#round())
+  readonly #notifications = new SingleFlight(() => this.#notifyOnce())
   #notifiedSinceLastPoll = false
   #timer: NodeJS.Timeout | undefined
   #followUp: NodeJS.Timeout | undefined
@@ -62,7 +61,7 @@ export class LogWatcher extends EventEmitter<{ advance: [head: number] }> {
   // An append of this process committed: wake local readers now (if any), other instances through NOTIFY.
   appended(): void {
     if (this.listenerCount('advance') > 0) void this.tick()
-    void this.#notify()
+    void this.#notifications.run()
   }
 
   // Resolves true once the gap-safe head reaches `position`, false after `timeoutMs`.
@@ -87,25 +86,20 @@ export class LogWatcher extends EventEmitter<{ advance: [head: number] }> {
   // One observation round at a time; wake-ups during a round ask for one more. When the round leaves
   // positions waiting on transactions still open, a follow-up round comes shortly after, so the tail
   // of a burst is delivered without waiting for the poll.
-  async tick(): Promise<void> {
-    if (this.#ticking) {
-      this.#again = true
-      return
-    }
-    this.#ticking = true
+  tick(): Promise<void> {
+    return this.#rounds.run()
+  }
+
+  async #round(): Promise<void> {
+    if (this.#stopped) return
     try {
-      do {
-        this.#again = false
-        const head = await this.logHead.refresh()
-        if (head > this.#head) {
-          this.#head = head
-          this.emit('advance', head)
-        }
-      } while (this.#again && !this.#stopped)
+      const head = await this.logHead.refresh()
+      if (head > this.#head) {
+        this.#head = head
+        this.emit('advance', head)
+      }
     } catch (error) {
       this.options.log?.warn({ err: error }, 'log head observation failed')
-    } finally {
-      this.#ticking = false
     }
     // backs off while the same observation keeps waiting (a transaction stays open, a session idle in a transaction
     // costs little); appends merely in flight at each round make a new one wait each time, and those settle quickly
@@ -130,7 +124,7 @@ export class LogWatcher extends EventEmitter<{ advance: [head: number] }> {
 
   async #listen(): Promise<void> {
     await this.#unlisten?.().catch(() => undefined)
-    const request = await this.sql.listen(LOG_CHANNEL, () => {
+    const request = await this.sql.listen(CHANNEL.log, () => {
       this.#notifiedSinceLastPoll = true
       void this.tick()
     })
@@ -138,22 +132,13 @@ export class LogWatcher extends EventEmitter<{ advance: [head: number] }> {
   }
 
   // Coalesced: one NOTIFY in flight, at most one per NOTIFY_GAP_MS, however many appends land.
-  async #notify(): Promise<void> {
-    if (this.#notifying) {
-      this.#notifyAgain = true
-      return
-    }
-    this.#notifying = true
+  async #notifyOnce(): Promise<void> {
+    if (this.#stopped) return
     try {
-      do {
-        this.#notifyAgain = false
-        await this.sql`select pg_notify(${LOG_CHANNEL}, '')`
-        await new Promise((resolve) => setTimeout(resolve, NOTIFY_GAP_MS))
-      } while (this.#notifyAgain && !this.#stopped)
+      await this.sql`select pg_notify(${CHANNEL.log}, '')`
+      await new Promise((resolve) => setTimeout(resolve, NOTIFY_GAP_MS))
     } catch (error) {
       this.options.log?.warn({ err: error }, 'notify failed')
-    } finally {
-      this.#notifying = false
     }
   }
 }

@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap'
 import type { Sql } from '../../src/db/connect.js'
 import { appendEvents } from '../../src/events/append.js'
-import { LOG_CHANNEL } from '../../src/subscriptions/log-watcher.js'
+import { CHANNEL } from '../../src/db/channels.js'
 import { testDatabase } from '../helpers/test-database.js'
 import { startServer, type ServerProcess } from '../helpers/server-process.js'
 import { waitFor } from '../helpers/wait-for.js'
@@ -37,7 +37,7 @@ const backendsOf = async (sql: Sql, server: ServerProcess): Promise<number[]> =>
 // (or, with `notify`, followed by the NOTIFY another instance would send).
 const appendUnheard = async (sql: Sql, bucket: string, notify = false): Promise<number> => {
   const result = await appendEvents(sql, 'default', 'tick-unheard', { events: [{ type: 'Tick', data: { bucket } }] })
-  if (notify) await sql`select pg_notify(${LOG_CHANNEL}, '')`
+  if (notify) await sql`select pg_notify(${CHANNEL.log}, '')`
   return result.lastPosition
 }
 

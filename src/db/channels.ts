@@ -1,0 +1,11 @@
+// The NOTIFY channels the instances of one database talk on.
+export const CHANNEL = {
+  // events were appended: readers of the log look at the head (src/subscriptions/log-watcher.ts)
+  log: 'annalist_log',
+  // projection definitions or statuses changed: runners reconcile (src/projections/runner.ts)
+  projections: 'annalist_projections',
+  // a projection batch committed, payload the projection's name: waitFor readers look (src/projections/progress.ts)
+  progress: 'annalist_projection_progress',
+  // an upcaster changed, payload its event type (src/events/upcasters.ts)
+  upcasters: 'annalist_upcasters',
+} as const
