@@ -1,7 +1,7 @@
 import { Ajv } from 'ajv'
 import addFormats from 'ajv-formats'
 import { Type, type Static } from 'typebox'
-import { describeAjvError } from '../http/ajv-errors.js'
+import { describeAjvError } from '../ajv-errors.js'
 import { Problem } from '../problems.js'
 import type { Projector } from './apply-event.js'
 

@@ -1,6 +1,6 @@
 import { Type, type Static } from 'typebox'
 import { Ajv } from 'ajv'
-import { describeAjvError } from '../http/ajv-errors.js'
+import { describeAjvError } from '../ajv-errors.js'
 import { Problem } from '../problems.js'
 import { isEventPath } from './json-path.js'
 import type { DeclarativeDefinition } from './types.js'
