@@ -1,4 +1,5 @@
 import type { Sql } from '../db/connect.js'
+import { toPlain } from './exact-json.js'
 import { applyStep } from './upcast-step.js'
 import { listUpcasters, UPCASTERS_CHANNEL } from './upcaster-store.js'
 import type { CodeUpcaster, CodeUpcasters, UpcasterDefinition } from './upcaster-types.js'
@@ -98,7 +99,7 @@ export class Upcasters {
     let version = schemaVersionOf(event.metadata)
     let step = version === undefined ? undefined : table.get(version)
     if (!step || version === undefined) return event
-    let current: T = { ...event, data: structuredClone(event.data) }
+    let current: T = { ...event, data: toPlain(event.data) }
     while (step) {
       const data = step(current.data, current)
       version += 1
