@@ -106,7 +106,7 @@ export class DocumentSession {
     await this.tx`
       insert into projection_documents (projection, generation, tenant, id, document, version, updated_at)
       select ${this.projection}, ${this.generation}, r.tenant, r.id, r.document, r.version, now()
-        from jsonb_to_recordset(${stringifyExact(rows)}::jsonb) as r(tenant text, id text, document jsonb, version bigint)
+        from jsonb_to_recordset(${stringifyExact(rows)}::text::jsonb) as r(tenant text, id text, document jsonb, version bigint)
       on conflict (projection, generation, tenant, id) do update
         set document = excluded.document,
             version = excluded.version,
