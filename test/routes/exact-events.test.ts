@@ -35,6 +35,16 @@ t.test('numbers, key order and __proto__/constructor keys come back exactly thro
   t.equal(({} as Record<string, unknown>).polluted, undefined)
 })
 
+t.test('integers beyond 2^53, numbers beyond double range and long decimals read back with their digits', async (t) => {
+  const numbers = '{"big":12345678901234567890123,"huge":1e400,"tiny":1e-400,"dec":0.1000000000000000000000001,"edge":9007199254740993}'
+  const id = streamId()
+  t.equal((await appendText(id, `{"events":[{"type":"Numbers","data":${numbers}}]}`)).statusCode, 201)
+  for (const url of [`/streams/${id}/events`, `/events?streamId=${id}`, `/streams/${id}/load`]) {
+    const read = await app.inject({ method: 'GET', url })
+    t.ok(read.body.includes(`"data":${numbers},`), `${url}: ${read.body}`)
+  }
+})
+
 t.test('a body with __proto__ or constructor keys in data is valid JSON and is appended', async (t) => {
   for (const data of ['{"__proto__":{"a":1}}', '{"constructor":{"prototype":{"a":1}}}', '[{"__proto__":null}]']) {
     const id = streamId()
