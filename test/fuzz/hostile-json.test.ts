@@ -9,8 +9,8 @@ import { waitFor } from '../helpers/wait-for.js'
 // depth, long strings, every Unicode plane, lone surrogates and NUL. After each case: no 5xx, an accepted event
 // reads back exactly as sent; after each batch: GET /health/live is 200 and a fresh projection builds {"x":1}.
 // FUZZ_SEED reproduces a run; HOSTILE_RUNS sets the number of batches (BATCH cases each).
-const BATCH = 25
-const RUNS = Number(process.env.HOSTILE_RUNS ?? 84)
+const BATCH = 50
+const RUNS = Number(process.env.HOSTILE_RUNS ?? 42)
 const SEED = Number(process.env.FUZZ_SEED ?? Date.now() % 2 ** 31)
 const MAX_DEPTH = 512
 const MAX_BODY_BYTES = 1_048_576
