@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import type { Sql } from '../src/db/connect.js'
+import { eventJson } from '../src/events/event-json.js'
 import { loadStream } from '../src/events/load.js'
 import { latestSnapshot, listSnapshots, putSnapshot } from '../src/events/snapshots.js'
 import type { Upcasters } from '../src/events/upcasters.js'
@@ -71,8 +72,11 @@ export const snapshotRoutes: FastifyPluginAsyncTypebox<SnapshotRoutesOptions> = 
       querystring: Type.Object({ untilVersion: Type.Optional(Version), until: Type.Optional(Timestamp) }),
       response: { 200: Loaded, 404: ProblemRef, ...problems },
     },
-  }, async (request) => {
-    const loaded = await loadStream(sql, request.tenant, request.params.streamId, request.query, snapshotEvery)
-    return { ...loaded, events: upcasters.applyAll(loaded.events) }
+  }, async (request, reply) => {
+    const { streamId, version, snapshot, events, snapshotDue } = await loadStream(sql, request.tenant, request.params.streamId, request.query, snapshotEvery)
+    const eventsJson = events.map((event) => eventJson(event, upcasters)).join(',')
+    return reply
+      .type('application/json; charset=utf-8')
+      .send(`{"streamId":${JSON.stringify(streamId)},"version":${version},"snapshot":${JSON.stringify(snapshot)},"events":[${eventsJson}],"snapshotDue":${snapshotDue}}`)
   })
 }

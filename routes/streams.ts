@@ -4,6 +4,8 @@ import type { Sql } from '../src/db/connect.js'
 import type { LogWatcher } from '../src/subscriptions/log-watcher.js'
 import type { Upcasters } from '../src/events/upcasters.js'
 import { Problem } from '../src/problems.js'
+import { jsonBodyParser } from '../src/http/json-body-parser.js'
+import { eventJsonText, parseAppendBody } from '../src/http/json-body.js'
 import type { Metrics } from '../src/observability/metrics.js'
 import { appendEvents } from '../src/events/append.js'
 import { readStreamText } from '../src/events/read-stream.js'
@@ -93,6 +95,10 @@ export const streamRoutes: FastifyPluginAsyncTypebox<StreamRoutesOptions> = asyn
     { additionalProperties: false },
   )
 
+  // the append body keeps the sent text of every event's data and metadata, which is what gets stored
+  app.removeContentTypeParser('application/json')
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, jsonBodyParser(parseAppendBody))
+
   app.post('/:streamId/events', {
     schema: {
       params: StreamParams,
@@ -103,7 +109,8 @@ export const streamRoutes: FastifyPluginAsyncTypebox<StreamRoutesOptions> = asyn
     if (duplicateIds(request.body.events.map((event) => event.eventId))) {
       throw new Problem('validation-failed', {}, 'the same eventId appears twice in this request')
     }
-    const result = await appendEvents(sql, request.tenant, request.params.streamId, request.body)
+    const events = request.body.events.map((event) => ({ ...event, json: eventJsonText(event) }))
+    const result = await appendEvents(sql, request.tenant, request.params.streamId, { ...request.body, events })
     if (!result.duplicate) logWatcher.appended()
     metrics.appended(request.body.events.length, result.duplicate === true)
     request.log.info({ streamId: request.params.streamId, count: request.body.events.length, duplicate: result.duplicate === true }, 'events appended')

@@ -9,6 +9,8 @@ import { Problem as ProblemSchema } from './http/schemas.js'
 import { clientErrorHandler, notFoundHandler, problemHandler, sendProblem } from './http/problem-handler.js'
 import { Problem } from './problems.js'
 import { requestId } from './http/request-id.js'
+import { jsonBodyParser } from './http/json-body-parser.js'
+import { parseJsonBody } from './http/json-body.js'
 import rateLimit from '@fastify/rate-limit'
 import { resolveCaller } from './http/tenant.js'
 import { ApiKeys } from './http/api-keys.js'
@@ -79,6 +81,9 @@ export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
   app.setNotFoundHandler(notFoundHandler)
   // Every body in the contract is JSON; Fastify's built-in text/plain parser would turn a wrong content type into a 400 instead of the SPEC's 415.
   app.removeContentTypeParser('text/plain')
+  // Bodies nest at most 512 levels, and `__proto__` or `constructor` keys are data like any other (json-body.ts).
+  app.removeContentTypeParser('application/json')
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, jsonBodyParser(parseJsonBody))
   const keys = new ApiKeys(config.API_KEYS)
   const metrics = deps.metrics ?? new Metrics(sql, logHead, { poolSize: config.DATABASE_POOL_SIZE })
   const subscriptions = new CallerLimit(config.MAX_SUBSCRIPTIONS_PER_KEY)

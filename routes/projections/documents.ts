@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply } from 'fastify'
 import { Type } from 'typebox'
 import type { Sql } from '../../src/db/connect.js'
+import { stringifyExact } from '../../src/events/exact-json.js'
 import { matchesIfNoneMatch } from '../../src/http/etag.js'
 import { Limit, Position, ProblemRef } from '../../src/http/schemas.js'
 import { PROJECTION_NAME_PATTERN } from '../../src/projections/definition-schema.js'
@@ -68,6 +69,10 @@ const withoutBody = (reply: FastifyReply): null => {
   return null
 }
 
+// documents keep every number's digits (SPEC "Details"): written as text, past the response serializer
+const sendExact = (reply: FastifyReply, body: unknown): FastifyReply =>
+  reply.type('application/json; charset=utf-8').send(stringifyExact(body))
+
 const problems = { 400: ProblemRef, 404: ProblemRef, 500: ProblemRef, 504: ProblemRef }
 
 export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = async (app, { sql, progress }) => {
@@ -87,7 +92,7 @@ export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = 
     const etag = `"${generation}.${document.version}"`
     reply.header('etag', etag)
     if (matchesIfNoneMatch(request.headers['if-none-match'], etag)) return reply.code(304).send(null)
-    return document
+    return sendExact(reply, document)
   })
 
   app.get('/:name/documents', {
@@ -103,12 +108,12 @@ export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = 
       }),
       response: { 200: DocumentPage, ...problems },
     },
-  }, async (request) => {
+  }, async (request, reply) => {
     const { name } = request.params
     const { filter, orderBy, limit, cursor, count } = request.query
     const query = { filter: parseFilter(filter), orderBy: parseOrderBy(orderBy), limit, cursor, count }
     await awaitPosition(sql, progress, name, request.query)
-    return queryDocuments(sql, request.tenant, name, query)
+    return sendExact(reply, await queryDocuments(sql, request.tenant, name, query))
   })
 
   app.post('/:name/query', {
@@ -118,8 +123,8 @@ export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = 
       body: QueryBody,
       response: { 200: DocumentPage, 413: ProblemRef, 415: ProblemRef, ...problems },
     },
-  }, async (request) => {
+  }, async (request, reply) => {
     await awaitPosition(sql, progress, request.params.name, request.query)
-    return queryDocuments(sql, request.tenant, request.params.name, request.body)
+    return sendExact(reply, await queryDocuments(sql, request.tenant, request.params.name, request.body))
   })
 }

@@ -35,7 +35,7 @@ export const appendEvents = async (
   const expected = request.expectedVersion ?? 'any'
   const kind = typeof expected === 'number' ? 'version' : expected
   const version = typeof expected === 'number' ? expected : null
-  const events = JSON.stringify(request.events)
+  const events = eventsText(request.events)
   if (UNSTORABLE_ESCAPE.test(events) && holdsUnstorable(request.events)) {
     throw new Problem('validation-failed', {}, 'event data and metadata may not contain \\u0000 or unpaired surrogates')
   }
@@ -55,6 +55,16 @@ export const appendEvents = async (
     row = await callAppend(sql, owner, streamId, kind, version, events)
   }
   return toResult(row, streamId, expected)
+}
+
+// SPEC "Details": data and metadata are stored as sent, every number's digits and every key kept; only
+// values built in the process (system events) are encoded here.
+const eventsText = (events: InputEvent[]): string => `[${events.map(eventText).join(',')}]`
+
+const eventText = ({ eventId, type, data, metadata, json }: InputEvent): string => {
+  const dataText = json?.data ?? JSON.stringify(data)
+  const metadataText = json?.metadata ?? (metadata === undefined ? undefined : JSON.stringify(metadata))
+  return `{${eventId === undefined ? '' : `"eventId":${JSON.stringify(eventId)},`}"type":${JSON.stringify(type)},"data":${dataText}${metadataText === undefined ? '' : `,"metadata":${metadataText}`}}`
 }
 
 const callAppend = async (

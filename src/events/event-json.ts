@@ -1,12 +1,17 @@
 import type { StoredEventText } from './read-log-text.js'
 import type { StoredEvent } from './types.js'
+import type { Upcasters } from './upcasters.js'
 
 const LINE_BREAK = /[\r\n]/
 
-export const parseStoredText = (event: StoredEventText): StoredEvent => ({
+// `parse` is parseExact (exact-json.ts) for readers that must keep every number, JSON.parse otherwise.
+export const parseStoredText = <T extends StoredEventText>(
+  event: T,
+  parse: (text: string) => unknown = JSON.parse,
+): Omit<T, 'data' | 'metadata'> & Pick<StoredEvent, 'data' | 'metadata'> => ({
   ...event,
-  data: JSON.parse(event.data) as unknown,
-  metadata: JSON.parse(event.metadata) as Record<string, unknown>,
+  data: parse(event.data),
+  metadata: parse(event.metadata) as Record<string, unknown>,
 })
 
 // A stored event as JSON, spliced from the stored text instead of parsed and re-encoded (the read hot
@@ -17,3 +22,8 @@ export const eventJsonFromText = (event: StoredEventText): string => {
   const { globalPosition, streamId, streamVersion, eventId, type, data, metadata, createdAt } = event
   return `{"globalPosition":${globalPosition},"streamId":"${streamId}","streamVersion":${streamVersion},"eventId":"${eventId}","type":"${type}","data":${data},"metadata":${metadata},"createdAt":"${createdAt}"}`
 }
+
+// One stored event as JSON for a read: spliced from its stored text (exactly as sent), or parsed and upcast
+// when an upcaster covers its type.
+export const eventJson = (event: StoredEventText, upcasters: Upcasters): string =>
+  upcasters.covers(event.type) ? JSON.stringify(upcasters.apply(parseStoredText(event))) : eventJsonFromText(event)

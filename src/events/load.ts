@@ -1,8 +1,9 @@
 import { Problem } from '../problems.js'
 import type { Sql } from '../db/connect.js'
-import { eventColumns } from './event-columns.js'
+import { eventTextColumns } from './event-columns.js'
+import type { StoredEventText } from './read-log-text.js'
 import { snapshotColumns, type Snapshot } from './snapshots.js'
-import { storageTenant, type StoredEvent } from './types.js'
+import { storageTenant } from './types.js'
 
 export interface LoadQuery {
   untilVersion?: number
@@ -13,7 +14,8 @@ export interface LoadedStream {
   streamId: string
   version: number
   snapshot: Snapshot | null
-  events: StoredEvent[]
+  // as stored text, so a read gives data and metadata back exactly as sent
+  events: StoredEventText[]
   snapshotDue: boolean
 }
 
@@ -52,8 +54,8 @@ export const loadStream = async (
   if (!row?.target) throw new Problem('stream-not-found', { streamId }, `stream ${streamId} has no events${query.until ? ` at ${query.until}` : ''}`)
   const { target } = row
   const snapshot = toSnapshot(row)
-  const events = await sql<StoredEvent[]>`
-    select ${eventColumns(sql)}
+  const events = await sql<StoredEventText[]>`
+    select ${eventTextColumns(sql)}
       from events
      where tenant = ${owner}
        and stream_id = ${streamId}

@@ -3,6 +3,8 @@ export interface InputEvent {
   type: string
   data: unknown
   metadata?: Record<string, unknown>
+  // data and metadata as the client sent them (json-body.ts): stored instead of re-encoding the values
+  json?: { data?: string; metadata?: string } | undefined
 }
 
 export interface StoredEvent {

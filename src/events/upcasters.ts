@@ -1,6 +1,7 @@
 import { CHANNEL } from '../db/channels.js'
 import type { Sql } from '../db/connect.js'
 import { SingleFlight } from '../single-flight.js'
+import { toPlain } from './exact-json.js'
 import { applyStep } from './upcast-step.js'
 import { listUpcasters } from './upcaster-store.js'
 import type { CodeUpcaster, CodeUpcasters, UpcasterDefinition } from './upcaster-types.js'
@@ -91,7 +92,7 @@ export class Upcasters {
     let version = schemaVersionOf(event.metadata)
     let step = version === undefined ? undefined : table.get(version)
     if (!step || version === undefined) return event
-    let current: T = { ...event, data: structuredClone(event.data) }
+    let current: T = { ...event, data: toPlain(event.data) }
     while (step) {
       const data = step(current.data, current)
       version += 1

@@ -10,8 +10,9 @@ export type Projector =
 export const sourceOf = (projector: Projector): ProjectionSource =>
   projector.kind === 'declarative' ? projector.definition.source : projector.module.source
 
+// by own names only: an event type called toString or __proto__ that no handler names is ignored (SPEC "Details")
 export const handles = (projector: Projector, type: string): boolean =>
-  projector.kind === 'declarative' ? type in projector.definition.handlers : type in projector.module.handlers
+  Object.hasOwn(projector.kind === 'declarative' ? projector.definition.handlers : projector.module.handlers, type)
 
 // The document keys an event will touch, when they can be known before running it (declarative only),
 // so a batch loads all its documents in one query.
@@ -23,7 +24,7 @@ export const documentKeyOf = (projector: Projector, event: ProjectionEvent): { t
 
 export const applyEvent = async (projector: Projector, session: DocumentSession, event: ProjectionEvent): Promise<void> => {
   if (projector.kind === 'declarative') {
-    const handler = projector.definition.handlers[event.type]
+    const handler = handles(projector, event.type) ? projector.definition.handlers[event.type] : undefined
     const id = handler && documentIdOf(projector.definition, event)
     if (!handler || id === undefined) return
     const { document, version } = await session.getForUpdate(event.tenant, id)
@@ -32,8 +33,8 @@ export const applyEvent = async (projector: Projector, session: DocumentSession,
     session.put(event.tenant, id, applyDeclarative(handler, event, document ?? {}), event.globalPosition)
     return
   }
-  const handler = projector.module.handlers[event.type]
-  if (!handler) return
+  const handler = handles(projector, event.type) ? projector.module.handlers[event.type] : undefined
+  if (typeof handler !== 'function') return
   await handler(event, contextFor(session, event))
 }
 

@@ -1,5 +1,6 @@
 import type { Sql, Tx } from '../db/connect.js'
-import { eventColumns } from '../events/event-columns.js'
+import { eventTextColumns } from '../events/event-columns.js'
+import type { StoredEventText } from '../events/read-log-text.js'
 import { applyEvent, documentKeyOf, sourceOf, type Projector } from './apply-event.js'
 import type { BackfillRequest } from './backfill-request.js'
 import { finishBackfill, getBackfill, type BackfillRow } from './backfills.js'
@@ -7,7 +8,7 @@ import { DocumentSession } from './document-session.js'
 import { isTransient, messageOf } from './failures.js'
 import { generationLock } from './generation-lock.js'
 import { changeProjection, lockProjection } from './projection-lock.js'
-import { sourceConditions } from './source-events.js'
+import { parseEvent, sourceConditions } from './source-events.js'
 import type { SystemEventType } from './system-events.js'
 import type { ProjectionEvent } from './types.js'
 
@@ -238,11 +239,12 @@ export class BackfillJob {
 
   async #read(row: BackfillRow, after: number, to: number, limit: number): Promise<Batch> {
     const { sql } = this.deps
-    const events = await sql<PartitionEvent[]>`
-      select tenant, ${eventColumns(sql)}, mod(hashtext(stream_id)::bigint + 2147483648, ${row.partitions})::int as partition
+    const rows = await sql<(StoredEventText & { tenant: string; partition: number })[]>`
+      select tenant, ${eventTextColumns(sql)}, mod(hashtext(stream_id)::bigint + 2147483648, ${row.partitions})::int as partition
         from events ${this.#where(sql, row.request, row, after, to)}
        order by global_position
        limit ${limit}`
+    const events = rows.map((event) => parseEvent(event, this.projector.kind === 'declarative'))
     return { events, scannedTo: events.length === limit ? events.at(-1)!.globalPosition : to }
   }
 
@@ -259,7 +261,7 @@ export class BackfillJob {
       if (current?.status !== 'running' || this.#stopping) throw new Stopped()
       if (!row.atomic) await tx`select pg_advisory_xact_lock_shared(${generationLock.classId}, ${generationLock.key(this.projection, row.generation)})`
       // a failing event fails the whole run: nothing to take back, so no journal and no copies
-      const session = new DocumentSession(tx, this.projection, row.generation, false)
+      const session = new DocumentSession(tx, this.projection, row.generation, false, this.projector.kind === 'declarative')
       const upcast = events.map((event) => {
         const { partition: _, ...stored } = event
         try {

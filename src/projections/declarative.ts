@@ -1,4 +1,5 @@
-import { getField, MISSING, resolvePath, setField, unsetField, valueOf } from './json-path.js'
+import { JsonNumber } from '../events/exact-json.js'
+import { defineOwn, getField, MISSING, resolvePath, setField, unsetField, valueOf } from './json-path.js'
 import type { DeclarativeDefinition, DeclarativeHandler, Document, ProjectionEvent } from './types.js'
 
 // A handler that cannot apply to this document (push onto a non-array, inc of a non-number): the
@@ -9,11 +10,16 @@ export const documentIdOf = (definition: DeclarativeDefinition, event: Projectio
   const id = resolvePath(event, definition.documentId)
   if (typeof id === 'string' && id.length > 0) return id
   if (typeof id === 'number' || typeof id === 'bigint') return String(id)
+  if (id instanceof JsonNumber) return id.text
   return undefined
 }
 
 const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value)
+  typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof JsonNumber)
+
+// inc computes in double precision (SPEC "Details"); an exact number counts by its value
+const numberOf = (value: unknown): number | undefined =>
+  typeof value === 'number' ? value : value instanceof JsonNumber ? value.valueOf() : undefined
 
 // Applies one event's ops in SPEC order (set, unset, inc, push, merge, delete) to `document`, which the
 // caller owns (a copy); returns null when the document is deleted. A `$.` path missing from the
@@ -27,10 +33,11 @@ export const applyDeclarative = (handler: DeclarativeHandler, event: ProjectionE
   for (const [field, raw] of Object.entries(handler.inc ?? {})) {
     const by = valueOf(event, raw)
     if (by === MISSING) continue
-    if (typeof by !== 'number') throw new HandlerError(`inc ${field}: ${String(raw)} is not a number`)
-    const current = getField(document, field) ?? 0
-    if (typeof current !== 'number') throw new HandlerError(`inc ${field}: the document holds a non-number`)
-    setField(document, field, current + by)
+    const step = numberOf(by)
+    if (step === undefined) throw new HandlerError(`inc ${field}: ${String(raw)} is not a number`)
+    const current = numberOf(getField(document, field) ?? 0)
+    if (current === undefined) throw new HandlerError(`inc ${field}: the document holds a non-number`)
+    setField(document, field, current + step)
   }
   for (const [field, raw] of Object.entries(handler.push ?? {})) {
     const value = valueOf(event, raw)
@@ -44,7 +51,8 @@ export const applyDeclarative = (handler: DeclarativeHandler, event: ProjectionE
     const value = valueOf(event, handler.merge)
     if (value !== MISSING) {
       if (!isObject(value)) throw new HandlerError('merge: the value is not an object')
-      Object.assign(document, value)
+      // own keys copied as own fields: a `__proto__` key in event data becomes a `__proto__` field
+      for (const key of Object.keys(value)) defineOwn(document, key, value[key])
     }
   }
   return handler.delete === true ? null : document

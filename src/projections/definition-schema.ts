@@ -2,8 +2,8 @@ import { Type, type Static } from 'typebox'
 import { Ajv } from 'ajv'
 import { describeAjvError } from '../ajv-errors.js'
 import { Problem } from '../problems.js'
-import { isEventPath } from './json-path.js'
-import type { DeclarativeDefinition } from './types.js'
+import { FORBIDDEN_SEGMENTS, isEventPath } from './json-path.js'
+import type { DeclarativeDefinition, DeclarativeHandler } from './types.js'
 
 export const PROJECTION_NAME_PATTERN = '^[a-z0-9][a-z0-9_-]{0,62}$'
 const EVENT_TYPE = '^[A-Za-z0-9_.:-]{1,256}$'
@@ -63,6 +63,7 @@ export const checkDefinition = (input: unknown): DeclarativeDefinition => {
   }
   const definition = input as DeclarativeDefinition
   for (const [type, handler] of Object.entries(definition.handlers)) {
+    checkFieldNames(type, handler)
     for (const [field, value] of Object.entries(handler.inc ?? {})) {
       if (typeof value === 'string' && !isEventPath(value)) {
         throw new Problem('validation-failed', { invalid: `/handlers/${type}/inc/${field}` }, `invalid projection definition: handlers.${type}.inc.${field} must be a number or a $. path`)
@@ -74,4 +75,22 @@ export const checkDefinition = (input: unknown): DeclarativeDefinition => {
     }
   }
   return definition
+}
+
+const fieldNamesOf = (handler: DeclarativeHandler): [string, string[]][] => [
+  ['set', Object.keys(handler.set ?? {})],
+  ['unset', handler.unset ?? []],
+  ['inc', Object.keys(handler.inc ?? {})],
+  ['push', Object.keys(handler.push ?? {})],
+  ['merge', typeof handler.merge === 'object' && handler.merge !== null ? Object.keys(handler.merge) : []],
+]
+
+// SPEC "Details": no field name may reach a prototype, whatever walks it later
+const checkFieldNames = (type: string, handler: DeclarativeHandler): void => {
+  for (const [op, fields] of fieldNamesOf(handler)) {
+    const field = fields.find((name) => name.split('.').some((segment) => FORBIDDEN_SEGMENTS.includes(segment)))
+    if (field !== undefined) {
+      throw new Problem('validation-failed', { invalid: `/handlers/${type}/${op}` }, `invalid projection definition: handlers.${type}.${op} field ${JSON.stringify(field)} holds a segment that may not be used (${FORBIDDEN_SEGMENTS.join(', ')})`)
+    }
+  }
 }

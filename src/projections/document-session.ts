@@ -1,4 +1,5 @@
 import type { Tx } from '../db/connect.js'
+import { cloneExact, parseExact, stringifyExact } from '../events/exact-json.js'
 import type { Document, DocumentQuery, StoredDocument } from './types.js'
 
 interface Entry {
@@ -25,26 +26,33 @@ export class DocumentSession {
     private readonly projection: string,
     private readonly generation: number,
     private readonly undoable = true,
+    // declarative projections keep every number exactly (SPEC "Details"); code handlers get plain values
+    private readonly exact = false,
   ) {}
 
   async preload(keys: { tenant: string; id: string }[]): Promise<void> {
     const missing = keys.filter((key) => !this.#entries.has(keyOf(key.tenant, key.id)))
     if (missing.length === 0) return
-    const rows = await this.tx<{ tenant: string; id: string; document: Document; version: number }[]>`
-      select d.tenant, d.id, d.document, d.version
+    const rows = await this.tx<{ tenant: string; id: string; document: string | null; version: number }[]>`
+      select d.tenant, d.id, d.document::text as document, d.version
         from projection_documents d
         join jsonb_to_recordset(${this.tx.json(missing as never)}) as k(tenant text, id text)
           on d.tenant = k.tenant and d.id = k.id
        where d.projection = ${this.projection}
          and d.generation = ${this.generation}`
     for (const key of missing) this.#entries.set(keyOf(key.tenant, key.id), { ...key, document: null, version: 0, dirty: false })
-    for (const row of rows) this.#entries.set(keyOf(row.tenant, row.id), { ...row, dirty: false })
+    const parse = this.exact ? parseExact : JSON.parse
+    for (const row of rows) {
+      const document = row.document === null ? null : (parse(row.document) as Document)
+      this.#entries.set(keyOf(row.tenant, row.id), { ...row, document, dirty: false })
+    }
   }
 
   async get(tenant: string, id: string): Promise<{ document: Document | null; version: number }> {
     await this.preload([{ tenant, id }])
     const entry = this.#entries.get(keyOf(tenant, id))!
-    return { document: entry.document === null ? null : structuredClone(entry.document), version: entry.version }
+    const copy = this.exact ? cloneExact : structuredClone
+    return { document: entry.document === null ? null : copy(entry.document), version: entry.version }
   }
 
   // The document itself, for a caller that writes it back with put(), when no event is ever taken back.
@@ -98,7 +106,7 @@ export class DocumentSession {
     await this.tx`
       insert into projection_documents (projection, generation, tenant, id, document, version, updated_at)
       select ${this.projection}, ${this.generation}, r.tenant, r.id, r.document, r.version, now()
-        from jsonb_to_recordset(${this.tx.json(rows as never)}) as r(tenant text, id text, document jsonb, version bigint)
+        from jsonb_to_recordset(${stringifyExact(rows)}::text::jsonb) as r(tenant text, id text, document jsonb, version bigint)
       on conflict (projection, generation, tenant, id) do update
         set document = excluded.document,
             version = excluded.version,

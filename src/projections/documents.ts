@@ -1,4 +1,5 @@
 import type { Sql } from '../db/connect.js'
+import { parseExact } from '../events/exact-json.js'
 import { Problem } from '../problems.js'
 import {
   afterCursor,
@@ -46,8 +47,8 @@ export const awaitPosition = async (
 
 // One statement, so the live generation and the document are read from one snapshot, even across a swap.
 export const getDocument = async (sql: Sql, tenant: string, name: string, id: string): Promise<DocumentRead> => {
-  const [row] = await sql<(Partial<StoredDocument> & { generation: number })[]>`
-    select p.live_generation as generation, d.id, d.document, d.version, d.updated_at as "updatedAt"
+  const [row] = await sql<(Partial<StoredDocumentText> & { generation: number })[]>`
+    select p.live_generation as generation, d.id, d.document::text as document, d.version, d.updated_at as "updatedAt"
       from projections p
       left join projection_documents d
         on d.projection = p.name
@@ -59,10 +60,15 @@ export const getDocument = async (sql: Sql, tenant: string, name: string, id: st
   if (!row) throw notFound(name)
   const { generation, ...document } = row
   if (document.id === undefined || document.id === null) throw new Problem('document-not-found', { name, id }, `projection ${name} has no document ${id}`)
-  return { generation, document: document as StoredDocument }
+  return { generation, document: exactDocument(document as StoredDocumentText) }
 }
 
-type PageRow = StoredDocument & { sortKeys: string }
+type StoredDocumentText = Omit<StoredDocument, 'document'> & { document: string }
+type PageRow = StoredDocumentText & { sortKeys: string }
+
+// Documents are read as jsonb text and parsed keeping every number (SPEC "Details"); routes write them
+// back with stringifyExact.
+const exactDocument = (row: StoredDocumentText): StoredDocument => ({ ...row, document: parseExact(row.document) as StoredDocument['document'] })
 
 const live = (sql: Sql, tenant: string, name: string): Fragment => sql`
   from projection_documents
@@ -75,7 +81,7 @@ const live = (sql: Sql, tenant: string, name: string): Fragment => sql`
 export const pageQuery = (sql: Sql, tenant: string, name: string, query: DocumentQueryInput, limit: number): Fragment => {
   const keys = sortKeys(query.orderBy)
   return sql`
-    select id, document, version, updated_at as "updatedAt", ${sortKeysText(sql, keys)} as "sortKeys"
+    select id, document::text as document, version, updated_at as "updatedAt", ${sortKeysText(sql, keys)} as "sortKeys"
       ${live(sql, tenant, name)}
       ${conditions(sql, query)}
       ${query.cursor === undefined ? sql`` : afterCursor(sql, keys, decodeCursor(query.cursor, keys))}
@@ -99,7 +105,7 @@ export const queryDocuments = async (sql: Sql, tenant: string, name: string, que
       ] as const)
     : [await sql<PageRow[]>`${page}`, undefined]
   if (rows.length === 0) await getProjection(sql, name)
-  const documents = rows.slice(0, limit).map(({ sortKeys: _, ...document }) => document)
+  const documents = rows.slice(0, limit).map(({ sortKeys: _, ...document }) => exactDocument(document))
   const last = rows.length > limit ? rows[limit - 1]! : undefined
   return {
     documents,

@@ -1,5 +1,8 @@
 import type { Sql, Tx } from '../db/connect.js'
-import { eventColumns } from '../events/event-columns.js'
+import { eventTextColumns } from '../events/event-columns.js'
+import { parseStoredText } from '../events/event-json.js'
+import { parseExact } from '../events/exact-json.js'
+import type { StoredEventText } from '../events/read-log-text.js'
 import { SYSTEM_TENANT } from '../events/types.js'
 import type { ProjectionEvent, ProjectionSource } from './types.js'
 
@@ -27,16 +30,23 @@ export const readSourceEvents = async (
   after: number,
   head: number,
   limit: number,
+  exact: boolean,
 ): Promise<SourceBatch> => {
   if (head <= after) return { events: [], scannedTo: after }
-  const events = await sql<ProjectionEvent[]>`
-    select tenant, ${eventColumns(sql)}
+  const rows = await sql<(StoredEventText & { tenant: string })[]>`
+    select tenant, ${eventTextColumns(sql)}
       from events
      where global_position > ${after}
        and global_position <= ${head}
        ${sourceConditions(sql, source)}
      order by global_position
      limit ${limit}`
+  const events = rows.map((row) => parseEvent(row, exact))
   const scannedTo = events.length === limit ? events.at(-1)!.globalPosition : head
   return { events, scannedTo }
 }
+
+// Declarative handlers copy values into documents exactly (SPEC "Details"), so they get every number a double
+// cannot keep as a JsonNumber; code handlers get plain JS values.
+export const parseEvent = <T extends StoredEventText & { tenant: string }>(row: T, exact: boolean) =>
+  parseStoredText(row, exact ? parseExact : JSON.parse)

@@ -90,7 +90,7 @@ export class ProjectionWorker {
         }
         // after a failure, one event at a time, so the poison event is the only one held back
         const limit = failures > 0 ? 1 : this.deps.batchSize
-        const batch = await readSourceEvents(this.deps.sql, sourceOf(this.projector), this.#position, head, limit)
+        const batch = await readSourceEvents(this.deps.sql, sourceOf(this.projector), this.#position, head, limit, this.projector.kind === 'declarative')
         const outcome = await this.#apply(batch)
         const moved = outcome.position > this.#position
         this.#position = outcome.position
@@ -129,7 +129,7 @@ export class ProjectionWorker {
         await tx`
           select pg_advisory_xact_lock_shared(${LOCK_CLASS.projection}, ${lockKey(this.name)}),
                  pg_advisory_xact_lock(${generationLock.classId}, ${generationLock.key(this.name, this.generation)})`
-        const session = new DocumentSession(tx, this.name, this.generation)
+        const session = new DocumentSession(tx, this.name, this.generation, true, this.projector.kind === 'declarative')
         const events: ProjectionEvent[] = []
         for (const raw of batch.events) {
           try {
