@@ -9,7 +9,7 @@ import { eventJsonText, parseAppendBody } from '../src/http/json-body.js'
 import type { Metrics } from '../src/observability/metrics.js'
 import { appendEvents } from '../src/events/append.js'
 import { readStreamText } from '../src/events/read-stream.js'
-import { eventJsonFromText, parseStoredText } from '../src/events/event-json.js'
+import { eventJson } from '../src/events/event-json.js'
 import { getStream, listStreams } from '../src/events/streams.js'
 import {
   EventType,
@@ -131,9 +131,7 @@ export const streamRoutes: FastifyPluginAsyncTypebox<StreamRoutesOptions> = asyn
   }, async (request, reply) => {
     const page = await readStreamText(sql, request.tenant, request.params.streamId, request.query)
     // spliced from the stored JSON text: parsing and re-encoding every event is most of a read's cost
-    const events = page.events.map((event) =>
-      upcasters.covers(event.type) ? JSON.stringify(upcasters.apply(parseStoredText(event))) : eventJsonFromText(event),
-    )
+    const events = page.events.map((event) => eventJson(event, upcasters))
     return reply
       .type('application/json; charset=utf-8')
       .send(`{"streamId":${JSON.stringify(page.streamId)},"version":${page.version},"events":[${events.join(',')}],"next":${page.next}}`)

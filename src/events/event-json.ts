@@ -1,6 +1,7 @@
 import type { StoredEventText } from './read-log-text.js'
 import type { StoredEvent } from './types.js'
 import type { Upcasters } from './upcasters.js'
+import { parseExact, stringifyExact } from './exact-json.js'
 
 const LINE_BREAK = /[\r\n]/
 
@@ -23,7 +24,11 @@ export const eventJsonFromText = (event: StoredEventText): string => {
   return `{"globalPosition":${globalPosition},"streamId":"${streamId}","streamVersion":${streamVersion},"eventId":"${eventId}","type":"${type}","data":${data},"metadata":${metadata},"createdAt":"${createdAt}"}`
 }
 
-// One stored event as JSON for a read: spliced from its stored text (exactly as sent), or parsed and upcast
-// when an upcaster covers its type.
-export const eventJson = (event: StoredEventText, upcasters: Upcasters): string =>
-  upcasters.covers(event.type) ? JSON.stringify(upcasters.apply(parseStoredText(event))) : eventJsonFromText(event)
+// One stored event as JSON for a read: spliced from its stored text (exactly as sent), or, when an upcaster
+// brings it to a newer schema version, the upcast event (its metadata exact, its data as the steps left it).
+export const eventJson = (event: StoredEventText, upcasters: Upcasters): string => {
+  if (!upcasters.covers(event.type)) return eventJsonFromText(event)
+  const parsed = parseStoredText(event, parseExact)
+  const upcast = upcasters.apply(parsed)
+  return upcast === parsed ? eventJsonFromText(event) : stringifyExact(upcast)
+}

@@ -5,7 +5,8 @@ import type { StoredEvent } from '../events/types.js'
 import type { Upcasters } from '../events/upcasters.js'
 import type { LogFilter } from './event-filter.js'
 import type { LogWatcher } from './log-watcher.js'
-import { parseStoredText, sseFrame, sseFrameFromText } from './sse-frame.js'
+import { sseFrame, sseFrameOf } from './sse-frame.js'
+import { eventJson } from '../events/event-json.js'
 import { Subscription, type ChunkCache, type FeedItem, type ReplayPage, type SubscriptionLimits, type SubscriptionStats } from './subscription.js'
 
 export interface LiveFeedOptions {
@@ -118,7 +119,7 @@ export class LiveFeed {
     const page = await readLogText(this.sql, tenant, head, { ...filter, after, limit: this.#pageSize })
     let chunk = ''
     for (const event of page.events) {
-      chunk += this.upcasters.covers(event.type) ? sseFrame(this.upcasters.apply(parseStoredText(event))) : sseFrameFromText(event)
+      chunk += sseFrameOf(event, eventJson(event, this.upcasters))
     }
     return { chunk, count: page.events.length, readTo: page.next ?? head }
   }

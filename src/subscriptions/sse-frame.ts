@@ -7,9 +7,12 @@ import { eventJsonFromText } from '../events/event-json.js'
 export const sseFrame = (event: StoredEvent): string =>
   `id: ${event.globalPosition}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`
 
+// The frame of an event already written as JSON text.
+export const sseFrameOf = (event: Pick<StoredEvent, 'globalPosition' | 'type'>, json: string): string =>
+  `id: ${event.globalPosition}\nevent: ${event.type}\ndata: ${json}\n\n`
+
 // The same frame from the stored JSON text, without parsing and re-encoding it (the replay's hot path).
-export const sseFrameFromText = (event: StoredEventText): string =>
-  `id: ${event.globalPosition}\nevent: ${event.type}\ndata: ${eventJsonFromText(event)}\n\n`
+export const sseFrameFromText = (event: StoredEventText): string => sseFrameOf(event, eventJsonFromText(event))
 
 export const SSE_HEARTBEAT = ': heartbeat\n\n'
 

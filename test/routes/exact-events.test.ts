@@ -88,3 +88,23 @@ t.test('NUL and unpaired surrogates are still refused', async (t) => {
   const paired = await appendText(streamId(), '{"events":[{"type":"Ok","data":"\\ud83d\\ude00 \\\\u0000"}]}')
   t.equal(paired.statusCode, 201, paired.body)
 })
+
+t.test('an upcaster for the type leaves events it does not change exact; one it changes keeps its metadata exact', async (t) => {
+  const type = 'Versioned'
+  const put = await app.inject({ method: 'PUT', url: `/upcasters/${type}`, payload: { steps: [{ from: 1, to: 2, rename: { old: 'renamed' } }] } })
+  t.equal(put.statusCode, 201, put.body)
+  const id = streamId()
+  const current = `{"old":1,"big":12345678901234567890123}`
+  const currentMetadata = '{"schemaVersion":2,"n":9007199254740993}'
+  t.equal((await appendText(id, `{"events":[{"type":"${type}","data":${current},"metadata":${currentMetadata}}]}`)).statusCode, 201)
+  t.equal((await appendText(id, `{"events":[{"type":"${type}","data":{"old":1},"metadata":{"n":9007199254740993}}]}`)).statusCode, 201)
+  const sse = await SseClient.open(origin, `/subscribe?streamId=${id}`)
+  t.teardown(() => sse.close())
+  await sse.waitForCount(2)
+  const reads: [string, string][] = [['subscribe', sse.messages.map((message) => message.data).join('\n')]]
+  for (const url of [`/streams/${id}/events`, `/events?streamId=${id}`]) reads.push([url, (await app.inject({ method: 'GET', url })).body])
+  for (const [read, body] of reads) {
+    t.ok(body.includes(`"data":${current},"metadata":${currentMetadata}`), `${read}: an event at the newest version comes back exactly: ${body}`)
+    t.ok(body.includes('"data":{"renamed":1},"metadata":{"n":9007199254740993,"schemaVersion":2}'), `${read}: an upcast event keeps its metadata's digits: ${body}`)
+  }
+})
