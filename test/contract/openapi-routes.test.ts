@@ -88,11 +88,18 @@ t.test('every schema compiles and every example matches its schema', async (t) =
     const item = node as Record<string, any>
     const where = at.join(' › ')
     if (item.schema && item.examples && !Array.isArray(item.examples)) {
-      for (const [name, example] of Object.entries(item.examples as Record<string, { value: unknown }>)) {
-        check([...at, 'schema'], example.value, `${where} › ${name}`)
+      for (const [name, example] of Object.entries(item.examples as Record<string, { value?: unknown; $ref?: string }>)) {
+        const value = example.$ref ? doc.components.examples[example.$ref.replace('#/components/examples/', '')]?.value : example.value
+        t.not(value, undefined, `the example at ${where} › ${name} has a value`)
+        check([...at, 'schema'], value, `${where} › ${name}`)
       }
     }
-    if (item.schema && 'example' in item) check([...at, 'schema'], item.example, where)
+    // a server-sent event stream's schema is the JSON of each message's `data`
+    if (item.schema && 'example' in item && at.at(-1) === 'text/event-stream') {
+      const messages = String(item.example).split('\n').filter((line) => line.startsWith('data: '))
+      t.ok(messages.length > 0, `the example at ${where} has messages`)
+      for (const line of messages) check([...at, 'schema'], JSON.parse(line.slice('data: '.length)), where)
+    } else if (item.schema && 'example' in item) check([...at, 'schema'], item.example, where)
     if (Array.isArray(item.examples)) for (const example of item.examples) check(at, example, where)
     for (const [key, child] of Object.entries(item)) walk(child, [...at, key])
   }
