@@ -570,6 +570,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/docs/static/theme/annalist.css": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The reference page's Annalist style sheet */
+        get: operations["getDocsTheme"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/docs/static/theme/annalist.svg": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The reference page's icon */
+        get: operations["getDocsIcon"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/docs/static/{file}": {
         parameters: {
             query?: never;
@@ -3445,11 +3479,11 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Found; go to `/docs/`. */
+            /** @description Found; go to `/docs`. */
             302: {
                 headers: {
                     "x-request-id": components["headers"]["XRequestId"];
-                    /** @description `/docs/` */
+                    /** @description `/docs` */
                     location?: string;
                     [name: string]: unknown;
                 };
@@ -3487,6 +3521,74 @@ export interface operations {
                 content: {
                     /** @example window.onload = function () { window.ui = SwaggerUIBundle({ url: "/docs/json", dom_id: "#swagger-ui" }) } */
                     "application/javascript": string;
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+        };
+    };
+    getDocsTheme: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
+                 * @example default
+                 */
+                "X-Tenant-Id"?: components["parameters"]["TenantId"];
+                /**
+                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
+                 * @example req-5f2c1e
+                 */
+                "X-Request-Id"?: components["parameters"]["RequestId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Annalist's additions to Swagger UI's styles. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /** @example .swagger-ui .topbar .download-url-wrapper { display: none } */
+                    "text/css": string;
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+        };
+    };
+    getDocsIcon: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
+                 * @example default
+                 */
+                "X-Tenant-Id"?: components["parameters"]["TenantId"];
+                /**
+                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
+                 * @example req-5f2c1e
+                 */
+                "X-Request-Id"?: components["parameters"]["RequestId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Annalist's mark, as SVG. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /** @example <svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 40 40">…</svg> */
+                    "image/svg+xml": string;
                 };
             };
             400: components["responses"]["ValidationFailed"];
