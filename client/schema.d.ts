@@ -13,10 +13,7 @@ export interface paths {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -73,10 +70,7 @@ export interface paths {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -169,10 +163,7 @@ export interface paths {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -215,10 +206,7 @@ export interface paths {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -249,10 +237,7 @@ export interface paths {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -280,10 +265,7 @@ export interface paths {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -375,10 +357,7 @@ export interface paths {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -693,10 +672,7 @@ export interface paths {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path?: never;
@@ -724,10 +700,7 @@ export interface paths {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -774,10 +747,7 @@ export interface paths {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -811,10 +781,7 @@ export interface paths {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -848,10 +815,7 @@ export interface paths {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -885,10 +849,7 @@ export interface paths {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -922,10 +883,7 @@ export interface paths {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -959,10 +917,7 @@ export interface paths {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -1005,10 +960,7 @@ export interface paths {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -1057,10 +1009,7 @@ export interface paths {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -1097,10 +1046,7 @@ export interface paths {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -1145,10 +1091,7 @@ export interface paths {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -1191,10 +1134,7 @@ export interface paths {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -1236,10 +1176,7 @@ export interface paths {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -1288,10 +1225,7 @@ export interface paths {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -1329,10 +1263,7 @@ export interface paths {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -2460,10 +2391,7 @@ export interface components {
          * @example default
          */
         TenantId: string;
-        /**
-         * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-         * @example req-5f2c1e
-         */
+        /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
         RequestId: string;
         /** @description Page size. */
         Limit: number;
@@ -2499,10 +2427,7 @@ export interface operations {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -2540,10 +2465,7 @@ export interface operations {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -2609,10 +2531,7 @@ export interface operations {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -2659,10 +2578,7 @@ export interface operations {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path?: never;
@@ -2713,10 +2629,7 @@ export interface operations {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path?: never;
@@ -2750,10 +2663,7 @@ export interface operations {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -2821,10 +2731,7 @@ export interface operations {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -2868,10 +2775,7 @@ export interface operations {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -2929,10 +2833,7 @@ export interface operations {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -2985,10 +2886,7 @@ export interface operations {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
                 /**
                  * @description The `id` of the last message received; the replay starts after it. Wins over `after`.
@@ -3052,10 +2950,7 @@ export interface operations {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path?: never;
@@ -3089,10 +2984,7 @@ export interface operations {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -3133,10 +3025,7 @@ export interface operations {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -3192,10 +3081,7 @@ export interface operations {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -3234,10 +3120,7 @@ export interface operations {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path?: never;
@@ -3267,10 +3150,7 @@ export interface operations {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path?: never;
@@ -3310,10 +3190,7 @@ export interface operations {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path?: never;
@@ -3353,10 +3230,7 @@ export interface operations {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path?: never;
@@ -3387,10 +3261,7 @@ export interface operations {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path?: never;
@@ -3430,10 +3301,7 @@ export interface operations {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path?: never;
@@ -3468,10 +3336,7 @@ export interface operations {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path?: never;
@@ -3501,10 +3366,7 @@ export interface operations {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path?: never;
@@ -3535,10 +3397,7 @@ export interface operations {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path?: never;
@@ -3569,10 +3428,7 @@ export interface operations {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path?: never;
@@ -3603,10 +3459,7 @@ export interface operations {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -3641,10 +3494,7 @@ export interface operations {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path?: never;
@@ -3677,10 +3527,7 @@ export interface operations {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path?: never;
@@ -3711,10 +3558,7 @@ export interface operations {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path?: never;
@@ -3745,10 +3589,7 @@ export interface operations {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path?: never;
@@ -3782,10 +3623,7 @@ export interface operations {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -3826,10 +3664,7 @@ export interface operations {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -3895,10 +3730,7 @@ export interface operations {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -3937,10 +3769,7 @@ export interface operations {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -3981,10 +3810,7 @@ export interface operations {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -4025,10 +3851,7 @@ export interface operations {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -4069,10 +3892,7 @@ export interface operations {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -4123,10 +3943,7 @@ export interface operations {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -4167,10 +3984,7 @@ export interface operations {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -4211,10 +4025,7 @@ export interface operations {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -4255,10 +4066,7 @@ export interface operations {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -4323,10 +4131,7 @@ export interface operations {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -4377,10 +4182,7 @@ export interface operations {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -4421,10 +4223,7 @@ export interface operations {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -4481,10 +4280,7 @@ export interface operations {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -4530,10 +4326,7 @@ export interface operations {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -4589,10 +4382,7 @@ export interface operations {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
                 /** @example text/event-stream */
                 accept?: string;
@@ -4668,10 +4458,7 @@ export interface operations {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
                 /**
                  * @description ETags from earlier reads, comma-separated (`W/` is ignored, `*` matches any document); a match answers `304`.
@@ -4766,10 +4553,7 @@ export interface operations {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -4819,10 +4603,7 @@ export interface operations {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -4870,10 +4651,7 @@ export interface operations {
                  * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path?: never;

@@ -41,6 +41,31 @@ const CSP = [
   "style-src 'self' 'unsafe-inline'",
 ].join('; ')
 
+type Json = Record<string, any>
+const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace']
+
+// Swagger UI leaves a `$ref` parameter of a path item (rather than of an operation) unresolved in an OpenAPI 3.1
+// document: the form shows nameless "any" fields and "Try it out" cannot fill the path. The page gets the same
+// document with each path item's parameters listed on its operations instead, which OpenAPI defines as the same
+// thing (an operation's own parameter of the same name and location wins).
+export const withOperationParameters = (document: Json): Json => {
+  const copy = structuredClone(document)
+  for (const item of Object.values<Json>(copy.paths ?? {})) {
+    const shared: Json[] = item.parameters ?? []
+    delete item.parameters
+    for (const method of METHODS.filter((name) => item[name])) {
+      const own: Json[] = item[method].parameters ?? []
+      const key = (parameter: Json): string => {
+        const resolved = parameter.$ref ? copy.components.parameters[String(parameter.$ref).split('/').pop()!] : parameter
+        return `${resolved.in} ${resolved.name}`
+      }
+      const taken = new Set(own.map(key))
+      if (shared.length) item[method].parameters = [...shared.filter((parameter) => !taken.has(key(parameter))), ...own]
+    }
+  }
+  return copy
+}
+
 // The committed openapi.yaml is the contract; /openapi.json serves it as written, and /docs renders it.
 export const docsRoutes: FastifyPluginAsync<DocsRoutesOptions> = async (app, { openapi }) => {
   await app.register(swagger, { mode: 'static', specification: { document: openapi as never } })
@@ -54,6 +79,7 @@ export const docsRoutes: FastifyPluginAsync<DocsRoutesOptions> = async (app, { o
     },
     logo: { type: 'image/svg+xml', content: ANNALIST_LOGO, href: '/docs' },
     uiConfig: { deepLinking: true, displayRequestDuration: true, tryItOutEnabled: false },
+    transformSpecification: (document: Json) => withOperationParameters(document),
   })
   // the reference page is /docs; a trailing slash is another path (SPEC "Details"), so the plugin's redirect
   // from its static index.html goes there and not to /docs/

@@ -2,6 +2,7 @@ import t from 'tap'
 import { parse } from 'yaml'
 import { OpenapiContract, operations, pointer } from '../helpers/openapi-contract.js'
 import { buildTestApp } from '../helpers/test-app.js'
+import { withOperationParameters } from '../../routes/docs.js'
 
 // Keeps the route table and openapi.yaml the same set, and the document itself consistent.
 const contract = await OpenapiContract.load()
@@ -45,8 +46,16 @@ t.test('every route fastify serves is an operation of openapi.yaml, and every op
 
 t.test('GET /openapi.json serves openapi.yaml exactly, and /docs renders the same document', async (t) => {
   t.same((await app.inject({ url: '/openapi.json' })).json(), doc)
-  t.same((await app.inject({ url: '/docs/json' })).json(), doc)
-  t.same(parse((await app.inject({ url: '/docs/yaml' })).body), doc)
+  // the reference page gets path items' parameters on their operations (routes/docs.ts says why): the same contract
+  const rendered = withOperationParameters(doc)
+  t.same((await app.inject({ url: '/docs/json' })).json(), rendered)
+  t.same(parse((await app.inject({ url: '/docs/yaml' })).body), rendered)
+  for (const { path, method, operation } of operations(rendered)) {
+    const names = (list: Record<string, string>[] = []) => list.map((p) => p.$ref ?? `${p.in} ${p.name}`).sort()
+    const original = doc.paths[path]
+    const expected = [...(original.parameters ?? []), ...(original[method].parameters ?? [])]
+    t.same(names(operation.parameters), names(expected), `${method.toUpperCase()} ${path} keeps its parameters`)
+  }
 })
 
 t.test('every operation is named, summarised and takes the tenant and request id headers', async (t) => {
