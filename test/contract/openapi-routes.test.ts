@@ -116,3 +116,17 @@ t.test('every schema compiles and every example matches its schema', async (t) =
   walk(doc.components, ['components'])
   t.ok(examples > 20, `${examples} examples checked`)
 })
+
+t.test('responses are checked with every object closed, so a field no schema names fails', async (t) => {
+  const status = { name: 'orders', kind: 'declarative', status: 'failed', position: 1, head: 2, lag: 1, documents: 0, definitionVersion: 1, updatedAt: '2025-03-01T11:02:07.480Z', definition: null }
+  const at = pointer('components', 'schemas', 'ProjectionStatus')
+  const lastError = { position: 2, eventId: '7d444840-9dc0-11d1-b245-5ffdce74fad2', message: 'boom', generation: 1 }
+  t.notOk(contract.validate(at, { ...status, lastError }), 'named fields pass, lastError.generation included')
+  t.match(contract.validate(at, { ...status, lastError, extra: 1 }), /must NOT have unevaluated properties/, 'an unnamed field fails')
+  t.match(contract.validate(at, { ...status, lastError: { ...lastError, hint: 'x' } }), /unevaluated/, 'in a nested object too')
+  const problem = { type: 'https://annalist.dev/problems/conflict', title: 'Conflict', status: 409, detail: 'd', code: 'conflict', projectionStatus: 'running' }
+  t.notOk(contract.validate(pointer('components', 'schemas', 'NothingToSkipProblem'), problem))
+  t.ok(contract.validate(pointer('components', 'schemas', 'NothingToSkipProblem'), { ...problem, backfillStatus: 'completed' }), 'a problem carries only its own fields')
+  const event = { globalPosition: 1, streamId: 'a', streamVersion: 1, eventId: lastError.eventId, type: 'A', data: { any: 1 }, metadata: { free: 'form' }, createdAt: status.updatedAt }
+  t.notOk(contract.validate(pointer('components', 'schemas', 'StoredEvent'), event), 'data and metadata stay open, as documented')
+})

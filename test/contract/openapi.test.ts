@@ -202,6 +202,8 @@ t.test('health, docs and the document answer as documented', async (t) => {
   t.equal((await call(t, '/docs/yaml', { url: '/docs/yaml' })).statusCode, 200)
   t.equal((await call(t, '/docs/static/index.html', { url: '/docs/static/index.html' })).headers.location, '/docs')
   t.equal((await call(t, '/docs/static/swagger-initializer.js', { url: '/docs/static/swagger-initializer.js' })).statusCode, 200)
+  t.equal((await call(t, '/docs/static/theme/annalist.css', { url: '/docs/static/theme/annalist.css' })).statusCode, 200)
+  t.equal((await call(t, '/docs/static/theme/annalist.svg', { url: '/docs/static/theme/annalist.svg' })).statusCode, 200)
   t.equal((await call(t, '/docs/static/{file}', { url: '/docs/static/swagger-ui.css' })).statusCode, 200)
   t.equal((await call(t, '/docs/static/{file}', { url: '/docs/static/no-such-file.css' })).statusCode, 404)
 })
