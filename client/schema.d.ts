@@ -10,13 +10,10 @@ export interface paths {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -70,13 +67,10 @@ export interface paths {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -110,7 +104,7 @@ export interface paths {
          * @description The tenant's streams in id order (byte order), optionally narrowed to one `category` or an id
          *     `prefix`. Page with `after`: pass the previous page's `next`; `next` is `null` on the last
          *     page. A `prefix` (or else `category`) starting with `$` lists the global system streams
-         *     instead. Also served at `/streams/`.
+         *     instead.
          */
         get: operations["listStreams"];
         put?: never;
@@ -149,7 +143,7 @@ export interface paths {
          *     filters skipped are not scanned again.
          *
          *     A `streamId` prefix (or else `category`) starting with `$` reads the global system streams
-         *     instead of the tenant's. Also served at `/events/`.
+         *     instead of the tenant's.
          */
         get: operations["readLog"];
         put?: never;
@@ -166,13 +160,10 @@ export interface paths {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -212,13 +203,10 @@ export interface paths {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -246,13 +234,10 @@ export interface paths {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -277,13 +262,10 @@ export interface paths {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -335,7 +317,7 @@ export interface paths {
          *     it stopped); a client that goes away costs nothing.
          *
          *     `Accept` must be absent, `*\/*`, `text/*` or `text/event-stream`; anything else is
-         *     `406 not-acceptable`. Also served at `/subscribe/`.
+         *     `406 not-acceptable`.
          */
         get: operations["subscribe"];
         put?: never;
@@ -372,13 +354,10 @@ export interface paths {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -488,7 +467,7 @@ export interface paths {
         };
         /**
          * Interactive API reference
-         * @description Swagger UI rendering this document. Also served at `/docs/`.
+         * @description The interactive reference (Swagger UI) rendering this document, with Annalist's name and logo.
          */
         get: operations["getDocs"];
         put?: never;
@@ -562,6 +541,40 @@ export interface paths {
         };
         /** The reference page's start-up script */
         get: operations["getDocsInitializer"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/docs/static/theme/annalist.css": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The reference page's Annalist style sheet */
+        get: operations["getDocsTheme"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/docs/static/theme/annalist.svg": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The reference page's icon */
+        get: operations["getDocsIcon"];
         put?: never;
         post?: never;
         delete?: never;
@@ -656,13 +669,10 @@ export interface paths {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path?: never;
@@ -687,13 +697,10 @@ export interface paths {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -737,13 +744,10 @@ export interface paths {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -774,13 +778,10 @@ export interface paths {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -811,13 +812,10 @@ export interface paths {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -848,13 +846,10 @@ export interface paths {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -885,13 +880,10 @@ export interface paths {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -922,13 +914,10 @@ export interface paths {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -968,13 +957,10 @@ export interface paths {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -1020,13 +1006,10 @@ export interface paths {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -1060,13 +1043,10 @@ export interface paths {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -1108,13 +1088,10 @@ export interface paths {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -1154,13 +1131,10 @@ export interface paths {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -1199,13 +1173,10 @@ export interface paths {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -1251,13 +1222,10 @@ export interface paths {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -1292,13 +1260,10 @@ export interface paths {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -1388,14 +1353,6 @@ export interface components {
             /** @description The most recently taken first. */
             snapshots: components["schemas"]["ProjectionSnapshot"][];
         };
-        ProjectionSnapshotNotFoundProblem: components["schemas"]["Problem"] & {
-            /** @constant */
-            code?: "snapshot-not-found";
-            /** @constant */
-            status?: 404;
-            name: string;
-            snapshotId: string;
-        };
         /**
          * @description What to process. `criteria` picks the events, `filter` narrows them further (both within the projection's
          *     own `source`); the parameters a criteria does not take are `400`. Positions and times are inclusive.
@@ -1466,52 +1423,10 @@ export interface components {
             /** @description The projection snapshot taken before a non-atomic run. */
             snapshotId: string | null;
             /** @description The request as accepted. */
-            request: Record<string, unknown>;
+            request: components["schemas"]["BackfillRequest"];
         };
         BackfillList: {
             backfills: components["schemas"]["Backfill"][];
-        };
-        /** @description An RFC 9457 problem. Extra fields are named per `code`. */
-        Problem: {
-            /**
-             * Format: uri
-             * @description `https://annalist.dev/problems/{code}`
-             */
-            type: string;
-            title: string;
-            status: number;
-            detail: string;
-            /**
-             * @description Stable machine-readable code.
-             * @enum {string}
-             */
-            code: "validation-failed" | "wrong-expected-version" | "duplicate-event-id" | "stream-not-found" | "projection-not-found" | "document-not-found" | "backfill-not-found" | "backfill-in-progress" | "conflict" | "unauthorized" | "forbidden" | "payload-too-large" | "unsupported-media-type" | "not-acceptable" | "snapshot-not-found" | "not-found" | "too-many-requests" | "timeout" | "internal";
-        } & {
-            [key: string]: unknown;
-        };
-        /** @description The stream was not at the expected version; nothing was written. */
-        WrongExpectedVersionProblem: components["schemas"]["Problem"] & {
-            /** @constant */
-            code?: "wrong-expected-version";
-            /** @constant */
-            status?: 409;
-            expectedVersion: components["schemas"]["ExpectedVersion"];
-            /** @description The stream's version now (0 = no events). */
-            currentVersion: number;
-        };
-        /** @description Some event ids of the request are stored, but not as this exact run of this stream; nothing was written. */
-        DuplicateEventIdProblem: components["schemas"]["Problem"] & {
-            /** @constant */
-            code?: "duplicate-event-id";
-            /** @constant */
-            status?: 409;
-        };
-        StreamNotFoundProblem: components["schemas"]["Problem"] & {
-            /** @constant */
-            code?: "stream-not-found";
-            /** @constant */
-            status?: 404;
-            streamId: string;
         };
         /**
          * @description 1–256 characters of `[A-Za-z0-9_.:@=-]`, optionally preceded by `$` (a global system stream).
@@ -1650,24 +1565,6 @@ export interface components {
             /** @description `SNAPSHOT_EVERY` or more events follow the snapshot: time to store a new one at `version`. */
             snapshotDue: boolean;
         };
-        /** @description The stream has no events, or is below the snapshot's version; nothing was stored. */
-        SnapshotConflictProblem: components["schemas"]["Problem"] & {
-            /** @constant */
-            code?: "conflict";
-            /** @constant */
-            status?: 409;
-            streamId: string;
-            version: number;
-            /** @description The stream's version now (0 = no events). */
-            currentVersion: number;
-        };
-        SnapshotNotFoundProblem: components["schemas"]["Problem"] & {
-            /** @constant */
-            code?: "snapshot-not-found";
-            /** @constant */
-            status?: 404;
-            streamId: string;
-        };
         /**
          * @description A field of the event's `data`, or a dotted path into it; segments of `[A-Za-z0-9_$@-]`, at most 16.
          * @example total_amount
@@ -1704,13 +1601,6 @@ export interface components {
         UpcasterList: {
             upcasters: components["schemas"]["Upcaster"][];
         };
-        UpcasterNotFoundProblem: components["schemas"]["Problem"] & {
-            /** @constant */
-            code?: "not-found";
-            /** @constant */
-            status?: 404;
-            eventType: string;
-        };
         StreamSummary: {
             streamId: string;
             category: string;
@@ -1739,6 +1629,8 @@ export interface components {
             openapi: string;
             info: Record<string, unknown>;
             paths: Record<string, unknown>;
+        } & {
+            [key: string]: unknown;
         };
         ProjectionStatus: {
             name: string;
@@ -1755,9 +1647,12 @@ export interface components {
             /** @description Exact count of live documents, every tenant. */
             documents: number;
             lastError: null | {
+                /** @description The global position of the event the projection failed on. */
                 position: number;
                 eventId: string;
                 message: string;
+                /** @description The generation that failed: the live one, or a new one being built. */
+                generation?: number;
             };
             definitionVersion: number;
             /** Format: date-time */
@@ -1800,32 +1695,6 @@ export interface components {
             merge?: Record<string, unknown> | string;
             /** @description `true` removes the document; a later event addressing it starts a new `{}`. */
             delete?: boolean;
-        };
-        ProjectionNotFoundProblem: components["schemas"]["Problem"] & {
-            /** @constant */
-            code?: "projection-not-found";
-            /** @constant */
-            status?: 404;
-            name: string;
-        };
-        DocumentNotFoundProblem: components["schemas"]["Problem"] & {
-            /** @constant */
-            code?: "document-not-found";
-            /** @constant */
-            status?: 404;
-            name: string;
-            id: string;
-        };
-        TimeoutProblem: components["schemas"]["Problem"] & {
-            /** @constant */
-            code?: "timeout";
-            /** @constant */
-            status?: 504;
-            name: string;
-            /** @description The position asked for. */
-            waitFor: number;
-            /** @description The position the live generation had reached. */
-            position: number;
         };
         StoredDocument: {
             id: string;
@@ -1908,18 +1777,474 @@ export interface components {
              */
             count?: boolean;
         };
+        /**
+         * ValidationFailedProblem
+         * @description `400 validation-failed`: A parameter, header or body does not match this document, the body is not valid JSON, a body was sent to an operation that takes none, or `X-Tenant-Id` is malformed.
+         */
+        ValidationFailedProblem: {
+            /** @constant */
+            type: "https://annalist.dev/problems/validation-failed";
+            /** @constant */
+            title: "Validation failed";
+            /** @constant */
+            status: 400;
+            /** @description What went wrong, for people; may change between versions. */
+            detail: string;
+            /** @constant */
+            code: "validation-failed";
+            /** @description A JSON pointer to the invalid part of a projection definition or backfill request; absent elsewhere. */
+            invalid?: string;
+        };
+        /**
+         * UnauthorizedProblem
+         * @description `401 unauthorized`: API keys are configured and the request has no valid `Authorization: Bearer <key>`.
+         */
+        UnauthorizedProblem: {
+            /** @constant */
+            type: "https://annalist.dev/problems/unauthorized";
+            /** @constant */
+            title: "Unauthorized";
+            /** @constant */
+            status: 401;
+            /** @description What went wrong, for people; may change between versions. */
+            detail: string;
+            /** @constant */
+            code: "unauthorized";
+        };
+        /**
+         * ForbiddenProblem
+         * @description `403 forbidden`: The key's role does not cover this operation, or a non-admin key named another tenant.
+         */
+        ForbiddenProblem: {
+            /** @constant */
+            type: "https://annalist.dev/problems/forbidden";
+            /** @constant */
+            title: "Forbidden";
+            /** @constant */
+            status: 403;
+            /** @description What went wrong, for people; may change between versions. */
+            detail: string;
+            /** @constant */
+            code: "forbidden";
+        };
+        /**
+         * NotFoundProblem
+         * @description `404 not-found`: No such route (a trailing slash included) or file.
+         */
+        NotFoundProblem: {
+            /** @constant */
+            type: "https://annalist.dev/problems/not-found";
+            /** @constant */
+            title: "Not found";
+            /** @constant */
+            status: 404;
+            /** @description What went wrong, for people; may change between versions. */
+            detail: string;
+            /** @constant */
+            code: "not-found";
+        };
+        /**
+         * StreamNotFoundProblem
+         * @description `404 stream-not-found`: The stream has no events (at `until`, when given).
+         */
+        StreamNotFoundProblem: {
+            /** @constant */
+            type: "https://annalist.dev/problems/stream-not-found";
+            /** @constant */
+            title: "Stream not found";
+            /** @constant */
+            status: 404;
+            /** @description What went wrong, for people; may change between versions. */
+            detail: string;
+            /** @constant */
+            code: "stream-not-found";
+            streamId: string;
+        };
+        /**
+         * SnapshotNotFoundProblem
+         * @description `404 snapshot-not-found`: The stream has no snapshot (at or before `atOrBefore`), or no events.
+         */
+        SnapshotNotFoundProblem: {
+            /** @constant */
+            type: "https://annalist.dev/problems/snapshot-not-found";
+            /** @constant */
+            title: "Snapshot not found";
+            /** @constant */
+            status: 404;
+            /** @description What went wrong, for people; may change between versions. */
+            detail: string;
+            /** @constant */
+            code: "snapshot-not-found";
+            streamId: string;
+        };
+        /**
+         * UpcasterNotFoundProblem
+         * @description `404 not-found`: No declarative upcaster is registered for this event type.
+         */
+        UpcasterNotFoundProblem: {
+            /** @constant */
+            type: "https://annalist.dev/problems/not-found";
+            /** @constant */
+            title: "Not found";
+            /** @constant */
+            status: 404;
+            /** @description What went wrong, for people; may change between versions. */
+            detail: string;
+            /** @constant */
+            code: "not-found";
+            eventType: string;
+        };
+        /**
+         * ProjectionNotFoundProblem
+         * @description `404 projection-not-found`: No projection of that name.
+         */
+        ProjectionNotFoundProblem: {
+            /** @constant */
+            type: "https://annalist.dev/problems/projection-not-found";
+            /** @constant */
+            title: "Projection not found";
+            /** @constant */
+            status: 404;
+            /** @description What went wrong, for people; may change between versions. */
+            detail: string;
+            /** @constant */
+            code: "projection-not-found";
+            name: string;
+        };
+        /**
+         * DocumentNotFoundProblem
+         * @description `404 document-not-found`: The tenant has no document of that id in the projection.
+         */
+        DocumentNotFoundProblem: {
+            /** @constant */
+            type: "https://annalist.dev/problems/document-not-found";
+            /** @constant */
+            title: "Document not found";
+            /** @constant */
+            status: 404;
+            /** @description What went wrong, for people; may change between versions. */
+            detail: string;
+            /** @constant */
+            code: "document-not-found";
+            name: string;
+            id: string;
+        };
+        /**
+         * BackfillNotFoundProblem
+         * @description `404 backfill-not-found`: The projection has no backfill of that id.
+         */
+        BackfillNotFoundProblem: {
+            /** @constant */
+            type: "https://annalist.dev/problems/backfill-not-found";
+            /** @constant */
+            title: "Backfill not found";
+            /** @constant */
+            status: 404;
+            /** @description What went wrong, for people; may change between versions. */
+            detail: string;
+            /** @constant */
+            code: "backfill-not-found";
+            id: string;
+        };
+        /**
+         * ProjectionSnapshotNotFoundProblem
+         * @description `404 snapshot-not-found`: The projection has no snapshot of that id.
+         */
+        ProjectionSnapshotNotFoundProblem: {
+            /** @constant */
+            type: "https://annalist.dev/problems/snapshot-not-found";
+            /** @constant */
+            title: "Snapshot not found";
+            /** @constant */
+            status: 404;
+            /** @description What went wrong, for people; may change between versions. */
+            detail: string;
+            /** @constant */
+            code: "snapshot-not-found";
+            name: string;
+            snapshotId: string;
+        };
+        /**
+         * NotAcceptableProblem
+         * @description `406 not-acceptable`: The `Accept` header does not allow `text/event-stream`.
+         */
+        NotAcceptableProblem: {
+            /** @constant */
+            type: "https://annalist.dev/problems/not-acceptable";
+            /** @constant */
+            title: "Not acceptable";
+            /** @constant */
+            status: 406;
+            /** @description What went wrong, for people; may change between versions. */
+            detail: string;
+            /** @constant */
+            code: "not-acceptable";
+        };
+        /**
+         * WrongExpectedVersionProblem
+         * @description `409 wrong-expected-version`: The stream was not at the expected version; nothing was written.
+         */
+        WrongExpectedVersionProblem: {
+            /** @constant */
+            type: "https://annalist.dev/problems/wrong-expected-version";
+            /** @constant */
+            title: "Wrong expected version";
+            /** @constant */
+            status: 409;
+            /** @description What went wrong, for people; may change between versions. */
+            detail: string;
+            /** @constant */
+            code: "wrong-expected-version";
+            expectedVersion: components["schemas"]["ExpectedVersion"];
+            /** @description The stream's version now (0 = no events). */
+            currentVersion: number;
+        };
+        /**
+         * DuplicateEventIdProblem
+         * @description `409 duplicate-event-id`: Some event ids of the request are stored, but not as this exact run of this stream; nothing was written.
+         */
+        DuplicateEventIdProblem: {
+            /** @constant */
+            type: "https://annalist.dev/problems/duplicate-event-id";
+            /** @constant */
+            title: "Duplicate event id";
+            /** @constant */
+            status: 409;
+            /** @description What went wrong, for people; may change between versions. */
+            detail: string;
+            /** @constant */
+            code: "duplicate-event-id";
+        };
+        /**
+         * SnapshotConflictProblem
+         * @description `409 conflict`: The stream has no events, or is below the snapshot's version; nothing was stored.
+         */
+        SnapshotConflictProblem: {
+            /** @constant */
+            type: "https://annalist.dev/problems/conflict";
+            /** @constant */
+            title: "Conflict";
+            /** @constant */
+            status: 409;
+            /** @description What went wrong, for people; may change between versions. */
+            detail: string;
+            /** @constant */
+            code: "conflict";
+            streamId: string;
+            version: number;
+            /** @description The stream's version now (0 = no events). */
+            currentVersion: number;
+        };
+        /**
+         * ProjectionConflictProblem
+         * @description `409 conflict`: The projection's state does not allow the request: a code projection cannot be redefined over HTTP, or there is no previous generation to roll back to.
+         */
+        ProjectionConflictProblem: {
+            /** @constant */
+            type: "https://annalist.dev/problems/conflict";
+            /** @constant */
+            title: "Conflict";
+            /** @constant */
+            status: 409;
+            /** @description What went wrong, for people; may change between versions. */
+            detail: string;
+            /** @constant */
+            code: "conflict";
+            name: string;
+        };
+        /**
+         * ConcurrentChangeProblem
+         * @description `409 conflict`: Concurrent changes to the projection kept getting in the way after the server's own retries (a serialization failure or deadlock, retried five times; rare). Nothing was changed; try again.
+         */
+        ConcurrentChangeProblem: {
+            /** @constant */
+            type: "https://annalist.dev/problems/conflict";
+            /** @constant */
+            title: "Conflict";
+            /** @constant */
+            status: 409;
+            /** @description What went wrong, for people; may change between versions. */
+            detail: string;
+            /** @constant */
+            code: "conflict";
+            /**
+             * @description The same request may well succeed when sent again; it is what sets this problem apart from the other `conflict`s of the operation.
+             * @constant
+             */
+            retryable: true;
+        };
+        /**
+         * NothingToSkipProblem
+         * @description `409 conflict`: The projection has not failed, so there is no event to skip.
+         */
+        NothingToSkipProblem: {
+            /** @constant */
+            type: "https://annalist.dev/problems/conflict";
+            /** @constant */
+            title: "Conflict";
+            /** @constant */
+            status: 409;
+            /** @description What went wrong, for people; may change between versions. */
+            detail: string;
+            /** @constant */
+            code: "conflict";
+            /**
+             * @description The projection's status.
+             * @enum {string}
+             */
+            projectionStatus: "running" | "stopped" | "failed" | "rebuilding" | "catching-up";
+        };
+        /**
+         * BackfillEndedProblem
+         * @description `409 conflict`: The backfill has already ended; there is nothing to cancel.
+         */
+        BackfillEndedProblem: {
+            /** @constant */
+            type: "https://annalist.dev/problems/conflict";
+            /** @constant */
+            title: "Conflict";
+            /** @constant */
+            status: 409;
+            /** @description What went wrong, for people; may change between versions. */
+            detail: string;
+            /** @constant */
+            code: "conflict";
+            /**
+             * @description How it ended.
+             * @enum {string}
+             */
+            backfillStatus: "completed" | "failed" | "cancelled";
+        };
+        /**
+         * RestoreConflictProblem
+         * @description `409 conflict`: The snapshot was taken under another definition than the live one (both `definitionVersion`s are named; redefine first), or a new generation is being built.
+         */
+        RestoreConflictProblem: {
+            /** @constant */
+            type: "https://annalist.dev/problems/conflict";
+            /** @constant */
+            title: "Conflict";
+            /** @constant */
+            status: 409;
+            /** @description What went wrong, for people; may change between versions. */
+            detail: string;
+            /** @constant */
+            code: "conflict";
+            name: string;
+            snapshotId: string;
+            /** @description The definition version the snapshot was taken under (when the definitions differ). */
+            snapshotDefinitionVersion?: number;
+            /** @description The live generation's definition version (when the definitions differ). */
+            definitionVersion?: number;
+        };
+        /**
+         * BackfillInProgressProblem
+         * @description `409 backfill-in-progress`: A backfill of the projection is queued, running or swapping.
+         */
+        BackfillInProgressProblem: {
+            /** @constant */
+            type: "https://annalist.dev/problems/backfill-in-progress";
+            /** @constant */
+            title: "Backfill in progress";
+            /** @constant */
+            status: 409;
+            /** @description What went wrong, for people; may change between versions. */
+            detail: string;
+            /** @constant */
+            code: "backfill-in-progress";
+            projection: string;
+            /** @description The run in progress. */
+            backfillId?: string;
+        };
+        /**
+         * PayloadTooLargeProblem
+         * @description `413 payload-too-large`: The body is larger than `MAX_BODY_BYTES` (default 1 MiB).
+         */
+        PayloadTooLargeProblem: {
+            /** @constant */
+            type: "https://annalist.dev/problems/payload-too-large";
+            /** @constant */
+            title: "Payload too large";
+            /** @constant */
+            status: 413;
+            /** @description What went wrong, for people; may change between versions. */
+            detail: string;
+            /** @constant */
+            code: "payload-too-large";
+        };
+        /**
+         * UnsupportedMediaTypeProblem
+         * @description `415 unsupported-media-type`: The body is not `application/json`.
+         */
+        UnsupportedMediaTypeProblem: {
+            /** @constant */
+            type: "https://annalist.dev/problems/unsupported-media-type";
+            /** @constant */
+            title: "Unsupported media type";
+            /** @constant */
+            status: 415;
+            /** @description What went wrong, for people; may change between versions. */
+            detail: string;
+            /** @constant */
+            code: "unsupported-media-type";
+        };
+        /**
+         * TooManyRequestsProblem
+         * @description `429 too-many-requests`: The key made more than `RATE_LIMIT_MAX` requests in `RATE_LIMIT_WINDOW_MS`, or has `MAX_SUBSCRIPTIONS_PER_KEY` streams open.
+         */
+        TooManyRequestsProblem: {
+            /** @constant */
+            type: "https://annalist.dev/problems/too-many-requests";
+            /** @constant */
+            title: "Too many requests";
+            /** @constant */
+            status: 429;
+            /** @description What went wrong, for people; may change between versions. */
+            detail: string;
+            /** @constant */
+            code: "too-many-requests";
+            /** @description With the rate limit: when to retry (also in `Retry-After`); absent for the subscription limit. */
+            retryAfterSeconds?: number;
+        };
+        /**
+         * InternalProblem
+         * @description `500 internal`: An unexpected failure; the details are in the server log under the `x-request-id`.
+         */
+        InternalProblem: {
+            /** @constant */
+            type: "https://annalist.dev/problems/internal";
+            /** @constant */
+            title: "Internal server error";
+            /** @constant */
+            status: 500;
+            /** @description What went wrong, for people; may change between versions. */
+            detail: string;
+            /** @constant */
+            code: "internal";
+        };
+        /**
+         * TimeoutProblem
+         * @description `504 timeout`: The projection had not processed `waitFor` after `timeoutMs`; `position` is where it was.
+         */
+        TimeoutProblem: {
+            /** @constant */
+            type: "https://annalist.dev/problems/timeout";
+            /** @constant */
+            title: "Timeout";
+            /** @constant */
+            status: 504;
+            /** @description What went wrong, for people; may change between versions. */
+            detail: string;
+            /** @constant */
+            code: "timeout";
+            name: string;
+            /** @description The position asked for. */
+            waitFor: number;
+            /** @description The position the live generation had reached. */
+            position: number;
+        };
     };
     responses: {
-        /** @description The run's status and progress (after the request took effect). */
-        Backfill: {
-            headers: {
-                "x-request-id": components["headers"]["XRequestId"];
-                [name: string]: unknown;
-            };
-            content: {
-                "application/json": components["schemas"]["Backfill"];
-            };
-        };
         /** @description `backfill-not-found`: the projection has no run of that id. */
         BackfillNotFound: {
             headers: {
@@ -1927,27 +2252,17 @@ export interface components {
                 [name: string]: unknown;
             };
             content: {
-                "application/problem+json": components["schemas"]["Problem"];
+                "application/problem+json": components["schemas"]["BackfillNotFoundProblem"];
             };
         };
-        /** @description `backfill-in-progress`: a run of this projection is queued, running or swapping (`backfillId` names it); or `conflict`: nothing to roll back to. */
-        BackfillConflict: {
+        /** @description `conflict`: concurrent changes to the projection kept getting in the way after the server's own retries (rare; nothing was changed; try again). */
+        ConcurrentChange: {
             headers: {
                 "x-request-id": components["headers"]["XRequestId"];
                 [name: string]: unknown;
             };
             content: {
-                "application/problem+json": components["schemas"]["Problem"];
-            };
-        };
-        /** @description The projection's status after the request took effect. */
-        ProjectionStatus: {
-            headers: {
-                "x-request-id": components["headers"]["XRequestId"];
-                [name: string]: unknown;
-            };
-            content: {
-                "application/json": components["schemas"]["ProjectionStatus"];
+                "application/problem+json": components["schemas"]["ConcurrentChangeProblem"];
             };
         };
         /** @description `projection-not-found`: no projection of that name. */
@@ -1957,17 +2272,7 @@ export interface components {
                 [name: string]: unknown;
             };
             content: {
-                "application/problem+json": components["schemas"]["Problem"];
-            };
-        };
-        /** @description A page of documents. */
-        DocumentPage: {
-            headers: {
-                "x-request-id": components["headers"]["XRequestId"];
-                [name: string]: unknown;
-            };
-            content: {
-                "application/json": components["schemas"]["DocumentPage"];
+                "application/problem+json": components["schemas"]["ProjectionNotFoundProblem"];
             };
         };
         /** @description `timeout`: the projection had not processed `waitFor` after `timeoutMs`; `position` is where it was. */
@@ -1978,16 +2283,6 @@ export interface components {
             };
             content: {
                 "application/problem+json": components["schemas"]["TimeoutProblem"];
-            };
-        };
-        /** @description `conflict`: the request does not fit the current state (a code projection redefined over HTTP, a skip with nothing failed), or concurrent changes to the projection kept getting in its way after the server's own retries (rare; try again). */
-        Conflict: {
-            headers: {
-                "x-request-id": components["headers"]["XRequestId"];
-                [name: string]: unknown;
-            };
-            content: {
-                "application/problem+json": components["schemas"]["Problem"];
             };
         };
         /** @description `not-found`: no declarative upcaster is registered for this event type. */
@@ -2003,7 +2298,7 @@ export interface components {
         /**
          * @description `validation-failed`: a parameter, header or body does not match this document, the body is
          *     not valid JSON, it has more than `MAX_EVENTS_PER_APPEND` events or repeats an `eventId`,
-         *     or `X-Tenant-Id` is malformed.
+         *     a body was sent to an operation that takes none, or `X-Tenant-Id` is malformed.
          */
         ValidationFailed: {
             headers: {
@@ -2011,7 +2306,7 @@ export interface components {
                 [name: string]: unknown;
             };
             content: {
-                "application/problem+json": components["schemas"]["Problem"];
+                "application/problem+json": components["schemas"]["ValidationFailedProblem"];
             };
         };
         /** @description `stream-not-found`: the stream has no events (at `until`, when given). */
@@ -2031,7 +2326,7 @@ export interface components {
                 [name: string]: unknown;
             };
             content: {
-                "application/problem+json": components["schemas"]["Problem"];
+                "application/problem+json": components["schemas"]["NotFoundProblem"];
             };
         };
         /** @description `payload-too-large`: the body is larger than `MAX_BODY_BYTES` (default 1 MiB). */
@@ -2041,7 +2336,7 @@ export interface components {
                 [name: string]: unknown;
             };
             content: {
-                "application/problem+json": components["schemas"]["Problem"];
+                "application/problem+json": components["schemas"]["PayloadTooLargeProblem"];
             };
         };
         /** @description `unsupported-media-type`: the body is not `application/json`. */
@@ -2051,7 +2346,7 @@ export interface components {
                 [name: string]: unknown;
             };
             content: {
-                "application/problem+json": components["schemas"]["Problem"];
+                "application/problem+json": components["schemas"]["UnsupportedMediaTypeProblem"];
             };
         };
         /** @description `unauthorized`: API keys are configured and the request has no `Authorization: Bearer <key>`, or the key is not one of them. */
@@ -2063,7 +2358,7 @@ export interface components {
                 [name: string]: unknown;
             };
             content: {
-                "application/problem+json": components["schemas"]["Problem"];
+                "application/problem+json": components["schemas"]["UnauthorizedProblem"];
             };
         };
         /** @description `forbidden`: the key's role does not cover this route (read: GETs and `POST …/query`; write: + appends and snapshots; admin: everything, system streams included), or a non-admin key named another tenant in `X-Tenant-Id`. */
@@ -2073,7 +2368,7 @@ export interface components {
                 [name: string]: unknown;
             };
             content: {
-                "application/problem+json": components["schemas"]["Problem"];
+                "application/problem+json": components["schemas"]["ForbiddenProblem"];
             };
         };
         /** @description `too-many-requests`: the key made more than `RATE_LIMIT_MAX` requests in `RATE_LIMIT_WINDOW_MS` (`retryAfterSeconds` and `Retry-After` say when to retry), or, on `GET /subscribe`, it has `MAX_SUBSCRIPTIONS_PER_KEY` streams open. */
@@ -2083,7 +2378,7 @@ export interface components {
                 [name: string]: unknown;
             };
             content: {
-                "application/problem+json": components["schemas"]["Problem"];
+                "application/problem+json": components["schemas"]["TooManyRequestsProblem"];
             };
         };
         /** @description `internal`: an unexpected failure; the details are in the server log under the `x-request-id`. */
@@ -2093,7 +2388,7 @@ export interface components {
                 [name: string]: unknown;
             };
             content: {
-                "application/problem+json": components["schemas"]["Problem"];
+                "application/problem+json": components["schemas"]["InternalProblem"];
             };
         };
     };
@@ -2124,13 +2419,10 @@ export interface components {
         StreamIdPath: components["schemas"]["StreamId"];
         /**
          * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-         * @example acme
+         * @example default
          */
         TenantId: string;
-        /**
-         * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-         * @example req-5f2c1e
-         */
+        /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
         RequestId: string;
         /** @description Page size. */
         Limit: number;
@@ -2163,13 +2455,10 @@ export interface operations {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -2204,13 +2493,10 @@ export interface operations {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -2273,13 +2559,10 @@ export interface operations {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -2323,13 +2606,10 @@ export interface operations {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path?: never;
@@ -2377,13 +2657,10 @@ export interface operations {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path?: never;
@@ -2414,13 +2691,10 @@ export interface operations {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -2485,13 +2759,10 @@ export interface operations {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -2532,13 +2803,10 @@ export interface operations {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -2593,13 +2861,10 @@ export interface operations {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -2649,13 +2914,10 @@ export interface operations {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
                 /**
                  * @description The `id` of the last message received; the replay starts after it. Wins over `after`.
@@ -2670,7 +2932,11 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description An endless stream of server-sent events, until the client disconnects or the server shuts down. */
+            /**
+             * @description An endless stream of server-sent events, until the client disconnects or the server shuts down. Each
+             *     message's `data` is a `StoredEvent` as JSON (the `schema`: what generated SSE clients yield per message);
+             *     `x-itemSchema` describes the whole message. Comment lines (`: heartbeat`) carry no message.
+             */
             200: {
                 headers: {
                     "x-request-id": components["headers"]["XRequestId"];
@@ -2686,7 +2952,7 @@ export interface operations {
                      *
                      *     : heartbeat
                      */
-                    "text/event-stream": string;
+                    "text/event-stream": components["schemas"]["StoredEvent"];
                 };
             };
             400: components["responses"]["ValidationFailed"];
@@ -2699,7 +2965,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["NotAcceptableProblem"];
                 };
             };
             429: components["responses"]["TooManyRequests"];
@@ -2712,13 +2978,10 @@ export interface operations {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path?: never;
@@ -2749,13 +3012,10 @@ export interface operations {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -2793,13 +3053,10 @@ export interface operations {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -2852,13 +3109,10 @@ export interface operations {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -2884,8 +3138,6 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["UpcasterNotFound"];
-            413: components["responses"]["PayloadTooLarge"];
-            415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["Internal"];
         };
@@ -2896,13 +3148,10 @@ export interface operations {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path?: never;
@@ -2929,13 +3178,10 @@ export interface operations {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path?: never;
@@ -2972,13 +3218,10 @@ export interface operations {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path?: never;
@@ -3015,13 +3258,10 @@ export interface operations {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path?: never;
@@ -3049,13 +3289,10 @@ export interface operations {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path?: never;
@@ -3092,13 +3329,10 @@ export interface operations {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path?: never;
@@ -3130,13 +3364,10 @@ export interface operations {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path?: never;
@@ -3144,11 +3375,11 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Found; go to `/docs/`. */
+            /** @description Found; go to `/docs`. */
             302: {
                 headers: {
                     "x-request-id": components["headers"]["XRequestId"];
-                    /** @description `/docs/` */
+                    /** @description `/docs` */
                     location?: string;
                     [name: string]: unknown;
                 };
@@ -3163,13 +3394,10 @@ export interface operations {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path?: never;
@@ -3191,19 +3419,78 @@ export interface operations {
             400: components["responses"]["ValidationFailed"];
         };
     };
+    getDocsTheme: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
+                 * @example default
+                 */
+                "X-Tenant-Id"?: components["parameters"]["TenantId"];
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
+                "X-Request-Id"?: components["parameters"]["RequestId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Annalist's additions to Swagger UI's styles. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /** @example .swagger-ui .topbar .download-url-wrapper { display: none } */
+                    "text/css": string;
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+        };
+    };
+    getDocsIcon: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
+                 * @example default
+                 */
+                "X-Tenant-Id"?: components["parameters"]["TenantId"];
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
+                "X-Request-Id"?: components["parameters"]["RequestId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Annalist's mark, as SVG. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /** @example <svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 40 40">…</svg> */
+                    "image/svg+xml": string;
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+        };
+    };
     getDocsAsset: {
         parameters: {
             query?: never;
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -3235,13 +3522,10 @@ export interface operations {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path?: never;
@@ -3271,13 +3555,10 @@ export interface operations {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path?: never;
@@ -3305,13 +3586,10 @@ export interface operations {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path?: never;
@@ -3339,13 +3617,10 @@ export interface operations {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path?: never;
@@ -3376,13 +3651,10 @@ export interface operations {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -3396,7 +3668,16 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            200: components["responses"]["ProjectionStatus"];
+            /** @description The projection's status after the request took effect. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProjectionStatus"];
+                };
+            };
             400: components["responses"]["ValidationFailed"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
@@ -3411,13 +3692,10 @@ export interface operations {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -3435,12 +3713,39 @@ export interface operations {
             };
         };
         responses: {
-            200: components["responses"]["ProjectionStatus"];
-            201: components["responses"]["ProjectionStatus"];
+            /** @description The projection's status after the request took effect. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProjectionStatus"];
+                };
+            };
+            /** @description The projection's status after the request took effect. */
+            201: {
+                headers: {
+                    "x-request-id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProjectionStatus"];
+                };
+            };
             400: components["responses"]["ValidationFailed"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
-            409: components["responses"]["Conflict"];
+            /** @description `conflict`: a code projection (from `PROJECTIONS_DIR`) cannot be redefined over HTTP. Or `conflict` (`ConcurrentChangeProblem`): concurrent changes to the projection kept getting in the way after the server's own retries (rare; try again). */
+            409: {
+                headers: {
+                    "x-request-id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProjectionConflictProblem"] | components["schemas"]["ConcurrentChangeProblem"];
+                };
+            };
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
@@ -3453,13 +3758,10 @@ export interface operations {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -3485,9 +3787,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["ProjectionNotFound"];
-            409: components["responses"]["Conflict"];
-            413: components["responses"]["PayloadTooLarge"];
-            415: components["responses"]["UnsupportedMediaType"];
+            409: components["responses"]["ConcurrentChange"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["Internal"];
         };
@@ -3498,13 +3798,10 @@ export interface operations {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -3518,13 +3815,21 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            200: components["responses"]["ProjectionStatus"];
+            /** @description The projection's status after the request took effect. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProjectionStatus"];
+                };
+            };
             400: components["responses"]["ValidationFailed"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["ProjectionNotFound"];
-            413: components["responses"]["PayloadTooLarge"];
-            415: components["responses"]["UnsupportedMediaType"];
+            409: components["responses"]["ConcurrentChange"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["Internal"];
         };
@@ -3535,13 +3840,10 @@ export interface operations {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -3555,13 +3857,21 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            200: components["responses"]["ProjectionStatus"];
+            /** @description The projection's status after the request took effect. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProjectionStatus"];
+                };
+            };
             400: components["responses"]["ValidationFailed"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["ProjectionNotFound"];
-            413: components["responses"]["PayloadTooLarge"];
-            415: components["responses"]["UnsupportedMediaType"];
+            409: components["responses"]["ConcurrentChange"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["Internal"];
         };
@@ -3572,13 +3882,10 @@ export interface operations {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -3592,13 +3899,21 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            200: components["responses"]["ProjectionStatus"];
+            /** @description The projection's status after the request took effect. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProjectionStatus"];
+                };
+            };
             400: components["responses"]["ValidationFailed"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["ProjectionNotFound"];
-            413: components["responses"]["PayloadTooLarge"];
-            415: components["responses"]["UnsupportedMediaType"];
+            409: components["responses"]["ConcurrentChange"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["Internal"];
         };
@@ -3609,13 +3924,10 @@ export interface operations {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -3629,14 +3941,30 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            200: components["responses"]["ProjectionStatus"];
+            /** @description The projection's status after the request took effect. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProjectionStatus"];
+                };
+            };
             400: components["responses"]["ValidationFailed"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["ProjectionNotFound"];
-            409: components["responses"]["Conflict"];
-            413: components["responses"]["PayloadTooLarge"];
-            415: components["responses"]["UnsupportedMediaType"];
+            /** @description `conflict`: the projection has not failed (`projectionStatus` says what it is). Or `conflict` (`ConcurrentChangeProblem`): concurrent changes to the projection kept getting in the way after the server's own retries (rare; try again). */
+            409: {
+                headers: {
+                    "x-request-id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["NothingToSkipProblem"] | components["schemas"]["ConcurrentChangeProblem"];
+                };
+            };
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["Internal"];
         };
@@ -3647,13 +3975,10 @@ export interface operations {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -3667,13 +3992,21 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            200: components["responses"]["ProjectionStatus"];
+            /** @description The projection's status after the request took effect. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProjectionStatus"];
+                };
+            };
             400: components["responses"]["ValidationFailed"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["ProjectionNotFound"];
-            413: components["responses"]["PayloadTooLarge"];
-            415: components["responses"]["UnsupportedMediaType"];
+            409: components["responses"]["ConcurrentChange"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["Internal"];
         };
@@ -3684,13 +4017,10 @@ export interface operations {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -3728,13 +4058,10 @@ export interface operations {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -3762,9 +4089,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["ProjectionNotFound"];
-            409: components["responses"]["Conflict"];
-            413: components["responses"]["PayloadTooLarge"];
-            415: components["responses"]["UnsupportedMediaType"];
+            409: components["responses"]["ConcurrentChange"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["Internal"];
         };
@@ -3775,13 +4100,10 @@ export interface operations {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -3800,7 +4122,16 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            200: components["responses"]["ProjectionStatus"];
+            /** @description The projection's status after the request took effect. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProjectionStatus"];
+                };
+            };
             400: components["responses"]["ValidationFailed"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
@@ -3814,18 +4145,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProjectionNotFoundProblem"] | components["schemas"]["ProjectionSnapshotNotFoundProblem"];
                 };
             };
-            /** @description `backfill-in-progress`, or `conflict` (another definition, or a rebuild under way); nothing changed. */
+            /** @description `backfill-in-progress`, or `conflict` (another definition, or a rebuild under way); nothing changed. Or `conflict` (`ConcurrentChangeProblem`): concurrent changes to the projection kept getting in the way after the server's own retries (rare; try again). */
             409: {
                 headers: {
                     "x-request-id": components["headers"]["XRequestId"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["BackfillInProgressProblem"] | components["schemas"]["RestoreConflictProblem"] | components["schemas"]["ConcurrentChangeProblem"];
                 };
             };
-            413: components["responses"]["PayloadTooLarge"];
-            415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["Internal"];
         };
@@ -3836,13 +4165,10 @@ export interface operations {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -3856,14 +4182,30 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            200: components["responses"]["ProjectionStatus"];
+            /** @description The projection's status after the request took effect. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProjectionStatus"];
+                };
+            };
             400: components["responses"]["ValidationFailed"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["ProjectionNotFound"];
-            409: components["responses"]["BackfillConflict"];
-            413: components["responses"]["PayloadTooLarge"];
-            415: components["responses"]["UnsupportedMediaType"];
+            /** @description `backfill-in-progress` while a backfill of the projection is queued, running or swapping, or `conflict` when there is no previous generation. Or `conflict` (`ConcurrentChangeProblem`): concurrent changes to the projection kept getting in the way after the server's own retries (rare; try again). */
+            409: {
+                headers: {
+                    "x-request-id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["BackfillInProgressProblem"] | components["schemas"]["ProjectionConflictProblem"] | components["schemas"]["ConcurrentChangeProblem"];
+                };
+            };
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["Internal"];
         };
@@ -3874,13 +4216,10 @@ export interface operations {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -3918,13 +4257,10 @@ export interface operations {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -3956,7 +4292,16 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["ProjectionNotFound"];
-            409: components["responses"]["BackfillConflict"];
+            /** @description `backfill-in-progress`: a run of this projection is queued, running or swapping (`backfillId` names it). Or `conflict` (`ConcurrentChangeProblem`): concurrent changes to the projection kept getting in the way after the server's own retries (rare; try again). */
+            409: {
+                headers: {
+                    "x-request-id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["BackfillInProgressProblem"] | components["schemas"]["ConcurrentChangeProblem"];
+                };
+            };
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
@@ -3969,13 +4314,10 @@ export interface operations {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -3994,7 +4336,16 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            200: components["responses"]["Backfill"];
+            /** @description The run's status and progress (after the request took effect). */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Backfill"];
+                };
+            };
             400: components["responses"]["ValidationFailed"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
@@ -4009,13 +4360,10 @@ export interface operations {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -4034,14 +4382,30 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            200: components["responses"]["Backfill"];
+            /** @description The run's status and progress (after the request took effect). */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Backfill"];
+                };
+            };
             400: components["responses"]["ValidationFailed"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["BackfillNotFound"];
-            409: components["responses"]["Conflict"];
-            413: components["responses"]["PayloadTooLarge"];
-            415: components["responses"]["UnsupportedMediaType"];
+            /** @description `conflict`: the run has already ended (`backfillStatus` says how). Or `conflict` (`ConcurrentChangeProblem`): concurrent changes to the projection kept getting in the way after the server's own retries (rare; try again). */
+            409: {
+                headers: {
+                    "x-request-id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["BackfillEndedProblem"] | components["schemas"]["ConcurrentChangeProblem"];
+                };
+            };
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["Internal"];
         };
@@ -4052,13 +4416,10 @@ export interface operations {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
                 /** @example text/event-stream */
                 accept?: string;
@@ -4079,7 +4440,11 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Progress events until the run ends. */
+            /**
+             * @description Progress messages until the run ends. Each message's `data` is the `Backfill` view as JSON (the `schema`:
+             *     what generated SSE clients yield per message); `x-itemSchema` describes the whole message. Comment lines
+             *     (`: heartbeat`) carry no message.
+             */
             200: {
                 headers: {
                     "x-request-id": components["headers"]["XRequestId"];
@@ -4092,7 +4457,7 @@ export interface operations {
                      * @example event: progress
                      *     data: {"id":"3f0c9a2e-8d4b-4f61-9a7e-5b2c1d0e9f84","projection":"orders","status":"completed","criteria":"full-rebuild","atomic":true,"maxConcurrency":1,"processed":1000,"total":1000,"percent":100,"eventsPerSecond":20000,"etaSeconds":0,"createdAt":"2025-03-01T11:02:07.480Z","startedAt":"2025-03-01T11:02:07.510Z","finishedAt":"2025-03-01T11:02:07.560Z","error":null,"requestedBy":null,"correlationId":"req-7f3a","generation":2,"snapshotId":null,"request":{"criteria":"full-rebuild"}}
                      */
-                    "text/event-stream": string;
+                    "text/event-stream": components["schemas"]["Backfill"];
                 };
             };
             400: components["responses"]["ValidationFailed"];
@@ -4106,7 +4471,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["NotAcceptableProblem"];
                 };
             };
             429: components["responses"]["TooManyRequests"];
@@ -4127,13 +4492,10 @@ export interface operations {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
                 /**
                  * @description ETags from earlier reads, comma-separated (`W/` is ignored, `*` matches any document); a match answers `304`.
@@ -4225,13 +4587,10 @@ export interface operations {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -4245,7 +4604,16 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            200: components["responses"]["DocumentPage"];
+            /** @description A page of documents. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DocumentPage"];
+                };
+            };
             400: components["responses"]["ValidationFailed"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
@@ -4269,13 +4637,10 @@ export interface operations {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path: {
@@ -4293,7 +4658,16 @@ export interface operations {
             };
         };
         responses: {
-            200: components["responses"]["DocumentPage"];
+            /** @description A page of documents. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DocumentPage"];
+                };
+            };
             400: components["responses"]["ValidationFailed"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
@@ -4311,13 +4685,10 @@ export interface operations {
             header?: {
                 /**
                  * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
-                 * @example acme
+                 * @example default
                  */
                 "X-Tenant-Id"?: components["parameters"]["TenantId"];
-                /**
-                 * @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id.
-                 * @example req-5f2c1e
-                 */
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
                 "X-Request-Id"?: components["parameters"]["RequestId"];
             };
             path?: never;

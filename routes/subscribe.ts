@@ -36,7 +36,7 @@ export const acceptsEventStream = (accept: string | undefined): boolean =>
 
 // `connection: close`: a stream ends only when the server ends it (shutdown), and then its socket must go too,
 // or close() would wait for an idle keep-alive connection
-const STREAM_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'close', 'x-accel-buffering': 'no' }
+export const STREAM_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'close', 'x-accel-buffering': 'no' }
 
 // Takes the response over from Fastify: headers now, then the subscription writes until one side closes.
 const streamTo = (request: FastifyRequest, reply: FastifyReply, subscription: Subscription, release: () => void): void => {
@@ -51,6 +51,12 @@ const streamTo = (request: FastifyRequest, reply: FastifyReply, subscription: Su
     request.log.info({ method: request.method, url: request.url, statusCode: 200, ms: Math.round(reply.elapsedTime), tenant: request.tenant, delivered }, 'request')
   })
   subscription.start(reply.raw)
+}
+
+export const endAfterHeaders = (request: FastifyRequest, reply: FastifyReply, release = (): void => {}): void => {
+  release()
+  reply.hijack()
+  reply.raw.writeHead(200, { ...STREAM_HEADERS, 'x-request-id': request.id }).end()
 }
 
 export const subscribeRoutes: FastifyPluginAsyncTypebox<SubscribeRoutesOptions> = async (app, { liveFeed, heartbeatMs, limit }) => {
@@ -68,6 +74,8 @@ export const subscribeRoutes: FastifyPluginAsyncTypebox<SubscribeRoutesOptions> 
     // per API key: an open server (no keys) has no caller to count, and a proxy in front would make one address of many clients
     const caller = request.apiKey ? callerOf(request) : undefined
     if (!limit.acquire(caller)) throw new Problem('too-many-requests', {}, 'this key has MAX_SUBSCRIPTIONS_PER_KEY subscriptions open already')
+    // HEAD: GET's status and headers, and no stream to follow them
+    if (request.method === 'HEAD') return endAfterHeaders(request, reply, () => limit.release(caller))
     let released = false
     const release = (): void => {
       if (!released) limit.release(caller)

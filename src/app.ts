@@ -11,6 +11,7 @@ import { Problem } from './problems.js'
 import { requestId } from './http/request-id.js'
 import { jsonBodyParser } from './http/json-body-parser.js'
 import { parseJsonBody } from './http/json-body.js'
+import { hasTrailingSlash, notFound, refuseUnexpectedBody } from './http/request-shape.js'
 import rateLimit from '@fastify/rate-limit'
 import { resolveCaller } from './http/tenant.js'
 import { ApiKeys } from './http/api-keys.js'
@@ -65,7 +66,8 @@ export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
     // URLs the router cannot decode never reach the hooks: answer them as problems all the same
     frameworkErrors: (_error, request, reply) =>
       sendProblem(reply.header('x-request-id', request.id), new Problem('validation-failed', {}, 'the URL is not valid')),
-    exposeHeadRoutes: false,
+    // SPEC "Details": HEAD is answered wherever GET is, by the GET route itself (same status, headers and access)
+    exposeHeadRoutes: true,
     forceCloseConnections: 'idle',
     clientErrorHandler,
   }).withTypeProvider<TypeBoxTypeProvider>()
@@ -92,6 +94,12 @@ export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id)
     await caller(request, reply)
+    // after the key check, as for any path outside the contract
+    if (request.routeOptions.url !== undefined && hasTrailingSlash(request.url)) throw notFound(request)
+  })
+  app.addHook('preParsing', async (request, _reply, payload) => {
+    refuseUnexpectedBody(request)
+    return payload
   })
   // per key (SPEC "Security"); its hooks are added to each route after the one above, so the key is known.
   // Public routes (health probes, docs) are not counted.

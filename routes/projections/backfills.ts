@@ -7,7 +7,7 @@ import { cancelBackfill, requestBackfill } from '../../src/projections/backfill-
 import { getBackfill, listBackfills, TERMINAL, viewOfBackfill } from '../../src/projections/backfills.js'
 import type { ProjectionRunner } from '../../src/projections/runner.js'
 import { getProjection } from '../../src/projections/store.js'
-import { acceptsEventStream } from '../subscribe.js'
+import { acceptsEventStream, endAfterHeaders, STREAM_HEADERS } from '../subscribe.js'
 import { ProjectionParams } from './index.js'
 
 export interface BackfillRoutesOptions {
@@ -54,8 +54,6 @@ export const BackfillView = Type.Object({
   request: Type.Object({}, { additionalProperties: true }),
 })
 
-const STREAM_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'close', 'x-accel-buffering': 'no' }
-
 export const backfillRoutes: FastifyPluginAsyncTypebox<BackfillRoutesOptions> = async (app, { sql, runner, progressPollMs = 250, heartbeatMs }) => {
   const open = new Set<() => void>()
   app.addHook('preClose', async () => {
@@ -91,6 +89,7 @@ export const backfillRoutes: FastifyPluginAsyncTypebox<BackfillRoutesOptions> = 
     if (!acceptsEventStream(request.headers.accept)) throw new Problem('not-acceptable', {}, 'backfill progress is text/event-stream only')
     const { name, id } = request.params
     let view = viewOfBackfill(await getBackfill(sql, name, id))
+    if (request.method === 'HEAD') return endAfterHeaders(request, reply)
     reply.hijack()
     reply.raw.writeHead(200, { ...STREAM_HEADERS, 'x-request-id': request.id }).flushHeaders()
     let closed = false

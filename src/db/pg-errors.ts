@@ -22,6 +22,6 @@ export const toProblem = (error: unknown): Problem | undefined => {
   if (error.code.startsWith('22')) return new Problem('validation-failed', {}, 'the request holds a value the store cannot keep (e.g. \\u0000 in text or a number out of range)')
   if (error.code === '54001') return new Problem('validation-failed', {}, 'the request is nested too deeply')
   // what the retries inside the server (src/projections/projection-lock.ts) could not settle
-  if (isRetryableConflict(error)) return new Problem('conflict', {}, 'a concurrent change got in the way; try again')
+  if (isRetryableConflict(error)) return new Problem('conflict', { retryable: true }, 'a concurrent change got in the way; try again')
   return undefined
 }

@@ -17,8 +17,10 @@ const RULES: Record<string, Role> = {
 // The one place that says which role a route needs (SPEC "Security"): every GET and the listed reads are
 // `read`, the listed writes `write`, and everything else, including any route added later, `admin`.
 // A request no route matches still needs a valid key before it learns there is no such route.
-export const requiredAccess = (method: string, route: string | undefined): Access => {
+export const requiredAccess = (requestMethod: string, route: string | undefined): Access => {
   if (route === undefined) return 'read'
+  // SPEC "Details": HEAD has GET's access rule
+  const method = requestMethod === 'HEAD' ? 'GET' : requestMethod
   const url = route.length > 1 ? route.replace(/\/$/, '') : route
   if (PUBLIC.some((pattern) => pattern.test(url))) return 'public'
   return RULES[`${method} ${url}`] ?? (method === 'GET' ? 'read' : 'admin')

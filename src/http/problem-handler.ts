@@ -3,6 +3,7 @@ import type { Socket } from 'node:net'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { Problem } from '../problems.js'
 import { toProblem } from '../db/pg-errors.js'
+import { notFound } from './request-shape.js'
 
 const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8'
 
@@ -39,8 +40,7 @@ export const problemHandler = (error: FastifyError, request: FastifyRequest, rep
   return sendProblem(reply, new Problem('internal', {}, 'an unexpected error occurred; the request id in x-request-id finds it in the log'))
 }
 
-export const notFoundHandler = (request: FastifyRequest, reply: FastifyReply): FastifyReply =>
-  sendProblem(reply, new Problem('not-found', {}, `no route ${request.method} ${request.url.split('?')[0]}`))
+export const notFoundHandler = (request: FastifyRequest, reply: FastifyReply): FastifyReply => sendProblem(reply, notFound(request))
 
 // Requests Node's HTTP parser refuses (headers or URL over 16 KiB, malformed request lines) never reach a route;
 // they too get a problem rather than Fastify's plain JSON, and then the connection closes, as Node's own handler does.

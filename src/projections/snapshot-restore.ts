@@ -27,7 +27,7 @@ const lockRestorable = async (tx: Tx, name: string, id: string): Promise<Restora
        and status in ('queued', 'running', 'swapping')
      limit 1`
   if (backfill) {
-    throw new Problem('backfill-in-progress', { name, backfillId: backfill.id }, `projection ${name} has backfill ${backfill.id} ${backfill.status}; restore after it ends`)
+    throw new Problem('backfill-in-progress', { projection: name, backfillId: backfill.id }, `projection ${name} has backfill ${backfill.id} ${backfill.status}; restore after it ends`)
   }
   const [row] = await tx<Omit<Restorable, 'liveGeneration'>[]>`
     select exists (select from projection_generations where projection = ${name} and state = 'building') as building,

@@ -2,6 +2,7 @@ import t from 'tap'
 import { parse } from 'yaml'
 import { OpenapiContract, operations, pointer } from '../helpers/openapi-contract.js'
 import { buildTestApp } from '../helpers/test-app.js'
+import { withOperationParameters } from '../../routes/docs.js'
 
 // Keeps the route table and openapi.yaml the same set, and the document itself consistent.
 const contract = await OpenapiContract.load()
@@ -45,8 +46,16 @@ t.test('every route fastify serves is an operation of openapi.yaml, and every op
 
 t.test('GET /openapi.json serves openapi.yaml exactly, and /docs renders the same document', async (t) => {
   t.same((await app.inject({ url: '/openapi.json' })).json(), doc)
-  t.same((await app.inject({ url: '/docs/json' })).json(), doc)
-  t.same(parse((await app.inject({ url: '/docs/yaml' })).body), doc)
+  // the reference page gets path items' parameters on their operations (routes/docs.ts says why): the same contract
+  const rendered = withOperationParameters(doc)
+  t.same((await app.inject({ url: '/docs/json' })).json(), rendered)
+  t.same(parse((await app.inject({ url: '/docs/yaml' })).body), rendered)
+  for (const { path, method, operation } of operations(rendered)) {
+    const names = (list: Record<string, string>[] = []) => list.map((p) => p.$ref ?? `${p.in} ${p.name}`).sort()
+    const original = doc.paths[path]
+    const expected = [...(original.parameters ?? []), ...(original[method].parameters ?? [])]
+    t.same(names(operation.parameters), names(expected), `${method.toUpperCase()} ${path} keeps its parameters`)
+  }
 })
 
 t.test('every operation is named, summarised and takes the tenant and request id headers', async (t) => {
@@ -88,15 +97,36 @@ t.test('every schema compiles and every example matches its schema', async (t) =
     const item = node as Record<string, any>
     const where = at.join(' › ')
     if (item.schema && item.examples && !Array.isArray(item.examples)) {
-      for (const [name, example] of Object.entries(item.examples as Record<string, { value: unknown }>)) {
-        check([...at, 'schema'], example.value, `${where} › ${name}`)
+      for (const [name, example] of Object.entries(item.examples as Record<string, { value?: unknown; $ref?: string }>)) {
+        const value = example.$ref ? doc.components.examples[example.$ref.replace('#/components/examples/', '')]?.value : example.value
+        t.not(value, undefined, `the example at ${where} › ${name} has a value`)
+        check([...at, 'schema'], value, `${where} › ${name}`)
       }
     }
-    if (item.schema && 'example' in item) check([...at, 'schema'], item.example, where)
+    // a server-sent event stream's schema is the JSON of each message's `data`
+    if (item.schema && 'example' in item && at.at(-1) === 'text/event-stream') {
+      const messages = String(item.example).split('\n').filter((line) => line.startsWith('data: '))
+      t.ok(messages.length > 0, `the example at ${where} has messages`)
+      for (const line of messages) check([...at, 'schema'], JSON.parse(line.slice('data: '.length)), where)
+    } else if (item.schema && 'example' in item) check([...at, 'schema'], item.example, where)
     if (Array.isArray(item.examples)) for (const example of item.examples) check(at, example, where)
     for (const [key, child] of Object.entries(item)) walk(child, [...at, key])
   }
   walk(doc.paths, ['paths'])
   walk(doc.components, ['components'])
   t.ok(examples > 20, `${examples} examples checked`)
+})
+
+t.test('responses are checked with every object closed, so a field no schema names fails', async (t) => {
+  const status = { name: 'orders', kind: 'declarative', status: 'failed', position: 1, head: 2, lag: 1, documents: 0, definitionVersion: 1, updatedAt: '2025-03-01T11:02:07.480Z', definition: null }
+  const at = pointer('components', 'schemas', 'ProjectionStatus')
+  const lastError = { position: 2, eventId: '7d444840-9dc0-11d1-b245-5ffdce74fad2', message: 'boom', generation: 1 }
+  t.notOk(contract.validate(at, { ...status, lastError }), 'named fields pass, lastError.generation included')
+  t.match(contract.validate(at, { ...status, lastError, extra: 1 }), /must NOT have unevaluated properties/, 'an unnamed field fails')
+  t.match(contract.validate(at, { ...status, lastError: { ...lastError, hint: 'x' } }), /unevaluated/, 'in a nested object too')
+  const problem = { type: 'https://annalist.dev/problems/conflict', title: 'Conflict', status: 409, detail: 'd', code: 'conflict', projectionStatus: 'running' }
+  t.notOk(contract.validate(pointer('components', 'schemas', 'NothingToSkipProblem'), problem))
+  t.ok(contract.validate(pointer('components', 'schemas', 'NothingToSkipProblem'), { ...problem, backfillStatus: 'completed' }), 'a problem carries only its own fields')
+  const event = { globalPosition: 1, streamId: 'a', streamVersion: 1, eventId: lastError.eventId, type: 'A', data: { any: 1 }, metadata: { free: 'form' }, createdAt: status.updatedAt }
+  t.notOk(contract.validate(pointer('components', 'schemas', 'StoredEvent'), event), 'data and metadata stay open, as documented')
 })

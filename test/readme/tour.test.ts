@@ -72,5 +72,5 @@ t.test('every command of the README tour answers what the README shows', async (
       }
     }
   })
-  t.equal((await server.request('GET', '/docs/')).status, 200, '/docs, which the tour opens, answers 200')
+  t.equal((await server.request('GET', '/docs')).status, 200, '/docs, which the tour opens, answers 200')
 })

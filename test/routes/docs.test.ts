@@ -12,7 +12,12 @@ t.test('/openapi.json serves the committed openapi.yaml and /docs renders it', a
   const docs = await app.inject({ url: '/docs' })
   t.equal(docs.statusCode, 200)
   t.match(docs.headers['content-type'], /text\/html/)
-  t.match(docs.payload, /swagger/i)
+  t.match(docs.payload, /<title>Annalist API<\/title>/)
+  t.notMatch(docs.payload, /Swagger UI<\/title>/)
+  t.match(docs.headers['content-security-policy'], /script-src 'self';/)
+  const initializer = await app.inject({ url: '/docs/static/swagger-initializer.js' })
+  t.match(initializer.payload, /data:image\/svg\+xml;base64,/, 'the top bar shows Annalist\'s logo')
+  t.equal((await app.inject({ url: '/docs/static/theme/annalist.svg' })).headers['content-type'], 'image/svg+xml')
 })
 
 t.test('a request id is echoed when valid and replaced when not', async (t) => {
