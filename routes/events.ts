@@ -10,6 +10,7 @@ export interface EventRoutesOptions {
   sql: Sql
   logHead: LogHead
   upcasters: Upcasters
+  maxPageBytes: number
 }
 
 export const LogQuery = Type.Object({
@@ -29,13 +30,13 @@ const LogPage = Type.Object({
   head: Type.Integer(),
 })
 
-export const eventRoutes: FastifyPluginAsyncTypebox<EventRoutesOptions> = async (app, { sql, logHead, upcasters }) => {
+export const eventRoutes: FastifyPluginAsyncTypebox<EventRoutesOptions> = async (app, { sql, logHead, upcasters, maxPageBytes }) => {
   app.get('/', {
     schema: { querystring: LogQuery, response: { 200: LogPage, 400: ProblemRef, 500: ProblemRef } },
   }, async (request) => {
     const { type, ...filters } = request.query
     const head = await logHead.catchUp()
-    const page = await readLog(sql, request.tenant, head, { ...filters, types: type })
+    const page = await readLog(sql, request.tenant, head, { ...filters, types: type, maxBytes: maxPageBytes })
     return { ...page, events: upcasters.applyAll(page.events) }
   })
 }

@@ -7,7 +7,7 @@ import { Problem } from '../src/problems.js'
 import type { Metrics } from '../src/observability/metrics.js'
 import { appendEvents } from '../src/events/append.js'
 import { readStreamText } from '../src/events/read-stream.js'
-import { eventJsonFromText, parseStoredText } from '../src/events/event-json.js'
+import { upcastEventJson } from '../src/events/event-json.js'
 import { getStream, listStreams } from '../src/events/streams.js'
 import {
   EventType,
@@ -25,6 +25,7 @@ export interface StreamRoutesOptions {
   logWatcher: LogWatcher
   upcasters: Upcasters
   maxEventsPerAppend: number
+  maxPageBytes: number
   metrics: Metrics
 }
 
@@ -84,7 +85,7 @@ const duplicateIds = (ids: (string | undefined)[]): boolean => {
   return new Set(present).size !== present.length
 }
 
-export const streamRoutes: FastifyPluginAsyncTypebox<StreamRoutesOptions> = async (app, { sql, logWatcher, upcasters, maxEventsPerAppend, metrics }) => {
+export const streamRoutes: FastifyPluginAsyncTypebox<StreamRoutesOptions> = async (app, { sql, logWatcher, upcasters, maxEventsPerAppend, maxPageBytes, metrics }) => {
   const AppendBody = Type.Object(
     {
       expectedVersion: Type.Optional(ExpectedVersion),
@@ -122,11 +123,9 @@ export const streamRoutes: FastifyPluginAsyncTypebox<StreamRoutesOptions> = asyn
       response: { 200: StreamPage, 404: ProblemRef, ...problems },
     },
   }, async (request, reply) => {
-    const page = await readStreamText(sql, request.tenant, request.params.streamId, request.query)
+    const page = await readStreamText(sql, request.tenant, request.params.streamId, { ...request.query, maxBytes: maxPageBytes })
     // spliced from the stored JSON text: parsing and re-encoding every event is most of a read's cost
-    const events = page.events.map((event) =>
-      upcasters.covers(event.type) ? JSON.stringify(upcasters.apply(parseStoredText(event))) : eventJsonFromText(event),
-    )
+    const events = page.events.map((event) => upcastEventJson(upcasters, event))
     return reply
       .type('application/json; charset=utf-8')
       .send(`{"streamId":${JSON.stringify(page.streamId)},"version":${page.version},"events":[${events.join(',')}],"next":${page.next}}`)

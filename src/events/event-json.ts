@@ -1,5 +1,6 @@
 import type { StoredEventText } from './read-log-text.js'
 import type { StoredEvent } from './types.js'
+import type { Upcasters } from './upcasters.js'
 
 const LINE_BREAK = /[\r\n]/
 
@@ -17,3 +18,7 @@ export const eventJsonFromText = (event: StoredEventText): string => {
   const { globalPosition, streamId, streamVersion, eventId, type, data, metadata, createdAt } = event
   return `{"globalPosition":${globalPosition},"streamId":"${streamId}","streamVersion":${streamVersion},"eventId":"${eventId}","type":"${type}","data":${data},"metadata":${metadata},"createdAt":"${createdAt}"}`
 }
+
+// The event's JSON as every read returns it: spliced from the stored text, or upcast when an upcaster covers its type.
+export const upcastEventJson = (upcasters: Upcasters, event: StoredEventText): string =>
+  upcasters.covers(event.type) ? JSON.stringify(upcasters.apply(parseStoredText(event))) : eventJsonFromText(event)

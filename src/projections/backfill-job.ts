@@ -1,5 +1,6 @@
 import type { Sql, Tx } from '../db/connect.js'
 import { eventColumns } from '../events/event-columns.js'
+import { eventPage, takePage } from '../events/event-page.js'
 import { applyEvent, documentKeyOf, sourceOf, type Projector } from './apply-event.js'
 import type { BackfillRequest } from './backfill-request.js'
 import { finishBackfill, getBackfill, type BackfillRow } from './backfills.js'
@@ -69,6 +70,8 @@ export class BackfillJob {
     readonly projection: string,
     readonly projector: Projector,
     private readonly batchSize: number,
+    // MAX_PAGE_BYTES: a read stops early at this many bytes of events (always one)
+    private readonly maxBatchBytes: number,
   ) {}
 
   start(): void {
@@ -148,7 +151,7 @@ export class BackfillJob {
            set status = 'running', after_position = ${selection.afterPosition}, to_position = ${selection.toPosition},
                from_time = ${selection.fromTime}, to_time = ${selection.toTime}, snapshot_id = ${snapshotId},
                started_at = now(), updated_at = now(),
-               total = (select count(*) from events ${this.#where(tx, row.request, selection, selection.afterPosition, selection.toPosition)})
+               total = (select count(*) from events where ${this.#conditions(tx, row.request, selection, selection.afterPosition, selection.toPosition)})
          where id = ${this.id} and status = 'queued'
         returning id`
       if (!updated) return false
@@ -198,7 +201,7 @@ export class BackfillJob {
       case 'last-n-events': {
         const [nth] = await sql<{ position: number }[]>`
           select global_position as position
-            from events ${this.#where(sql, request, selection, 0, head)}
+            from events where ${this.#conditions(sql, request, selection, 0, head)}
            order by global_position desc
            offset ${request.count! - 1}
            limit 1`
@@ -216,10 +219,10 @@ export class BackfillJob {
   }
 
   // the projection's source, the request's filter, the time bounds and the position range
-  #where(sql: Sql | Tx, request: BackfillRequest, selection: Omit<Selection, 'afterPosition' | 'toPosition'>, after: number, to: number) {
+  #conditions(sql: Sql | Tx, request: BackfillRequest, selection: Omit<Selection, 'afterPosition' | 'toPosition'>, after: number, to: number) {
     const filter = request.filter ?? {}
     return sql`
-      where global_position > ${after}
+            global_position > ${after}
         and global_position <= ${to}
         ${sourceConditions(sql, sourceOf(this.projector))}
         ${filter.types?.length ? sql`and type = any(${filter.types}::text[])` : sql``}
@@ -237,12 +240,15 @@ export class BackfillJob {
 
   async #read(row: BackfillRow, after: number, to: number, limit: number): Promise<Batch> {
     const { sql } = this.deps
-    const events = await sql<PartitionEvent[]>`
-      select tenant, ${eventColumns(sql)}, mod(hashtext(stream_id)::bigint + 2147483648, ${row.partitions})::int as partition
-        from events ${this.#where(sql, row.request, row, after, to)}
-       order by global_position
-       limit ${limit}`
-    return { events, scannedTo: events.length === limit ? events.at(-1)!.globalPosition : to }
+    const rows = await eventPage<PartitionEvent>(
+      sql,
+      sql`tenant, ${eventColumns(sql)}, mod(hashtext(stream_id)::bigint + 2147483648, ${row.partitions})::int as partition`,
+      this.#conditions(sql, row.request, row, after, to),
+      { order: sql`global_position`, key: sql`global_position`, limit, maxBytes: this.maxBatchBytes },
+    )
+    const { events, following } = takePage(rows)
+    // the next read starts right after the last event when more follow; else every selected event up to `to` is here
+    return { events, scannedTo: following !== null ? events.at(-1)!.globalPosition : to }
   }
 
   // One partition's share of a batch, with its checkpoint, in one transaction. Its own checkpoint row is

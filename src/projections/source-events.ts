@@ -1,5 +1,6 @@
 import type { Sql, Tx } from '../db/connect.js'
 import { eventColumns } from '../events/event-columns.js'
+import { eventPage, takePage } from '../events/event-page.js'
 import { SYSTEM_TENANT } from '../events/types.js'
 import type { ProjectionEvent, ProjectionSource } from './types.js'
 
@@ -20,23 +21,24 @@ export const sourceConditions = (sql: Sql | Tx, { types, categories }: Projectio
 }
 
 // Projections read every tenant's events (documents belong to the event's tenant); system events
-// only when the source names a `$` category. Bounded by the gap-safe head like every log read.
+// only when the source names a `$` category. Bounded by the gap-safe head like every log read, and by
+// `limit` events and `maxBytes` of them (always one), so large events cost a worker bounded memory.
 export const readSourceEvents = async (
   sql: Sql,
   source: ProjectionSource,
   after: number,
   head: number,
-  limit: number,
+  { limit, maxBytes }: { limit: number; maxBytes: number },
 ): Promise<SourceBatch> => {
   if (head <= after) return { events: [], scannedTo: after }
-  const events = await sql<ProjectionEvent[]>`
-    select tenant, ${eventColumns(sql)}
-      from events
-     where global_position > ${after}
-       and global_position <= ${head}
-       ${sourceConditions(sql, source)}
-     order by global_position
-     limit ${limit}`
-  const scannedTo = events.length === limit ? events.at(-1)!.globalPosition : head
+  const rows = await eventPage<ProjectionEvent>(
+    sql,
+    sql`tenant, ${eventColumns(sql)}`,
+    sql`global_position > ${after} and global_position <= ${head} ${sourceConditions(sql, source)}`,
+    { order: sql`global_position`, key: sql`global_position`, limit, maxBytes },
+  )
+  const { events, following } = takePage(rows)
+  // the next batch starts right after the last event when more follow; else every match up to head is here
+  const scannedTo = following !== null ? events.at(-1)!.globalPosition : head
   return { events, scannedTo }
 }

@@ -1,4 +1,5 @@
 import type { Sql } from '../db/connect.js'
+import { DEFAULT_MAX_PAGE_BYTES } from '../events/event-page.js'
 import { readLogText } from '../events/read-log-text.js'
 import { readLogBatch, type LogBatch } from '../events/read-log-batch.js'
 import type { StoredEvent } from '../events/types.js'
@@ -11,6 +12,8 @@ import { Subscription, type ChunkCache, type FeedItem, type ReplayPage, type Sub
 export interface LiveFeedOptions {
   // events per database read, shared or replay
   pageSize?: number
+  // MAX_PAGE_BYTES: bytes of events per database read (always one event), so large events cost bounded memory
+  maxPageBytes?: number
   maxBufferedEvents?: number
   maxBufferedBytes?: number
   log?: { warn: (object: object, message: string) => void }
@@ -67,6 +70,7 @@ export class LiveFeed {
   #retry: NodeJS.Timeout | undefined
   #retryMs = RETRY_MS.first
   readonly #pageSize: number
+  readonly #maxPageBytes: number
 
   constructor(
     private readonly sql: Sql,
@@ -75,6 +79,7 @@ export class LiveFeed {
     private readonly options: LiveFeedOptions = {},
   ) {
     this.#pageSize = options.pageSize ?? 1000
+    this.#maxPageBytes = options.maxPageBytes ?? DEFAULT_MAX_PAGE_BYTES
   }
 
   get position(): number {
@@ -115,7 +120,7 @@ export class LiveFeed {
 
   // A replay page, framed from the stored JSON text; only events an upcaster changes are parsed.
   async readPage(tenant: string, filter: LogFilter, after: number, head: number): Promise<ReplayPage> {
-    const page = await readLogText(this.sql, tenant, head, { ...filter, after, limit: this.#pageSize })
+    const page = await readLogText(this.sql, tenant, head, { ...filter, after, limit: this.#pageSize, maxBytes: this.#maxPageBytes })
     let chunk = ''
     for (const event of page.events) {
       chunk += this.upcasters.covers(event.type) ? sseFrame(this.upcasters.apply(parseStoredText(event))) : sseFrameFromText(event)
@@ -136,7 +141,7 @@ export class LiveFeed {
           this.#position = this.logWatcher.head
           break
         }
-        const batch = await readLogBatch(this.sql, after, this.logWatcher.head, this.#pageSize)
+        const batch = await readLogBatch(this.sql, after, this.logWatcher.head, this.#pageSize, this.#maxPageBytes)
         this.#reads += 1
         // a first subscriber after an idle spell may have moved the point on: read again from there
         if (this.#position !== after) continue
