@@ -27,7 +27,9 @@ export interface paths {
          * @description A page of the stream's events in version order. Forward reads start at `from` (default 1);
          *     backward reads start at `from` (default: the latest version) and go down. `next` is the
          *     `from` of the following page, or `null` when this page reached the end (also when `from`
-         *     is past the end: `200` with no events).
+         *     is past the end: `200` with no events). A page holds at most `limit` events and stops early
+         *     once it holds `MAX_PAGE_BYTES` (default 16 MiB) of events, always at least one event; follow
+         *     `next` rather than counting events.
          *
          *     With `until`, the stream is read as it was then: only events created at or before it, and
          *     `version` is the version at that time (`404` if the stream did not exist yet).
@@ -137,8 +139,10 @@ export interface paths {
          *     acknowledged append shows here once `head` has reached its position, normally at once, but
          *     a transaction still open on the database can hold `head` back for as long as it runs.
          *
-         *     **Paging.** `next` is the `after` value for the following page, or `null` when this page
-         *     reached `head`. When `next` is `null`, every matching event up to `head` has been returned:
+         *     **Paging.** A page holds at most `limit` events and stops early once it holds `MAX_PAGE_BYTES`
+         *     (default 16 MiB) of events, always at least one event. `next` is the `after` value for the
+         *     following page, or `null` when this page reached `head`. When `next` is `null`, every matching
+         *     event up to `head` has been returned:
          *     resume (poll) later with `after=head`, not with the last event's position, so events the
          *     filters skipped are not scanned again.
          *
@@ -286,6 +290,13 @@ export interface paths {
          *
          *     `snapshotDue` is true when `SNAPSHOT_EVERY` (default 100) or more events follow the snapshot (or
          *     the start of the stream): a hint to store a new snapshot at `version`.
+         *
+         *     The answer is not paged: however many events follow the snapshot, they all come in this one
+         *     response. The server writes it as it reads, `MAX_PAGE_BYTES` (default 16 MiB) of events at a
+         *     time, as fast as the client takes them (chunked, without `content-length`). Should the
+         *     database fail after the first of those pages, the connection is closed before the JSON is
+         *     complete, so a client never mistakes a partial answer for a whole one. Snapshot often enough
+         *     that the tail stays small, or read a long tail with `GET /streams/{streamId}/events`.
          */
         get: operations["loadStream"];
         put?: never;
@@ -1506,7 +1517,7 @@ export interface components {
             /** @description The stream's version (at `until`, when given). */
             version: number;
             events: components["schemas"]["StoredEvent"][];
-            /** @description The `from` of the next page; null when this page reached the end. */
+            /** @description The `from` of the next page (the page reached `limit` or `MAX_PAGE_BYTES`); null when this page reached the end. */
             next: number | null;
         };
         StreamInfo: {
@@ -1615,7 +1626,7 @@ export interface components {
         };
         LogPage: {
             events: components["schemas"]["StoredEvent"][];
-            /** @description The `after` value for the next page; null when this page reached `head` (then resume with `after=head`). */
+            /** @description The `after` value for the next page (the page reached `limit` or `MAX_PAGE_BYTES`); null when this page reached `head` (then resume with `after=head`). */
             next: number | null;
             /** @description The highest position a reader may read now (gap-safe), not the highest written. */
             head: number;

@@ -11,6 +11,7 @@ export interface EventRoutesOptions {
   sql: Sql
   logHead: LogHead
   upcasters: Upcasters
+  maxPageBytes: number
 }
 
 export const LogQuery = Type.Object({
@@ -30,13 +31,13 @@ const LogPage = Type.Object({
   head: Type.Integer(),
 })
 
-export const eventRoutes: FastifyPluginAsyncTypebox<EventRoutesOptions> = async (app, { sql, logHead, upcasters }) => {
+export const eventRoutes: FastifyPluginAsyncTypebox<EventRoutesOptions> = async (app, { sql, logHead, upcasters, maxPageBytes }) => {
   app.get('/', {
     schema: { querystring: LogQuery, response: { 200: LogPage, 400: ProblemRef, 500: ProblemRef } },
   }, async (request, reply) => {
     const { type, ...filters } = request.query
     const head = await logHead.catchUp()
-    const page = await readLogText(sql, request.tenant, head, { ...filters, types: type })
+    const page = await readLogText(sql, request.tenant, head, { ...filters, types: type, maxBytes: maxPageBytes })
     // spliced from the stored text: data and metadata exactly as sent (SPEC "Details")
     const events = page.events.map((event) => eventJson(event, upcasters))
     return reply.type('application/json; charset=utf-8').send(`{"events":[${events.join(',')}],"next":${page.next},"head":${head}}`)

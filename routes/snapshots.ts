@@ -1,9 +1,11 @@
+import { Readable } from 'node:stream'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import type { Sql } from '../src/db/connect.js'
 import { eventJson } from '../src/events/event-json.js'
-import { loadStream } from '../src/events/load.js'
+import { loadJson, loadStream } from '../src/events/load.js'
 import { latestSnapshot, listSnapshots, putSnapshot } from '../src/events/snapshots.js'
+import type { StoredEventText } from '../src/events/read-log-text.js'
 import type { Upcasters } from '../src/events/upcasters.js'
 import { ProblemRef, StoredEvent, StreamId, StreamParams, Timestamp } from '../src/http/schemas.js'
 
@@ -12,6 +14,7 @@ export interface SnapshotRoutesOptions {
   upcasters: Upcasters
   snapshotEvery: number
   snapshotKeep: number
+  maxPageBytes: number
 }
 
 const Version = Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER })
@@ -40,7 +43,7 @@ const Loaded = Type.Object({
 const problems = { 400: ProblemRef, 500: ProblemRef }
 
 // SPEC "Snapshots": /streams/{streamId}/snapshots… and /streams/{streamId}/load
-export const snapshotRoutes: FastifyPluginAsyncTypebox<SnapshotRoutesOptions> = async (app, { sql, upcasters, snapshotEvery, snapshotKeep }) => {
+export const snapshotRoutes: FastifyPluginAsyncTypebox<SnapshotRoutesOptions> = async (app, { sql, upcasters, snapshotEvery, snapshotKeep, maxPageBytes }) => {
   app.put('/:streamId/snapshots/:version', {
     schema: {
       params: Type.Object({ streamId: StreamId, version: Version }),
@@ -73,10 +76,9 @@ export const snapshotRoutes: FastifyPluginAsyncTypebox<SnapshotRoutesOptions> = 
       response: { 200: Loaded, 404: ProblemRef, ...problems },
     },
   }, async (request, reply) => {
-    const { streamId, version, snapshot, events, snapshotDue } = await loadStream(sql, request.tenant, request.params.streamId, request.query, snapshotEvery)
-    const eventsJson = events.map((event) => eventJson(event, upcasters)).join(',')
-    return reply
-      .type('application/json; charset=utf-8')
-      .send(`{"streamId":${JSON.stringify(streamId)},"version":${version},"snapshot":${JSON.stringify(snapshot)},"events":[${eventsJson}],"snapshotDue":${snapshotDue}}`)
+    const loaded = await loadStream(sql, request.tenant, request.params.streamId, request.query, maxPageBytes)
+    const json = loadJson(sql, request.tenant, loaded, { maxBytes: maxPageBytes, snapshotEvery, eventJson: (event: StoredEventText) => eventJson(event, upcasters) })
+    // not object mode: the stream holds one page at a time and pipes it to the socket with back-pressure
+    return reply.type('application/json; charset=utf-8').send(Readable.from(json, { objectMode: false }))
   })
 }

@@ -27,6 +27,7 @@ export interface StreamRoutesOptions {
   logWatcher: LogWatcher
   upcasters: Upcasters
   maxEventsPerAppend: number
+  maxPageBytes: number
   metrics: Metrics
 }
 
@@ -86,7 +87,7 @@ const duplicateIds = (ids: (string | undefined)[]): boolean => {
   return new Set(present).size !== present.length
 }
 
-export const streamRoutes: FastifyPluginAsyncTypebox<StreamRoutesOptions> = async (app, { sql, logWatcher, upcasters, maxEventsPerAppend, metrics }) => {
+export const streamRoutes: FastifyPluginAsyncTypebox<StreamRoutesOptions> = async (app, { sql, logWatcher, upcasters, maxEventsPerAppend, maxPageBytes, metrics }) => {
   const AppendBody = Type.Object(
     {
       expectedVersion: Type.Optional(ExpectedVersion),
@@ -129,7 +130,7 @@ export const streamRoutes: FastifyPluginAsyncTypebox<StreamRoutesOptions> = asyn
       response: { 200: StreamPage, 404: ProblemRef, ...problems },
     },
   }, async (request, reply) => {
-    const page = await readStreamText(sql, request.tenant, request.params.streamId, request.query)
+    const page = await readStreamText(sql, request.tenant, request.params.streamId, { ...request.query, maxBytes: maxPageBytes })
     // spliced from the stored JSON text: parsing and re-encoding every event is most of a read's cost
     const events = page.events.map((event) => eventJson(event, upcasters))
     return reply

@@ -130,9 +130,9 @@ export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
     metrics.observeRequest(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000)
   })
 
-  await app.register(streamRoutes, { prefix: '/streams', sql, logWatcher, upcasters, maxEventsPerAppend: config.MAX_EVENTS_PER_APPEND, metrics })
-  await app.register(eventRoutes, { prefix: '/events', sql, logHead, upcasters })
-  await app.register(snapshotRoutes, { prefix: '/streams', sql, upcasters, snapshotEvery: config.SNAPSHOT_EVERY, snapshotKeep: config.SNAPSHOT_KEEP })
+  await app.register(streamRoutes, { prefix: '/streams', sql, logWatcher, upcasters, maxEventsPerAppend: config.MAX_EVENTS_PER_APPEND, maxPageBytes: config.MAX_PAGE_BYTES, metrics })
+  await app.register(eventRoutes, { prefix: '/events', sql, logHead, upcasters, maxPageBytes: config.MAX_PAGE_BYTES })
+  await app.register(snapshotRoutes, { prefix: '/streams', sql, upcasters, snapshotEvery: config.SNAPSHOT_EVERY, snapshotKeep: config.SNAPSHOT_KEEP, maxPageBytes: config.MAX_PAGE_BYTES })
   await app.register(subscribeRoutes, { prefix: '/subscribe', liveFeed, heartbeatMs: config.SUBSCRIBE_HEARTBEAT_MS, limit: subscriptions })
   await app.register(upcasterRoutes, { prefix: '/upcasters', sql, upcasters })
   await app.register(healthRoutes, { prefix: '/health', isReady: deps.isReady })

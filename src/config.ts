@@ -21,6 +21,8 @@ export const ConfigSchema = Type.Object({
   // open GET /subscribe streams per API key (no limit on an open server)
   MAX_SUBSCRIPTIONS_PER_KEY: Type.Integer({ default: 100, minimum: 1 }),
   MAX_BODY_BYTES: Type.Integer({ default: 1048576, minimum: 1024 }),
+  // SPEC "Details": a page or batch of events stops early at this many bytes of events (always one event)
+  MAX_PAGE_BYTES: Type.Integer({ default: 16777216, minimum: 1024 }),
   MAX_EVENTS_PER_APPEND: Type.Integer({ default: 1000, minimum: 1, maximum: 100000 }),
   SNAPSHOT_EVERY: Type.Integer({ default: 100, minimum: 1 }),
   SNAPSHOT_KEEP: Type.Integer({ default: 5, minimum: 1 }),

@@ -34,7 +34,7 @@ export const createServices = async (sql: Sql, config: Config, log: ServiceLog):
   const logHead = new LogHead(sql)
   const logWatcher = new LogWatcher(sql, logHead, { log })
   const upcasters = new Upcasters(sql, await loadCodeUpcasters(config.PROJECTIONS_DIR), { log })
-  const liveFeed = new LiveFeed(sql, logWatcher, upcasters, { log })
+  const liveFeed = new LiveFeed(sql, logWatcher, upcasters, { log, maxPageBytes: config.MAX_PAGE_BYTES })
   const progress = new ProjectionProgress(sql)
   const autoSnapshots = new AutoSnapshots(sql, { log, appended: () => logWatcher.appended() })
   const runner = new ProjectionRunner({
@@ -46,6 +46,7 @@ export const createServices = async (sql: Sql, config: Config, log: ServiceLog):
     head: () => logHead.catchUp(),
     snapshot: async (name) => (await createProjectionSnapshot(sql, name, 'backfill', () => logWatcher.appended())).id,
     log,
+    maxBatchBytes: config.MAX_PAGE_BYTES,
     committed: (worker) => autoSnapshots.committed(worker),
   })
   const backfillRequests = new BackfillRequests(sql, logWatcher, runner, log)

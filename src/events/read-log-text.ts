@@ -1,6 +1,7 @@
 import type { Sql } from '../db/connect.js'
 import { eventTextColumns } from './event-columns.js'
-import { logConditions, nextAfter, type LogQuery } from './read-log.js'
+import { eventPage, takePage } from './event-page.js'
+import { logBounds, logConditions, nextAfter, type LogQuery } from './read-log.js'
 import type { StoredEvent } from './types.js'
 
 // A stored event with `data` and `metadata` as their stored JSON text and `createdAt` formatted by the
@@ -14,12 +15,7 @@ export interface LogTextPage {
 
 // readLog's rows and paging, as text. `createdAt` is spelled as toISOString() spells it (connect.ts).
 export const readLogText = async (sql: Sql, tenant: string, head: number, query: LogQuery): Promise<LogTextPage> => {
-  const limit = query.limit ?? 100
-  const events = await sql<StoredEventText[]>`
-    select ${eventTextColumns(sql)}
-      from events
-     where ${logConditions(sql, tenant, head, query)}
-     order by global_position
-     limit ${limit}`
-  return { events, next: nextAfter(events.length, limit, events.at(-1)?.globalPosition, head) }
+  const rows = await eventPage<StoredEventText>(sql, eventTextColumns(sql), logConditions(sql, tenant, head, query), logBounds(sql, query))
+  const { events, following } = takePage(rows)
+  return { events, next: nextAfter(events.at(-1)?.globalPosition, following) }
 }

@@ -1,5 +1,6 @@
 import type { Sql } from '../db/connect.js'
 import { eventColumns } from './event-columns.js'
+import { DEFAULT_MAX_PAGE_BYTES, eventPage, takePage, type PageBounds } from './event-page.js'
 import { readTenant, type StoredEvent } from './types.js'
 
 export interface LogQuery {
@@ -11,6 +12,8 @@ export interface LogQuery {
   since?: string
   until?: string
   correlationId?: string
+  // MAX_PAGE_BYTES: the page stops early once it holds this many bytes of events (always at least one)
+  maxBytes?: number
 }
 
 export interface LogPage {
@@ -39,17 +42,21 @@ export const logConditions = (sql: Sql, tenant: string, head: number, query: Log
      ${correlationId !== undefined ? sql`and metadata ->> 'correlationId' = ${correlationId}` : sql``}`
 }
 
-// `next` when the page is full and stopped below head: the `after` of the following page
-export const nextAfter = (positions: number, limit: number, last: number | undefined, head: number): number | null =>
-  positions === limit && last !== undefined && last < head ? last : null
+// A log page's order, count and byte bounds (SPEC "Details": default limit 100, at most MAX_PAGE_BYTES).
+export const logBounds = (sql: Sql, query: LogQuery): PageBounds => ({
+  order: sql`global_position`,
+  key: sql`global_position`,
+  limit: query.limit ?? 100,
+  maxBytes: query.maxBytes ?? DEFAULT_MAX_PAGE_BYTES,
+})
+
+// `next` when more matching events follow below head, because the page reached its limit or its byte budget:
+// the `after` of the following page
+export const nextAfter = (last: number | undefined, following: number | null): number | null =>
+  following !== null && last !== undefined ? last : null
 
 export const readLog = async (sql: Sql, tenant: string, head: number, query: LogQuery): Promise<LogPage> => {
-  const limit = query.limit ?? 100
-  const events = await sql<StoredEvent[]>`
-    select ${eventColumns(sql)}
-      from events
-     where ${logConditions(sql, tenant, head, query)}
-     order by global_position
-     limit ${limit}`
-  return { events, next: nextAfter(events.length, limit, events.at(-1)?.globalPosition, head), head }
+  const rows = await eventPage<StoredEvent>(sql, eventColumns(sql), logConditions(sql, tenant, head, query), logBounds(sql, query))
+  const { events, following } = takePage(rows)
+  return { events, next: nextAfter(events.at(-1)?.globalPosition, following), head }
 }

@@ -1,6 +1,7 @@
 import { Problem } from '../problems.js'
 import type { Sql } from '../db/connect.js'
 import { eventColumns, eventTextColumns } from './event-columns.js'
+import { DEFAULT_MAX_PAGE_BYTES, eventPage, takePage, type PageColumns } from './event-page.js'
 import type { StoredEventText } from './read-log-text.js'
 import { storageTenant, type StoredEvent } from './types.js'
 
@@ -9,6 +10,8 @@ export interface ReadStreamQuery {
   direction?: 'forward' | 'backward'
   limit?: number
   until?: string
+  // MAX_PAGE_BYTES: the page stops early once it holds this many bytes of events (always at least one)
+  maxBytes?: number
 }
 
 export interface StreamPage {
@@ -44,24 +47,23 @@ const readPage = async <E extends { globalPosition: number; streamVersion: numbe
     ? sql`select max(stream_version) as version from events where tenant = ${owner} and stream_id = ${streamId} and created_at <= ${query.until}`
     : sql`select version from streams where tenant = ${owner} and stream_id = ${streamId}`
   const range = forward
-    ? sql`stream_version >= ${query.from ?? 1} and stream_version <= head.version order by stream_version asc`
-    : sql`stream_version <= least(${query.from ?? null}::bigint, head.version) order by stream_version desc`
-  const rows = await sql<(E & { head: number | null })[]>`
+    ? sql`stream_version >= ${query.from ?? 1} and stream_version <= head.version`
+    : sql`stream_version <= least(${query.from ?? null}::bigint, head.version)`
+  const page = eventPage<E>(sql, columns, sql`tenant = ${owner} and stream_id = ${streamId} and ${range}`, {
+    order: forward ? sql`stream_version asc` : sql`stream_version desc`,
+    key: sql`stream_version`,
+    limit,
+    maxBytes: query.maxBytes ?? DEFAULT_MAX_PAGE_BYTES,
+  })
+  const rows = await sql<(E & PageColumns & { head: number | null })[]>`
     with head as (${head})
     select head.version as head, page.*
       from head
-      left join lateral (
-        select ${columns}
-          from events
-         where tenant = ${owner}
-           and stream_id = ${streamId}
-           and ${range}
-         limit ${limit + 1}
-      ) as page on true
+      left join lateral (${page}) as page on true
      where head.version is not null`
   const version = rows[0]?.head
   if (!version) throw new Problem('stream-not-found', { streamId }, `stream ${streamId} has no events`)
-  const events = rows.filter((row) => row.globalPosition !== null).map(({ head: _, ...event }) => event as unknown as E)
-  const next = events.length > limit ? events[limit]!.streamVersion : null
-  return { streamId, version, events: events.slice(0, limit), next }
+  // `following` is the version after the page's last event in the page's direction: where the next page starts
+  const { events, following } = takePage(rows.filter((row) => row.globalPosition !== null).map(({ head: _, ...row }) => row as unknown as E & PageColumns))
+  return { streamId, version, events, next: following }
 }

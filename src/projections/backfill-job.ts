@@ -1,5 +1,6 @@
 import type { Sql, Tx } from '../db/connect.js'
 import { eventTextColumns } from '../events/event-columns.js'
+import { eventPage, takePage } from '../events/event-page.js'
 import type { StoredEventText } from '../events/read-log-text.js'
 import { applyEvent, documentKeyOf, sourceOf, type Projector } from './apply-event.js'
 import type { BackfillRequest } from './backfill-request.js'
@@ -71,6 +72,8 @@ export class BackfillJob {
     readonly projection: string,
     readonly projector: Projector,
     private readonly batchSize: number,
+    // MAX_PAGE_BYTES: a read stops early at this many bytes of events (always one)
+    private readonly maxBatchBytes: number,
   ) {}
 
   start(): void {
@@ -150,7 +153,7 @@ export class BackfillJob {
            set status = 'running', after_position = ${selection.afterPosition}, to_position = ${selection.toPosition},
                from_time = ${selection.fromTime}, to_time = ${selection.toTime}, snapshot_id = ${snapshotId},
                started_at = now(), updated_at = now(),
-               total = (select count(*) from events ${this.#where(tx, row.request, selection, selection.afterPosition, selection.toPosition)})
+               total = (select count(*) from events where ${this.#conditions(tx, row.request, selection, selection.afterPosition, selection.toPosition)})
          where id = ${this.id} and status = 'queued'
         returning id`
       if (!updated) return false
@@ -200,7 +203,7 @@ export class BackfillJob {
       case 'last-n-events': {
         const [nth] = await sql<{ position: number }[]>`
           select global_position as position
-            from events ${this.#where(sql, request, selection, 0, head)}
+            from events where ${this.#conditions(sql, request, selection, 0, head)}
            order by global_position desc
            offset ${request.count! - 1}
            limit 1`
@@ -218,10 +221,10 @@ export class BackfillJob {
   }
 
   // the projection's source, the request's filter, the time bounds and the position range
-  #where(sql: Sql | Tx, request: BackfillRequest, selection: Omit<Selection, 'afterPosition' | 'toPosition'>, after: number, to: number) {
+  #conditions(sql: Sql | Tx, request: BackfillRequest, selection: Omit<Selection, 'afterPosition' | 'toPosition'>, after: number, to: number) {
     const filter = request.filter ?? {}
     return sql`
-      where global_position > ${after}
+            global_position > ${after}
         and global_position <= ${to}
         ${sourceConditions(sql, sourceOf(this.projector))}
         ${filter.types?.length ? sql`and type = any(${filter.types}::text[])` : sql``}
@@ -239,13 +242,16 @@ export class BackfillJob {
 
   async #read(row: BackfillRow, after: number, to: number, limit: number): Promise<Batch> {
     const { sql } = this.deps
-    const rows = await sql<(StoredEventText & { tenant: string; partition: number })[]>`
-      select tenant, ${eventTextColumns(sql)}, mod(hashtext(stream_id)::bigint + 2147483648, ${row.partitions})::int as partition
-        from events ${this.#where(sql, row.request, row, after, to)}
-       order by global_position
-       limit ${limit}`
-    const events = rows.map((event) => parseEvent(event, this.projector.kind === 'declarative'))
-    return { events, scannedTo: events.length === limit ? events.at(-1)!.globalPosition : to }
+    const rows = await eventPage<StoredEventText & { tenant: string; partition: number }>(
+      sql,
+      sql`tenant, ${eventTextColumns(sql)}, mod(hashtext(stream_id)::bigint + 2147483648, ${row.partitions})::int as partition`,
+      this.#conditions(sql, row.request, row, after, to),
+      { order: sql`global_position`, key: sql`global_position`, limit, maxBytes: this.maxBatchBytes },
+    )
+    const page = takePage(rows)
+    const events = page.events.map((event) => parseEvent(event, this.projector.kind === 'declarative'))
+    // the next read starts right after the last event when more follow; else every selected event up to `to` is here
+    return { events, scannedTo: page.following !== null ? events.at(-1)!.globalPosition : to }
   }
 
   // One partition's share of a batch, with its checkpoint, in one transaction. The projection lock comes

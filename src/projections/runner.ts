@@ -2,6 +2,7 @@ import { LOCK_CLASS } from '../db/advisory-locks.js'
 import { CHANNEL } from '../db/channels.js'
 import type { Sql } from '../db/connect.js'
 import { SingleFlight } from '../single-flight.js'
+import { DEFAULT_MAX_PAGE_BYTES } from '../events/event-page.js'
 import type { LogWatcher } from '../subscriptions/log-watcher.js'
 import type { Projector } from './apply-event.js'
 import { BackfillJob, type BackfillJobDeps } from './backfill-job.js'
@@ -27,6 +28,8 @@ export interface RunnerOptions {
   snapshot: (projection: string) => Promise<string>
   log: { info: (object: object, message: string) => void; warn: (object: object, message: string) => void }
   batchSize?: number
+  // MAX_PAGE_BYTES: worker and backfill batches stop early at this many bytes of events
+  maxBatchBytes?: number
   retryDelaysMs?: number[]
   reconcileMs?: number
   // after each batch a worker committed (automatic projection snapshots)
@@ -62,6 +65,7 @@ export class ProjectionRunner {
       logWatcher: options.logWatcher,
       upcast: options.upcast ?? ((event) => event),
       batchSize: options.batchSize ?? 1000,
+      maxBatchBytes: options.maxBatchBytes ?? DEFAULT_MAX_PAGE_BYTES,
       retryDelaysMs: options.retryDelaysMs ?? [200, 800],
       pollMs: 1000,
       log: options.log,
@@ -207,7 +211,7 @@ export class ProjectionRunner {
     }
     for (const [id, { projection, generation }] of wantedJobs) {
       if (this.#jobs.has(id) || !(await this.#lock(projection.name))) continue
-      const job = new BackfillJob(this.#jobDeps, id, projection.name, this.#projector(projection, generation), this.#deps.batchSize)
+      const job = new BackfillJob(this.#jobDeps, id, projection.name, this.#projector(projection, generation), this.#deps.batchSize, this.#deps.maxBatchBytes)
       this.#jobs.set(id, job)
       job.start()
     }

@@ -1,6 +1,7 @@
 import type { Sql, Tx } from '../db/connect.js'
 import { eventTextColumns } from '../events/event-columns.js'
 import { parseStoredText } from '../events/event-json.js'
+import { eventPage, takePage } from '../events/event-page.js'
 import { parseExact } from '../events/exact-json.js'
 import type { StoredEventText } from '../events/read-log-text.js'
 import { SYSTEM_TENANT } from '../events/types.js'
@@ -23,26 +24,26 @@ export const sourceConditions = (sql: Sql | Tx, { types, categories }: Projectio
 }
 
 // Projections read every tenant's events (documents belong to the event's tenant); system events
-// only when the source names a `$` category. Bounded by the gap-safe head like every log read.
+// only when the source names a `$` category. Bounded by the gap-safe head like every log read, and by
+// `limit` events and `maxBytes` of them (always one), so large events cost a worker bounded memory.
 export const readSourceEvents = async (
   sql: Sql,
   source: ProjectionSource,
   after: number,
   head: number,
-  limit: number,
-  exact: boolean,
+  { limit, maxBytes, exact }: { limit: number; maxBytes: number; exact: boolean },
 ): Promise<SourceBatch> => {
   if (head <= after) return { events: [], scannedTo: after }
-  const rows = await sql<(StoredEventText & { tenant: string })[]>`
-    select tenant, ${eventTextColumns(sql)}
-      from events
-     where global_position > ${after}
-       and global_position <= ${head}
-       ${sourceConditions(sql, source)}
-     order by global_position
-     limit ${limit}`
-  const events = rows.map((row) => parseEvent(row, exact))
-  const scannedTo = events.length === limit ? events.at(-1)!.globalPosition : head
+  const rows = await eventPage<StoredEventText & { tenant: string }>(
+    sql,
+    sql`tenant, ${eventTextColumns(sql)}`,
+    sql`global_position > ${after} and global_position <= ${head} ${sourceConditions(sql, source)}`,
+    { order: sql`global_position`, key: sql`global_position`, limit, maxBytes },
+  )
+  const page = takePage(rows)
+  const events = page.events.map((row) => parseEvent(row, exact))
+  // the next batch starts right after the last event when more follow; else every match up to head is here
+  const scannedTo = page.following !== null ? events.at(-1)!.globalPosition : head
   return { events, scannedTo }
 }
 

@@ -20,6 +20,8 @@ export interface WorkerDeps {
   logWatcher: LogWatcher
   upcast: (event: ProjectionEvent) => ProjectionEvent
   batchSize: number
+  // MAX_PAGE_BYTES: a batch stops early at this many bytes of events (always one)
+  maxBatchBytes: number
   retryDelaysMs: number[]
   pollMs: number
   committed: (worker: ProjectionWorker) => void
@@ -90,7 +92,7 @@ export class ProjectionWorker {
         }
         // after a failure, one event at a time, so the poison event is the only one held back
         const limit = failures > 0 ? 1 : this.deps.batchSize
-        const batch = await readSourceEvents(this.deps.sql, sourceOf(this.projector), this.#position, head, limit, this.projector.kind === 'declarative')
+        const batch = await readSourceEvents(this.deps.sql, sourceOf(this.projector), this.#position, head, { limit, maxBytes: this.deps.maxBatchBytes, exact: this.projector.kind === 'declarative' })
         const outcome = await this.#apply(batch)
         const moved = outcome.position > this.#position
         this.#position = outcome.position

@@ -3,10 +3,10 @@ import { readTenant, type StoredEvent } from '../events/types.js'
 
 export type LogFilter = Omit<LogQuery, 'after' | 'limit'>
 
-export type EventMatcher = (tenant: string, event: StoredEvent) => boolean
+// What the filters look at: `correlationId` is `metadata ->> 'correlationId'`, as readLog's SQL compares it.
+export type MatchableEvent = Pick<StoredEvent, 'type' | 'streamId' | 'createdAt'> & { correlationId: string | null }
 
-const text = (value: unknown): string | undefined =>
-  value === undefined || value === null ? undefined : typeof value === 'string' ? value : JSON.stringify(value)
+export type EventMatcher = (tenant: string, event: MatchableEvent) => boolean
 
 // The /events filters in memory, for events a fan-out read once for everyone: the same tenant rule
 // (readTenant) and the same comparisons as readLog's SQL, so a live subscriber sees what a replay would.
@@ -29,6 +29,6 @@ export const eventMatcher = (tenant: string, filter: LogFilter): EventMatcher =>
       const at = Date.parse(event.createdAt)
       if ((since !== undefined && at < since) || (until !== undefined && at > until)) return false
     }
-    return correlationId === undefined || text(event.metadata.correlationId) === correlationId
+    return correlationId === undefined || event.correlationId === correlationId
   }
 }

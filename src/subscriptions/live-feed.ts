@@ -1,17 +1,20 @@
 import type { Sql } from '../db/connect.js'
+import { DEFAULT_MAX_PAGE_BYTES } from '../events/event-page.js'
 import { readLogText } from '../events/read-log-text.js'
-import { readLogBatch, type LogBatch } from '../events/read-log-batch.js'
+import { readLogBatch, type LogBatch, type TenantEvent } from '../events/read-log-batch.js'
 import type { StoredEvent } from '../events/types.js'
 import type { Upcasters } from '../events/upcasters.js'
 import type { LogFilter } from './event-filter.js'
 import type { LogWatcher } from './log-watcher.js'
-import { sseFrame, sseFrameOf } from './sse-frame.js'
+import { sseFrameOf } from './sse-frame.js'
 import { eventJson } from '../events/event-json.js'
 import { Subscription, type ChunkCache, type FeedItem, type ReplayPage, type SubscriptionLimits, type SubscriptionStats } from './subscription.js'
 
 export interface LiveFeedOptions {
   // events per database read, shared or replay
   pageSize?: number
+  // MAX_PAGE_BYTES: bytes of events per database read (always one event), so large events cost bounded memory
+  maxPageBytes?: number
   maxBufferedEvents?: number
   maxBufferedBytes?: number
   log?: { warn: (object: object, message: string) => void }
@@ -38,17 +41,22 @@ const RETRY_MS = { first: 20, max: 1000 }
 
 export const SUBSCRIPTION_BUFFER_LIMITS = { maxBufferedEvents: 2000, maxBufferedBytes: 2 * 1024 * 1024 }
 
+// Framed from the stored text on first use, so live subscribers get data and metadata exactly as sent.
 class SharedItem implements FeedItem {
   #frame: string | undefined
 
   constructor(
     readonly tenant: string,
-    readonly event: StoredEvent,
+    readonly event: TenantEvent['event'],
     private readonly upcasters: Upcasters,
   ) {}
 
   get frame(): string {
-    return (this.#frame ??= sseFrame(this.upcasters.apply(this.event)))
+    if (this.#frame === undefined) {
+      const { correlationId: _, ...stored } = this.event
+      this.#frame = sseFrameOf(stored, eventJson(stored, this.upcasters))
+    }
+    return this.#frame
   }
 }
 
@@ -68,6 +76,7 @@ export class LiveFeed {
   #retry: NodeJS.Timeout | undefined
   #retryMs = RETRY_MS.first
   readonly #pageSize: number
+  readonly #maxPageBytes: number
 
   constructor(
     private readonly sql: Sql,
@@ -76,6 +85,7 @@ export class LiveFeed {
     private readonly options: LiveFeedOptions = {},
   ) {
     this.#pageSize = options.pageSize ?? 1000
+    this.#maxPageBytes = options.maxPageBytes ?? DEFAULT_MAX_PAGE_BYTES
   }
 
   get position(): number {
@@ -116,7 +126,7 @@ export class LiveFeed {
 
   // A replay page, framed from the stored JSON text; only events an upcaster changes are parsed.
   async readPage(tenant: string, filter: LogFilter, after: number, head: number): Promise<ReplayPage> {
-    const page = await readLogText(this.sql, tenant, head, { ...filter, after, limit: this.#pageSize })
+    const page = await readLogText(this.sql, tenant, head, { ...filter, after, limit: this.#pageSize, maxBytes: this.#maxPageBytes })
     let chunk = ''
     for (const event of page.events) {
       chunk += sseFrameOf(event, eventJson(event, this.upcasters))
@@ -137,7 +147,7 @@ export class LiveFeed {
           this.#position = this.logWatcher.head
           break
         }
-        const batch = await readLogBatch(this.sql, after, this.logWatcher.head, this.#pageSize)
+        const batch = await readLogBatch(this.sql, after, this.logWatcher.head, this.#pageSize, this.#maxPageBytes)
         this.#reads += 1
         // a first subscriber after an idle spell may have moved the point on: read again from there
         if (this.#position !== after) continue

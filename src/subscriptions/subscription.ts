@@ -1,6 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises'
 import type { StoredEvent } from '../events/types.js'
-import { eventMatcher, type EventMatcher, type LogFilter } from './event-filter.js'
+import { eventMatcher, type EventMatcher, type LogFilter, type MatchableEvent } from './event-filter.js'
 import { SSE_HEARTBEAT } from './sse-frame.js'
 
 // pauses between attempts at a replay read that failed, about 1.3 s in all
@@ -19,7 +19,7 @@ export interface SubscriptionSink {
 // An event of a shared batch, framed at most once for all the subscribers it goes to.
 export interface FeedItem {
   readonly tenant: string
-  readonly event: StoredEvent
+  readonly event: MatchableEvent & Pick<StoredEvent, 'globalPosition'>
   readonly frame: string
 }
 

@@ -3,7 +3,7 @@ import { ConfigError, loadConfig } from '../../src/config.js'
 
 t.test('defaults follow the SPEC', async (t) => {
   const config = loadConfig({})
-  t.match(config, { HOST: '127.0.0.1', PORT: 3000, DATA_DIR: './data', MAX_BODY_BYTES: 1048576, MAX_EVENTS_PER_APPEND: 1000, SNAPSHOT_EVERY: 100, SNAPSHOT_KEEP: 5 })
+  t.match(config, { HOST: '127.0.0.1', PORT: 3000, DATA_DIR: './data', MAX_BODY_BYTES: 1048576, MAX_PAGE_BYTES: 16777216, MAX_EVENTS_PER_APPEND: 1000, SNAPSHOT_EVERY: 100, SNAPSHOT_KEEP: 5 })
   t.ok(Object.isFrozen(config))
 })
 
@@ -12,6 +12,8 @@ t.test('a bad value is one line naming the variable', async (t) => {
     [{ PORT: 'abc' }, 'config: PORT must be an integer (got "abc")'],
     [{ PORT: '70000' }, 'config: PORT must be <= 65535 (got "70000")'],
     [{ MAX_BODY_BYTES: '1.5' }, 'config: MAX_BODY_BYTES must be an integer (got "1.5")'],
+    [{ MAX_PAGE_BYTES: 'lots' }, 'config: MAX_PAGE_BYTES must be an integer (got "lots")'],
+    [{ MAX_PAGE_BYTES: '100' }, 'config: MAX_PAGE_BYTES must be >= 1024 (got "100")'],
     [{ DATABASE_URL: 'mysql://x' }, 'config: DATABASE_URL must be a postgres:// URL (got "mysql://x")'],
     [{ LOG_LEVEL: 'loud' }, 'config: LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent (got "loud")'],
   ]

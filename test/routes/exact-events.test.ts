@@ -31,7 +31,11 @@ t.test('numbers, key order and __proto__/constructor keys come back exactly thro
   const sse = await SseClient.open(origin, `/subscribe?streamId=${id}`)
   t.teardown(() => sse.close())
   await sse.waitForCount(1)
-  t.ok(sse.messages[0]!.data.includes(exact), `subscribe: ${sse.messages[0]!.data}`)
+  t.ok(sse.messages[0]!.data.includes(exact), `subscribe, replayed: ${sse.messages[0]!.data}`)
+  // a second event reaches the open subscription live, through the shared batch read
+  t.equal((await appendText(id, `{"events":[{"type":"Exact","data":${DATA},"metadata":${METADATA}}]}`)).statusCode, 201)
+  await sse.waitForCount(2)
+  t.ok(sse.messages[1]!.data.includes(exact), `subscribe, live: ${sse.messages[1]!.data}`)
   t.equal(({} as Record<string, unknown>).polluted, undefined)
 })
 

@@ -2,6 +2,7 @@ import t from 'tap'
 import { appendEvents } from '../../src/events/append.js'
 import { LogHead } from '../../src/events/log-head.js'
 import { readLog } from '../../src/events/read-log.js'
+import { DEFAULT_MAX_PAGE_BYTES } from '../../src/events/event-page.js'
 import { readLogBatch } from '../../src/events/read-log-batch.js'
 import { eventMatcher, type LogFilter } from '../../src/subscriptions/event-filter.js'
 import { event } from '../helpers/fixtures.js'
@@ -22,7 +23,7 @@ const writes: [string, string, string, Record<string, unknown>][] = [
 ]
 for (const [tenant, streamId, type, metadata] of writes) await appendEvents(sql, tenant, streamId, { events: [event(type, {}, { metadata })] })
 const head = await new LogHead(sql).catchUp(5000)
-const all = await readLogBatch(sql, 0, head, 1000)
+const all = await readLogBatch(sql, 0, head, 1000, DEFAULT_MAX_PAGE_BYTES)
 t.equal(all.events.length, writes.length, 'the batch holds every tenant’s events')
 
 const middle = all.events[3]!.event.createdAt

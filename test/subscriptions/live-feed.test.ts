@@ -101,8 +101,12 @@ t.test('a shared read that fails is tried again: events already below the head g
   // the database answers the feed's shared read with an error (a dropped connection) `failures` times
   const flaky = new Proxy(db.sql, {
     apply(target, self, args: Parameters<Sql>) {
-      const [strings] = args
-      if (failures > 0 && Array.isArray(strings) && strings.join('').includes('select tenant,')) {
+      // the shared read is the page query whose columns fragment starts with `tenant, ` (src/events/read-log-batch.ts)
+      const shared = args.slice(1).some((arg) => {
+        const strings = (arg as { strings?: unknown } | undefined)?.strings
+        return Array.isArray(strings) && strings.join('').startsWith('tenant, ')
+      })
+      if (failures > 0 && shared) {
         failures--
         return Promise.reject(new Error('connection dropped'))
       }
