@@ -53,6 +53,21 @@ t.test('a restore during a backfill, or under another definition, is 409', async
   t.equal((await call(t, RESTORE, 'POST', `/projections/counter/snapshots/${id}/restore`)).json().code, 'conflict')
 })
 
+// what the server's retries cannot settle (src/projections/projection-lock.ts) is 409 conflict, retryable
+t.test('a snapshot that keeps failing to serialize is 409 conflict, retryable', async (t) => {
+  await db.sql`
+    create function contend() returns trigger language plpgsql as $$
+    begin
+      raise exception 'simulated contention' using errcode = 'serialization_failure';
+    end $$`
+  t.equal((await app.inject({ method: 'PUT', url: '/projections/contended', payload: TICKS })).statusCode, 201)
+  await db.sql`create trigger contend before insert on projection_snapshots for each row when (new.projection = 'contended') execute function contend()`
+  t.teardown(() => db.sql`drop trigger contend on projection_snapshots`)
+  const res = await call(t, LIST, 'POST', '/projections/contended/snapshots')
+  t.equal(res.statusCode, 409, res.body)
+  t.match(res.json(), { code: 'conflict', retryable: true })
+})
+
 t.test('every documented status of these routes was produced, except a 500', async (t) => {
   t.same(contract.unexercised((path) => SNAPSHOTS.test(path)).filter((label) => !label.endsWith(' 500')), [])
 })

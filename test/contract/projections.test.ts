@@ -6,7 +6,7 @@ import { waitFor } from '../helpers/wait-for.js'
 // Projection definitions and management, checked against openapi.yaml like every other route.
 const contract = await OpenapiContract.load()
 const code = t.testdir({ 'tally.mjs': "export default { name: 'tally', source: { types: ['Tick'] }, handlers: { Tick: async () => {} } }" })
-const { app } = await buildTestApp(t, { PROJECTIONS_DIR: code })
+const { app, db } = await buildTestApp(t, { PROJECTIONS_DIR: code })
 
 const MANAGEMENT = /^\/projections(\/\{name\}(\/(start|stop|restart|skip|reset))?)?$/
 
@@ -62,6 +62,35 @@ t.test('management calls answer with the status after they took effect', async (
 t.test('bad tenant headers are 400 here too', async (t) => {
   t.equal((await call(t, '/projections', 'GET', '/projections', undefined, { 'x-tenant-id': 'Bad Tenant' })).statusCode, 400)
   t.equal((await call(t, '/projections/{name}', 'DELETE', '/projections/Bad!')).statusCode, 400)
+})
+
+// A serialization failure on every try, from a trigger on the projection's row: what the server's retries
+// cannot settle (src/projections/projection-lock.ts) answers 409 conflict with retryable: true, never a 500.
+// With two failures only, the retries settle it and the call answers as usual.
+t.test('serialization failures are retried; a call they keep failing is 409 conflict, retryable', async (t) => {
+  await db.sql`create sequence contention`
+  await db.sql`
+    create function contend() returns trigger language plpgsql as $$
+    begin
+      if old.name = 'contended' or (old.name = 'flaky' and nextval('contention') <= 2) then
+        raise exception 'simulated contention' using errcode = 'serialization_failure';
+      end if;
+      return coalesce(new, old);
+    end $$`
+  await db.sql`create trigger contend before update or delete on projections for each row execute function contend()`
+  t.teardown(() => db.sql`drop trigger contend on projections`)
+  // a source no event matches: its worker never changes the row, so the sequence counts the calls' tries alone
+  const quiet = { ...definition, source: { categories: ['quiet'] } }
+  for (const name of ['contended', 'flaky']) t.equal((await app.inject({ method: 'PUT', url: `/projections/${name}`, payload: quiet })).statusCode, 201)
+  for (const action of ['start', 'stop', 'restart', 'reset']) {
+    const res = await call(t, `/projections/{name}/${action}`, 'POST', `/projections/contended/${action}`)
+    t.equal(res.statusCode, 409, `${action}: ${res.body}`)
+    t.match(res.json(), { code: 'conflict', retryable: true })
+  }
+  const deleted = await call(t, '/projections/{name}', 'DELETE', '/projections/contended')
+  t.equal(deleted.statusCode, 409, deleted.body)
+  t.equal((await call(t, '/projections/{name}/stop', 'POST', '/projections/flaky/stop')).json().status, 'stopped', 'two failures, then the third try commits')
+  t.equal((await db.sql<{ n: number }[]>`select last_value::int as n from contention`)[0]!.n, 3)
 })
 
 t.test('every documented status of these routes was produced, except a 500', async (t) => {
