@@ -1,92 +1,17 @@
-// The Annalist dashboard: plain browser JavaScript, no build step. Every read goes through the public API
-// with the key typed above (`Authorization: Bearer …`), so streams use fetch() rather than EventSource,
-// which cannot send headers.
+// The Annalist dashboard: plain browser JavaScript modules, no build step. Wiring, messages and the live
+// feed of recent events; the panels live in dashboard-*.js.
+import { api, credentials, delay, every, readEventStream } from './dashboard-api.js'
+import { $, element, formatTime } from './dashboard-format.js'
+import { forgetBackfills, refreshProjections, runAction } from './dashboard-projections.js'
+import { forgetStats, recordLag, refreshStats } from './dashboard-stats.js'
+import { closeStream, loadMoreStreams, openStream, pageStream, refreshStreams, resetStreamPages } from './dashboard-streams.js'
 
 const POLL_MS = 2000
 const STREAMS_POLL_MS = 4000
 const RECENT_EVENTS = 50
-const BACKFILLS_PER_PROJECTION = 5
-const TERMINAL = ['completed', 'failed', 'cancelled']
-
-const $ = (selector, root = document) => root.querySelector(selector)
-
-const credentials = {
-  key: sessionStorage.getItem('annalist.key') ?? '',
-  tenant: sessionStorage.getItem('annalist.tenant') ?? '',
-}
-
-class ApiError extends Error {
-  constructor(status, problem) {
-    super(problem?.detail ?? problem?.title ?? `HTTP ${status}`)
-    this.status = status
-    this.problem = problem
-  }
-}
-
-const requestHeaders = (accept) => {
-  const headers = { accept }
-  if (credentials.key) headers.authorization = `Bearer ${credentials.key}`
-  if (credentials.tenant) headers['x-tenant-id'] = credentials.tenant
-  return headers
-}
-
-const failure = async (response) => {
-  let problem = null
-  try {
-    problem = await response.json()
-  } catch {
-    // not a problem document: the status says enough
-  }
-  return new ApiError(response.status, problem)
-}
-
-const api = async (path, signal) => {
-  const response = await fetch(path, { headers: requestHeaders('application/json'), cache: 'no-store', signal })
-  if (!response.ok) throw await failure(response)
-  return response.json()
-}
-
-// Server-sent events over fetch: calls onMessage({id, event, data}) per message until the server ends the
-// stream or `signal` aborts it.
-const readEventStream = async (path, { signal, lastEventId, onOpen, onMessage }) => {
-  const headers = requestHeaders('text/event-stream')
-  if (lastEventId !== undefined) headers['last-event-id'] = String(lastEventId)
-  const response = await fetch(path, { headers, cache: 'no-store', signal })
-  if (!response.ok) throw await failure(response)
-  onOpen?.()
-  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader()
-  let buffer = ''
-  for (;;) {
-    const { value, done } = await reader.read()
-    if (done) return
-    buffer += value
-    let end
-    while ((end = buffer.indexOf('\n\n')) >= 0) {
-      const block = buffer.slice(0, end)
-      buffer = buffer.slice(end + 2)
-      const message = { id: undefined, event: 'message', data: [] }
-      for (const line of block.split('\n')) {
-        if (line === '' || line.startsWith(':')) continue
-        const colon = line.indexOf(':')
-        const field = colon < 0 ? line : line.slice(0, colon)
-        const text = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '')
-        if (field === 'data') message.data.push(text)
-        else if (field === 'id') message.id = text
-        else if (field === 'event') message.event = text
-      }
-      if (message.data.length > 0) onMessage({ ...message, data: message.data.join('\n') })
-    }
-  }
-}
-
-const delay = (ms, signal) =>
-  new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms)
-    signal.addEventListener('abort', () => {
-      clearTimeout(timer)
-      resolve()
-    }, { once: true })
-  })
+// while a projection is changing (a rebuild, a catch-up), both projection panels are read this often
+const BUSY_POLL_MS = 500
+const BUSY = ['rebuilding', 'catching-up']
 
 // --- messages ---------------------------------------------------------------------------------------
 
@@ -96,213 +21,55 @@ const banner = (text) => {
   element.hidden = !text
 }
 
-const explain = (error) => {
-  if (error.status === 401) return 'This server needs an API key: enter one above.'
-  if (error.status === 403) {
-    return credentials.key ? `This key may not read this: ${error.message}` : `Forbidden: ${error.message}`
-  }
+export const explain = (error) => {
+  if (error.status === 401) return credentials.key ? 'This key was not accepted: enter a valid API key above.' : 'This server needs an API key: enter one above to see its data.'
+  if (error.status === 403) return credentials.key ? `This key may not do this: ${error.message}` : `Forbidden: ${error.message}`
   if (error.status) return `The server answered ${error.status}: ${error.message}`
   return `The server cannot be reached (${error.message}).`
 }
 
-// A section shows its own failure; a 401 also goes to the banner, since every section needs the key, and
-// any answer that shows the key was taken (a success, a 403) takes the banner away.
+// A 401 concerns every panel alike, so it is said once, in the banner, and the panels stay quiet; a 403 or
+// any other failure is said in the panel it concerns. Any answer showing the key was taken clears the banner.
 const sectionState = (section, error) => {
   const message = $('.message', section)
-  message.textContent = error ? explain(error) : ''
-  message.hidden = !error
-  message.classList.toggle('auth', error?.status === 401 || error?.status === 403)
+  const own = error && error.status !== 401
+  message.textContent = own ? explain(error) : ''
+  message.hidden = !own
+  message.classList.toggle('auth', error?.status === 403)
+  section.classList.toggle('locked', error?.status === 401)
   if (error?.status === 401) banner(explain(error))
   else if (!error || error.status === 403) banner(null)
 }
 
-// --- formatting -------------------------------------------------------------------------------------
+// --- the confirmation dialog --------------------------------------------------------------------------
 
-const number = new Intl.NumberFormat()
-const formatNumber = (value) => (value === null || value === undefined ? '–' : number.format(value))
-const formatTime = (iso) => (iso ? new Date(iso).toLocaleTimeString() : '–')
-const formatDuration = (seconds) => {
-  if (seconds === null || seconds === undefined) return '–'
-  if (seconds < 60) return `${Math.ceil(seconds)} s`
-  if (seconds < 3600) return `${Math.floor(seconds / 60)} min ${Math.round(seconds % 60)} s`
-  return `${Math.floor(seconds / 3600)} h ${Math.round((seconds % 3600) / 60)} min`
-}
-
-const cell = (text, className) => {
-  const td = document.createElement('td')
-  td.textContent = text
-  if (className) td.className = className
-  return td
-}
-
-const badge = (status) => {
-  const span = document.createElement('span')
-  span.className = `badge status-${status}`
-  span.textContent = status
-  return span
-}
-
-const fillTable = (section, rows) => {
-  $('tbody', section).replaceChildren(...rows)
-  $('table', section).hidden = rows.length === 0
-  $('.empty', section).hidden = rows.length !== 0
-}
-
-// --- projections and backfills ----------------------------------------------------------------------
-
-const renderProjections = (projections) => {
-  const rows = projections.map((projection) => {
-    const tr = document.createElement('tr')
-    tr.dataset.projection = projection.name
-    const status = cell('')
-    status.append(badge(projection.status))
-    tr.append(
-      cell(projection.name, 'name'),
-      cell(projection.kind),
-      status,
-      cell(formatNumber(projection.position), 'num'),
-      cell(formatNumber(projection.head), 'num'),
-      cell(formatNumber(projection.lag), projection.lag > 0 ? 'num lagging' : 'num'),
-      cell(formatNumber(projection.documents), 'num'),
-      cell(projection.lastError ?? '', 'error'),
-    )
-    return tr
+const confirmAction = (title, text) =>
+  new Promise((resolve) => {
+    const dialog = $('#confirm')
+    $('#confirm-title').textContent = title
+    $('#confirm-text').textContent = text
+    dialog.returnValue = ''
+    dialog.addEventListener('close', () => resolve(dialog.returnValue === 'confirm'), { once: true })
+    dialog.showModal()
   })
-  fillTable($('#projections-section'), rows)
-}
 
-const backfillItems = new Map()
+// --- recent events ------------------------------------------------------------------------------------
 
-const backfillItem = (backfill) => {
-  let item = backfillItems.get(backfill.id)
-  if (item) return item
-  item = document.createElement('li')
-  item.className = 'backfill'
-  item.dataset.backfillId = backfill.id
-  item.innerHTML = `
-    <div class="backfill-head"><span class="projection"></span><span class="criteria"></span><span class="status"></span><span class="started"></span></div>
-    <div class="bar"><progress max="100" value="0"></progress><span class="percent"></span></div>
-    <div class="figures"><span class="processed"></span><span class="rate"></span><span class="eta"></span></div>
-    <div class="error" hidden></div>`
-  backfillItems.set(backfill.id, item)
-  return item
-}
-
-const renderBackfill = (backfill) => {
-  const item = backfillItem(backfill)
-  item.dataset.status = backfill.status
-  $('.projection', item).textContent = backfill.projection
-  $('.criteria', item).textContent = `${backfill.criteria}${backfill.atomic ? ', atomic' : ''}${backfill.maxConcurrency > 1 ? `, ×${backfill.maxConcurrency}` : ''}`
-  $('.status', item).replaceChildren(badge(backfill.status))
-  $('.started', item).textContent = backfill.startedAt ? `started ${formatTime(backfill.startedAt)}` : `queued ${formatTime(backfill.createdAt)}`
-  const percent = Math.max(0, Math.min(100, backfill.percent))
-  $('progress', item).value = percent
-  // rounded down, so 99.96 % is not shown as 100 before the run has ended
-  $('.percent', item).textContent = percent === 100 ? '100 %' : `${(Math.floor(percent * 10) / 10).toFixed(1)} %`
-  $('.processed', item).textContent = `${formatNumber(backfill.processed)} / ${formatNumber(backfill.total)} events`
-  $('.rate', item).textContent = `${formatNumber(Math.round(backfill.eventsPerSecond))} events/s`
-  $('.eta', item).textContent = TERMINAL.includes(backfill.status) ? `finished ${formatTime(backfill.finishedAt)}` : `ETA ${formatDuration(backfill.etaSeconds)}`
-  const error = $('.error', item)
-  error.textContent = backfill.error ?? ''
-  error.hidden = !backfill.error
-  return item
-}
-
-// One progress stream per unfinished backfill, for as long as it runs (backfill id → the stream's signal).
-const following = new Map()
-
-const followBackfill = (backfill, signal) => {
-  if (following.has(backfill.id) || TERMINAL.includes(backfill.status)) return
-  following.set(backfill.id, signal)
-  const path = `/projections/${encodeURIComponent(backfill.projection)}/backfills/${encodeURIComponent(backfill.id)}/progress`
-  readEventStream(path, { signal, onMessage: (message) => renderBackfill(JSON.parse(message.data)) })
-    .catch(() => {
-      // the next poll shows the state, and opens the stream again while the run is unfinished
-    })
-    .finally(() => {
-      // a stream aborted by a change of key must not forget the stream that replaced it
-      if (following.get(backfill.id) === signal) following.delete(backfill.id)
-    })
-}
-
-const refreshProjections = async (signal) => {
-  const section = $('#projections-section')
-  const backfillSection = $('#backfills-section')
-  let projections
-  try {
-    projections = (await api('/projections', signal)).projections
-    sectionState(section, null)
-  } catch (error) {
-    if (signal.aborted) return
-    sectionState(section, error)
-    sectionState(backfillSection, error)
-    return
-  }
-  renderProjections(projections)
-  const lists = await Promise.allSettled(
-    projections.map((projection) => api(`/projections/${encodeURIComponent(projection.name)}/backfills`, signal)),
-  )
-  if (signal.aborted) return
-  // a projection deleted since the list was read has no backfills to show; anything else is worth saying
-  const failed = lists.find((list) => list.status === 'rejected' && list.reason.status !== 404)
-  sectionState(backfillSection, failed?.reason ?? null)
-  const backfills = lists
-    .flatMap((list) => (list.status === 'fulfilled' ? list.value.backfills.slice(0, BACKFILLS_PER_PROJECTION) : []))
-    .sort((a, b) => b.createdAt.localeCompare(a.createdAt))
-  // while a progress stream runs, its frames are newer than the polled row
-  const items = backfills.map((backfill) => (following.has(backfill.id) ? backfillItem(backfill) : renderBackfill(backfill)))
-  const shown = new Set(backfills.map((backfill) => backfill.id))
-  for (const id of backfillItems.keys()) if (!shown.has(id)) backfillItems.delete(id)
-  $('#backfills').replaceChildren(...items)
-  $('.empty', backfillSection).hidden = items.length !== 0
-  for (const backfill of backfills) followBackfill(backfill, signal)
-}
-
-// --- streams ----------------------------------------------------------------------------------------
-
-const refreshStreams = async (signal) => {
-  const section = $('#streams-section')
-  const prefix = $('#stream-prefix').value.trim()
-  const query = new URLSearchParams({ limit: '100' })
-  if (prefix) query.set('prefix', prefix)
-  try {
-    const page = await api(`/streams?${query}`, signal)
-    sectionState(section, null)
-    fillTable(section, page.streams.map((stream) => {
-      const tr = document.createElement('tr')
-      tr.append(cell(stream.streamId, 'name'), cell(stream.category), cell(formatNumber(stream.version), 'num'), cell(formatTime(stream.updatedAt)))
-      return tr
-    }))
-    $('.more', section).hidden = page.next === null
-  } catch (error) {
-    if (!signal.aborted) sectionState(section, error)
-  }
-}
-
-// --- recent events ----------------------------------------------------------------------------------
-
-const setLive = (state) => {
+const setLive = (state, text = state) => {
   $('#live').dataset.state = state
-  $('#live-text').textContent = state
+  $('#live-text').textContent = text
 }
 
 const eventItem = (event) => {
-  const item = document.createElement('li')
-  item.dataset.position = String(event.globalPosition)
-  const position = document.createElement('span')
-  position.className = 'position'
-  position.textContent = `#${event.globalPosition}`
-  const type = document.createElement('span')
-  type.className = 'type'
-  type.textContent = event.type
-  const stream = document.createElement('span')
-  stream.className = 'stream'
-  stream.textContent = `${event.streamId} v${event.streamVersion}`
-  const time = document.createElement('time')
-  time.dateTime = event.createdAt
-  time.textContent = formatTime(event.createdAt)
-  item.append(position, type, stream, time)
-  return item
+  const open = element('button', { className: 'event-link', title: `open ${event.streamId} at version ${event.streamVersion}` }, [
+    element('span', { className: 'position', text: `#${event.globalPosition}` }),
+    element('span', { className: 'type', text: event.type }),
+    element('span', { className: 'stream', text: `${event.streamId} v${event.streamVersion}` }),
+    element('time', { text: formatTime(event.createdAt) }),
+  ])
+  open.type = 'button'
+  open.addEventListener('click', () => openStream(event.streamId, { from: event.streamVersion, highlight: event.streamVersion, sectionState }))
+  return element('li', { data: { position: String(event.globalPosition) } }, [open])
 }
 
 // A busy log can deliver thousands of events a second: keep only the newest and draw them once a frame.
@@ -324,19 +91,20 @@ const addEvent = (event) => {
   })
 }
 
-// Replays the last few positions, then follows the log live; after a drop it resumes from the last event seen.
+// Replays the last few positions, then follows the log live; after a drop it resumes from the last event
+// seen. Without an accepted key it says so (not a network fault) and asks again slowly.
 const followEvents = async (signal) => {
   const section = $('#events-section')
   let last
   let wait = 500
   while (!signal.aborted) {
+    let refused = false
     try {
       if (last === undefined) {
         const { head } = await api('/events?limit=1', signal)
         last = Math.max(0, head - RECENT_EVENTS)
         pending = []
         $('#events').replaceChildren()
-        $('.empty', section).hidden = false
       }
       await readEventStream(`/subscribe?after=${last}`, {
         signal,
@@ -354,34 +122,47 @@ const followEvents = async (signal) => {
     } catch (error) {
       if (signal.aborted) return
       sectionState(section, error)
+      refused = error.status === 401 || error.status === 403
     }
-    setLive('reconnecting')
-    await delay(wait, signal)
+    if (refused) setLive('locked', 'key needed')
+    else setLive('reconnecting')
+    await delay(refused ? Math.max(wait, 5000) : wait, signal)
     wait = Math.min(wait * 2, 10_000)
   }
 }
 
-// --- wiring -----------------------------------------------------------------------------------------
-
-const every = async (ms, refresh, signal) => {
-  while (!signal.aborted) {
-    await refresh(signal)
-    await delay(ms, signal)
-  }
-}
+// --- wiring -------------------------------------------------------------------------------------------
 
 let running = new AbortController()
+let wake = { projections: () => {}, streams: () => {} }
+
+const projectionsRefresh = async (signal) => {
+  let busy = false
+  await refreshProjections(signal, {
+    sectionState,
+    onAction: (name, definition) => runAction(name, definition, { confirm: confirmAction, explain, refresh: () => wake.projections() }),
+    onProjections: (projections) => {
+      recordLag(projections)
+      busy = projections.some((projection) => BUSY.includes(projection.status))
+    },
+  })
+  // a status that is changing is followed closely, so the panels never lag behind it for long
+  return busy ? BUSY_POLL_MS : POLL_MS
+}
 
 const start = () => {
   running.abort()
   running = new AbortController()
   const { signal } = running
   banner(null)
-  following.clear()
-  backfillItems.clear()
+  forgetBackfills()
+  forgetStats()
   setLive('connecting')
-  every(POLL_MS, refreshProjections, signal)
-  every(STREAMS_POLL_MS, refreshStreams, signal)
+  wake = {
+    projections: every(POLL_MS, projectionsRefresh, signal),
+    streams: every(STREAMS_POLL_MS, (s) => refreshStreams(s, { sectionState }), signal),
+  }
+  every(POLL_MS, (s) => refreshStats(s, { sectionState }), signal)
   followEvents(signal)
 }
 
@@ -405,6 +186,26 @@ $('#forget').addEventListener('click', () => {
   start()
 })
 $('#stream-filter').addEventListener('submit', (event) => event.preventDefault())
-$('#stream-prefix').addEventListener('input', () => refreshStreams(running.signal))
+$('#stream-prefix').addEventListener('input', () => {
+  resetStreamPages()
+  wake.streams()
+})
+$('#streams-more').addEventListener('click', () => {
+  loadMoreStreams()
+  wake.streams()
+})
+const openRow = (event) => {
+  const row = event.target.closest('tr[data-stream-id]')
+  if (row) openStream(row.dataset.streamId, { sectionState })
+}
+$('#streams').addEventListener('click', openRow)
+$('#streams').addEventListener('keydown', (event) => {
+  if (event.key === 'Enter') openRow(event)
+})
+$('#stream-older').addEventListener('click', () => pageStream('older', { sectionState }))
+$('#stream-newer').addEventListener('click', () => pageStream('newer', { sectionState }))
+$('#stream-close').addEventListener('click', closeStream)
+$('#confirm-ok').addEventListener('click', () => $('#confirm').close('confirm'))
+$('#confirm-cancel').addEventListener('click', () => $('#confirm').close('cancel'))
 
 start()
