@@ -79,6 +79,14 @@ t.test('the dashboard shows a running backfill\'s bar moving to 100 % and a new 
   const started = await server.request('POST', '/projections/ticks/backfills', { body: { criteria: 'full-rebuild', batchSize: BATCH_SIZE } })
   t.equal(started.status, 202, 'a full rebuild is queued')
   const { id } = started.body as { id: string }
+  // one evaluate reads both panels at one moment: a projection shown rebuilding has its backfill shown beside it
+  const together = await waitFor('the projection row to read rebuilding', () =>
+    page.evaluate((id) => {
+      const row = document.querySelector<HTMLElement>('#projections tr[data-projection="ticks"]')
+      if (row?.dataset.status !== 'rebuilding') return undefined
+      return { backfillShown: document.querySelector(`#backfills [data-backfill-id="${id}"]`) !== null, emptyShown: !document.querySelector<HTMLElement>('#backfills-section .empty')!.hidden }
+    }, id), SLOW)
+  t.same(together, { backfillShown: true, emptyShown: false }, 'while the row reads rebuilding, the backfills panel shows the run (never "No backfills yet")')
 
   const first = await waitFor('the bar part-way', async () => {
     const value = await progressOf(page, id)
