@@ -7,7 +7,7 @@ import { $, element, formatNumber } from './dashboard-format.js'
 const WINDOW_MS = 5 * 60_000
 // counting streams reads the whole list a page at a time: past this many pages the count is shown as "at least"
 const COUNT_PAGES = 20
-const COUNT_EVERY_MS = 10_000
+const COUNT_EVERY_MS = 4000
 
 const rate = new History(WINDOW_MS)
 const lag = new History(WINDOW_MS)
