@@ -21,7 +21,7 @@ const banner = (text) => {
   element.hidden = !text
 }
 
-export const explain = (error) => {
+const explain = (error) => {
   if (error.status === 401) return credentials.key ? 'This key was not accepted: enter a valid API key above.' : 'This server needs an API key: enter one above to see its data.'
   if (error.status === 403) return credentials.key ? `This key may not do this: ${error.message}` : `Forbidden: ${error.message}`
   if (error.status) return `The server answered ${error.status}: ${error.message}`
