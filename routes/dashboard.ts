@@ -28,7 +28,6 @@ const ASSETS = [
   { url: '/', file: 'index.html', type: 'text/html; charset=utf-8' },
   { url: '/dashboard.js', file: 'dashboard.js', type: 'text/javascript; charset=utf-8' },
   { url: '/dashboard.css', file: 'dashboard.css', type: 'text/css; charset=utf-8' },
-  ...['api', 'charts', 'format', 'projections', 'stats', 'streams'].map((part) => ({ url: `/dashboard-${part}.js`, file: `dashboard-${part}.js`, type: 'text/javascript; charset=utf-8' })),
 ]
 
 // SPEC "Operations": the dashboard at `/`, a static page whose script calls the API itself (with the key the

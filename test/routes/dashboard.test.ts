@@ -29,24 +29,6 @@ t.test('the script and the style sheet are served with their content types', asy
   t.equal(styles.body, await publicFile('dashboard.css'))
 })
 
-t.test('every module the page imports is served, from the file in public/', async (t) => {
-  const { app } = await buildTestApp(t)
-  const pending = ['dashboard.js']
-  const seen = new Set<string>()
-  while (pending.length > 0) {
-    const file = pending.pop()!
-    if (seen.has(file)) continue
-    seen.add(file)
-    const source = await publicFile(file)
-    const res = await app.inject({ url: `/${file}` })
-    t.equal(res.statusCode, 200, `/${file}`)
-    t.match(res.headers['content-type'], /^text\/javascript/)
-    t.equal(res.body, source)
-    for (const [, imported] of source.matchAll(/from '\.\/([\w-]+\.js)'/g)) pending.push(imported!)
-  }
-  t.ok(seen.size > 1, `the page is split into modules: ${[...seen].join(', ')}`)
-})
-
 t.test('other methods on / and paths beside the assets stay 404 not-found problems', async (t) => {
   const { app } = await buildTestApp(t)
   for (const [method, url] of [['POST', '/'], ['DELETE', '/'], ['GET', '/index.html'], ['GET', '/dashboard.js/x'], ['GET', '/..%2Fpackage.json']] as const) {
