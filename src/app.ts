@@ -55,7 +55,7 @@ export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
   const { config, sql } = deps
   const { logHead, logWatcher, runner, upcasters, liveFeed } = deps.services
   const app = Fastify({
-    logger: deps.logger === false ? false : loggerOptions(config.LOG_LEVEL),
+    logger: deps.logger === false ? false : loggerOptions(config.LOG_LEVEL, config.LOG_FORMAT),
     logController: new LogController({ disableRequestLogging: true }),
     // a stream id may be 256 characters, percent-encoded up to three times that; past it the schema answers 400
     routerOptions: { maxParamLength: 1024 },

@@ -5,12 +5,16 @@ import { Ajv } from 'ajv'
 const API_KEY_ENTRY = '[^:,\\s]+:([a-z0-9][a-z0-9_-]{0,62}|\\*):(read|write|admin)'
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+const LOG_FORMATS = ['json', 'pretty'] as const
+const CHOICES: Record<string, readonly string[]> = { LOG_LEVEL: LOG_LEVELS, LOG_FORMAT: LOG_FORMATS }
 
 export const ConfigSchema = Type.Object({
   DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://', description: 'must be a postgres:// URL' })),
   HOST: Type.String({ default: '127.0.0.1', minLength: 1 }),
   PORT: Type.Integer({ default: 3000, minimum: 0, maximum: 65535 }),
   LOG_LEVEL: Type.Union(LOG_LEVELS.map((level) => Type.Literal(level)), { default: 'info' }),
+  // unset: readable lines when stdout is a terminal, JSON lines otherwise (src/observability/logger.ts)
+  LOG_FORMAT: Type.Optional(Type.Union(LOG_FORMATS.map((format) => Type.Literal(format)))),
   DATA_DIR: Type.String({ default: './data', minLength: 1 }),
   PROJECTIONS_DIR: Type.Optional(Type.String({ minLength: 1 })),
   // SPEC "Security": comma-separated key:tenant:role; a key is any run of characters but `:`, `,` and spaces
@@ -60,14 +64,15 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env): Config => {
     // never echo a key back: the message names the variable only
     if (name === 'API_KEYS') throw new ConfigError('config: API_KEYS must be comma-separated key:tenant:role entries, role read, write or admin, tenant [a-z0-9][a-z0-9_-]{0,62} or *')
     const got = env[name]
-    throw new ConfigError(`config: ${name} ${describe(error?.keyword, error?.message)} (got "${got}")`)
+    throw new ConfigError(`config: ${name} ${describe(name, error?.keyword, error?.message)} (got "${got}")`)
   }
   return Object.freeze(raw as Static<typeof ConfigSchema>)
 }
 
-const describe = (keyword: string | undefined, message: string | undefined): string => {
+const describe = (name: string, keyword: string | undefined, message: string | undefined): string => {
   if (keyword === 'type' && message?.includes('integer')) return 'must be an integer'
   if (keyword === 'pattern' && message?.includes('postgres')) return 'must be a postgres:// URL'
-  if (keyword === 'anyOf' || keyword === 'const' || keyword === 'enum') return `must be one of ${LOG_LEVELS.join(', ')}`
+  const choices = CHOICES[name]
+  if (choices && (keyword === 'anyOf' || keyword === 'const' || keyword === 'enum')) return `must be one of ${choices.join(', ')}`
   return message ?? 'is invalid'
 }

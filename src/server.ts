@@ -1,10 +1,11 @@
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig, type Config } from './config.js'
 import { openDatabase } from './db/open-database.js'
-import { migrate } from './db/migrate.js'
+import { listMigrations, migrate } from './db/migrate.js'
 import { createServices } from './services.js'
 import { loadOpenapi } from './http/openapi-document.js'
 import { Metrics } from './observability/metrics.js'
+import { databaseLine, migrationsLine, urlsLine, type StartUpLine } from './observability/start-up-report.js'
 
 const start = async (config: Config): Promise<void> => {
   const database = await openDatabase(config)
@@ -20,7 +21,10 @@ const start = async (config: Config): Promise<void> => {
   const applied = await migrate(sql)
   await services.start()
   migrated = true
-  app.log.info({ ...database.where, migrationsApplied: applied }, 'database ready')
+  // the fields under `startUp`, which the readable format leaves out: its message already says them
+  const say = ({ fields, message }: StartUpLine): void => app.log.info({ startUp: fields }, message)
+  say(databaseLine(database.where))
+  say(migrationsLine(applied, (await listMigrations()).map(({ version }) => version)))
   if (!config.API_KEYS) app.log.warn('no API keys configured: the server is open and every caller acts as admin')
   else app.log.info({ keys: config.API_KEYS.split(',').length }, 'API keys configured: every route but /health/*, /openapi.json, /docs and / needs one')
 
@@ -44,7 +48,7 @@ const start = async (config: Config): Promise<void> => {
   process.on('SIGTERM', () => void shutdown('SIGTERM'))
   process.on('SIGINT', () => void shutdown('SIGINT'))
 
-  await app.listen({ host: config.HOST, port: config.PORT })
+  say(urlsLine(await app.listen({ host: config.HOST, port: config.PORT })))
 }
 
 const main = async (): Promise<void> => {

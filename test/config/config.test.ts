@@ -16,10 +16,17 @@ t.test('a bad value is one line naming the variable', async (t) => {
     [{ MAX_PAGE_BYTES: '100' }, 'config: MAX_PAGE_BYTES must be >= 1024 (got "100")'],
     [{ DATABASE_URL: 'mysql://x' }, 'config: DATABASE_URL must be a postgres:// URL (got "mysql://x")'],
     [{ LOG_LEVEL: 'loud' }, 'config: LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent (got "loud")'],
+    [{ LOG_FORMAT: 'fancy' }, 'config: LOG_FORMAT must be one of json, pretty (got "fancy")'],
   ]
   for (const [env, message] of cases) {
     t.throws(() => loadConfig(env), new ConfigError(message), message)
   }
+})
+
+t.test('LOG_FORMAT is unset by default (the terminal decides) and takes json or pretty', async (t) => {
+  t.equal(loadConfig({}).LOG_FORMAT, undefined)
+  t.equal(loadConfig({ LOG_FORMAT: 'pretty' }).LOG_FORMAT, 'pretty')
+  t.equal(loadConfig({ LOG_FORMAT: 'json' }).LOG_FORMAT, 'json')
 })
 
 t.test('API_KEYS_FILE is read once, one entry a line', async (t) => {

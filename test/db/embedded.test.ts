@@ -23,8 +23,8 @@ const embeddedServer = (t: Test, dir: string) => spawnServer(t, { DATA_DIR: dir 
 t.test('without DATABASE_URL the server runs on the embedded database in DATA_DIR and says so', async (t) => {
   const dir = dataDir(t)
   const server = await embeddedServer(t, dir)
-  const ready = server.logs().find((line) => line.msg === 'database ready')
-  t.match(ready, { database: 'embedded (PGlite)', dataDir: dir }, 'the start-up log names the database and its folder')
+  const ready = server.logs().find((line) => String(line.msg).startsWith('database: '))
+  t.match(ready, { msg: `database: embedded PostgreSQL (PGlite), data in ${dir}`, startUp: { database: 'embedded (PGlite)', dataDir: dir } }, 'the start-up log names the database and its folder')
   t.equal(readFileSync(path.join(dir, LOCK_FILE), 'utf8').trim(), String(server.pid), 'the folder is locked by the server')
   const appended = await server.request('POST', '/streams/order-1/events', { body: { expectedVersion: 0, events: [{ type: 'Created', data: {} }] } })
   t.equal(appended.status, 201)

@@ -35,9 +35,9 @@ for (let round = 1; round <= ROUNDS; round++) {
 
     // each process says which migrations it applied: together they are all of them, and none twice
     const applied = servers.map((server) => {
-      const line = server.logs().find((entry) => entry.msg === 'database ready')
-      t.ok(line, `server ${server.pid} logged "database ready"`)
-      return (line?.migrationsApplied ?? []) as number[]
+      const line = server.logs().find((entry) => String(entry.msg).startsWith('migrations: '))
+      t.ok(line, `server ${server.pid} logged the migrations it applied`)
+      return ((line?.startUp as { migrationsApplied?: number[] } | undefined)?.migrationsApplied ?? []) as number[]
     })
     t.same([...applied.flat()].sort((a, b) => a - b), migrations.map(({ version }) => version), 'every migration was applied by exactly one of the two')
 

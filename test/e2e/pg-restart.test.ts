@@ -13,7 +13,7 @@ import { TICK_BUCKETS } from '../helpers/tick-load.js'
 
 // The server survives a PostgreSQL restart mid-load (issue 6): readiness goes 503 then 200, appends resume,
 // no acknowledged append is lost, the projection and a subscriber catch up. The restart is felt by every
-// process on this machine that uses PostgreSQL, so it runs only with PG_RESTART_TEST=1: npm test runs this file alone after the suite.
+// process on this machine that uses PostgreSQL, so it runs only with PG_RESTART_TEST=1, when npm test runs this file alone after the suite (.ci/run sets it).
 const run = process.env.PG_RESTART_TEST === '1'
 const CLIENTS = 4
 const ACKS_EACH_SIDE = 40
@@ -201,7 +201,7 @@ t.test('this database unreachable for 3 s under load', async (t) => {
   })
 })
 
-t.test('a PostgreSQL restart under load', { skip: !run ? 'restarts the machine’s PostgreSQL for every process using it: runs with PG_RESTART_TEST=1, which npm test sets for a run of this file alone' : !version ? 'no single cluster under /etc/postgresql' : false }, async (t) => {
+t.test('a PostgreSQL restart under load', { skip: !run ? 'restarts the machine’s PostgreSQL for every process using it: runs with PG_RESTART_TEST=1 npm test, which runs this file alone after the suite' : !version ? 'no single cluster under /etc/postgresql' : false }, async (t) => {
   // whatever happens below, leave PostgreSQL running for everyone else
   t.teardown(async () => {
     await exec('pg_ctlcluster', ['--skip-systemctl-redirect', version!, 'main', 'start']).catch(() => undefined)
