@@ -2,13 +2,12 @@ import type { Sql, Tx } from '../db/connect.js'
 import { eventTextColumns } from '../events/event-columns.js'
 import { eventPage, takePage } from '../events/event-page.js'
 import type { StoredEventText } from '../events/read-log-text.js'
-import { applyEvent, documentKeyOf, sourceOf, type Projector } from './apply-event.js'
+import { sourceOf, type Projector } from './apply-event.js'
+import { applyBatch, BatchFailure } from './apply-batch.js'
 import type { BackfillRequest } from './backfill-request.js'
 import { finishBackfill, getBackfill, type BackfillRow } from './backfills.js'
-import { DocumentSession } from './document-session.js'
 import { isTransient, messageOf } from './failures.js'
-import { generationLock } from './generation-lock.js'
-import { changeProjection, lockProjection } from './projection-lock.js'
+import { changeProjection } from './projection-lock.js'
 import { parseEvent, sourceConditions } from './source-events.js'
 import type { SystemEventType } from './system-events.js'
 import type { ProjectionEvent } from './types.js'
@@ -16,7 +15,6 @@ import type { ProjectionEvent } from './types.js'
 // SPEC: ProjectionBackfillProgress at most every 5 s
 const PROGRESS_EVERY_MS = 5000
 const RETRY_MS = 500
-const YIELD_EVERY = 100
 
 export interface BackfillJobDeps {
   sql: Sql
@@ -38,15 +36,6 @@ interface Selection {
 }
 
 class Stopped extends Error {}
-class HandlerFailure extends Error {
-  constructor(
-    readonly event: ProjectionEvent,
-    cause: unknown,
-  ) {
-    super(`event ${event.globalPosition} (${event.eventId}, ${event.type}): ${messageOf(cause)}`)
-  }
-}
-
 type PartitionEvent = ProjectionEvent & { partition: number }
 
 interface Batch {
@@ -126,7 +115,7 @@ export class BackfillJob {
       } catch (error) {
         next = undefined
         if (error instanceof Stopped) return
-        if (error instanceof HandlerFailure) return this.#fail(error.message)
+        if (error instanceof BatchFailure) return this.#fail(error.message)
         if (!isTransient(error)) return this.#fail(messageOf(error))
         this.deps.log.warn({ err: error, backfill: this.id }, 'backfill batch failed; retrying')
         await sleep(RETRY_MS)
@@ -254,48 +243,33 @@ export class BackfillJob {
     return { events, scannedTo: page.following !== null ? events.at(-1)!.globalPosition : to }
   }
 
-  // One partition's share of a batch, with its checkpoint, in one transaction. The projection lock comes
-  // first, shared: a cancel holds it exclusively while it drops what the run wrote, so it waits for this
-  // commit, or this batch sees the cancel. A non-atomic run writes the live documents: the shared
-  // generation lock keeps the live worker's batches (exclusive) from interleaving with ours.
+  // One partition's share of a batch, with its checkpoint, in one transaction (apply-batch.ts). A cancel
+  // holds the projection lock exclusively while it drops what the run wrote, so it waits for this commit, or
+  // this batch sees the cancel. A non-atomic run writes the live documents: the shared generation lock keeps
+  // the live worker's batches (exclusive) from interleaving with ours. A failing event fails the whole run.
   async #applyPartition(row: BackfillRow, partition: number, from: number, to: number, events: PartitionEvent[]): Promise<void> {
-    await this.deps.sql.begin(async (tx) => {
-      await lockProjection(tx, this.projection, 'shared')
-      // a statement of its own, after the lock: a cancel that held the lock has committed and shows here (read in
-      // the locking statement, the run's row would come from before the wait)
-      const [current] = await tx<{ status: string }[]>`select status from projection_backfills where id = ${this.id}`
-      if (current?.status !== 'running' || this.#stopping) throw new Stopped()
-      if (!row.atomic) await tx`select pg_advisory_xact_lock_shared(${generationLock.classId}, ${generationLock.key(this.projection, row.generation)})`
-      // a failing event fails the whole run: nothing to take back, so no journal and no copies
-      const session = new DocumentSession(tx, this.projection, row.generation, false, this.projector.kind === 'declarative')
-      const upcast = events.map((event) => {
-        const { partition: _, ...stored } = event
-        try {
-          return this.deps.upcast(stored)
-        } catch (error) {
-          throw new HandlerFailure(stored, error)
-        }
-      })
-      await session.preload(upcast.flatMap((event) => documentKeyOf(this.projector, event) ?? []))
-      for (const [index, event] of upcast.entries()) {
-        // a rebuild shares the process with the readers it must not starve: let their requests in
-        if (index > 0 && index % YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve))
-        session.beginEvent()
-        try {
-          await applyEvent(this.projector, session, event)
-        } catch (error) {
-          throw new HandlerFailure(event, error)
-        }
-        session.endEvent()
-      }
-      await session.flush()
-      const moved = await tx`
-        update projection_backfill_partitions
-           set position = ${to}, processed = processed + ${events.length}, updated_at = now()
-         where backfill = ${this.id} and partition = ${partition} and position = ${from}
-        returning partition`
-      if (moved.length !== 1) throw new Stopped()
-    })
+    await applyBatch(this.deps.sql, {
+      projection: this.projection,
+      generation: row.generation,
+      projector: this.projector,
+      upcast: this.deps.upcast,
+      documents: row.atomic ? 'own' : 'shared',
+      onFailure: 'abort',
+      // a statement of its own, after the lock: a cancel that held the lock has committed and shows here
+      check: async (tx) => {
+        const [current] = await tx<{ status: string }[]>`select status from projection_backfills where id = ${this.id}`
+        if (current?.status !== 'running' || this.#stopping) throw new Stopped()
+      },
+      advance: async (tx, _, __, applied) => {
+        const moved = await tx`
+          update projection_backfill_partitions
+             set position = ${to}, processed = processed + ${applied}, updated_at = now()
+           where backfill = ${this.id} and partition = ${partition} and position = ${from}
+          returning partition`
+        if (moved.length !== 1) throw new Stopped()
+        return true
+      },
+    }, { events: events.map(({ partition: _, ...stored }) => stored), from, readTo: to })
   }
 
   async #progress(): Promise<void> {

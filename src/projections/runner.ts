@@ -13,7 +13,8 @@ import { changeProjection } from './projection-lock.js'
 import { listGenerations, listProjections, registerCode, setStatus, type GenerationRow, type ProjectionRow } from './store.js'
 import { recordSystemEvent, type SystemEventType } from './system-events.js'
 import type { CodeProjection, ProjectionEvent } from './types.js'
-import { ProjectionWorker, type ProjectionFailure, type WorkerDeps } from './worker.js'
+import type { ProjectionFailure } from './apply-batch.js'
+import { ProjectionWorker, type WorkerDeps } from './worker.js'
 
 
 export interface RunnerOptions {

@@ -1,19 +1,11 @@
 import type { Sql } from '../db/connect.js'
 import type { LogWatcher } from '../subscriptions/log-watcher.js'
-import { applyEvent, documentKeyOf, sourceOf, type Projector } from './apply-event.js'
-import { DocumentSession } from './document-session.js'
+import { sourceOf, type Projector } from './apply-event.js'
+import { applyBatch, LostCheckpoint, type BatchOutcome, type BatchTarget, type ProjectionFailure } from './apply-batch.js'
 import { readSourceEvents, type SourceBatch } from './source-events.js'
 import { isTransient, messageOf } from './failures.js'
-import { LOCK_CLASS, lockKey } from '../db/advisory-locks.js'
-import { generationLock } from './generation-lock.js'
 import { advanceCheckpoint } from './store.js'
 import type { ProjectionEvent } from './types.js'
-
-export interface ProjectionFailure {
-  position: number
-  eventId: string
-  message: string
-}
 
 export interface WorkerDeps {
   sql: Sql
@@ -30,12 +22,7 @@ export interface WorkerDeps {
   log: { warn: (object: object, message: string) => void }
 }
 
-class LostCheckpoint extends Error {}
-
-type Outcome =
-  | { kind: 'applied'; position: number }
-  | { kind: 'failed'; position: number; failure: ProjectionFailure }
-  | { kind: 'unavailable'; position: number }
+type Outcome = BatchOutcome | { kind: 'unavailable'; position: number }
 
 // One loop per projection generation: read a batch after the checkpoint (gap-safe, filtered by the
 // source), apply it, and commit the documents with the checkpoint in one transaction, so every event
@@ -46,6 +33,7 @@ export class ProjectionWorker {
   #finished = false
   #done: Promise<void> = Promise.resolve()
   #wake: (() => void) | undefined
+  readonly #target: BatchTarget
 
   constructor(
     private readonly deps: WorkerDeps,
@@ -55,6 +43,15 @@ export class ProjectionWorker {
     position: number,
   ) {
     this.#position = position
+    this.#target = {
+      projection: name,
+      generation,
+      projector,
+      upcast: deps.upcast,
+      documents: 'exclusive',
+      onFailure: 'commit-before',
+      advance: (tx, from, to) => advanceCheckpoint(tx, name, generation, from, to),
+    }
   }
 
   get position(): number {
@@ -124,41 +121,8 @@ export class ProjectionWorker {
 
   async #apply(batch: SourceBatch): Promise<Outcome> {
     const from = this.#position
-    let outcome: Outcome = { kind: 'applied', position: batch.scannedTo }
     try {
-      await this.deps.sql.begin(async (tx) => {
-        // the lock order of projection-lock.ts, both in one round trip (a select list is evaluated in order)
-        await tx`
-          select pg_advisory_xact_lock_shared(${LOCK_CLASS.projection}, ${lockKey(this.name)}),
-                 pg_advisory_xact_lock(${generationLock.classId}, ${generationLock.key(this.name, this.generation)})`
-        const session = new DocumentSession(tx, this.name, this.generation, true, this.projector.kind === 'declarative')
-        const events: ProjectionEvent[] = []
-        for (const raw of batch.events) {
-          try {
-            events.push(this.deps.upcast(raw))
-          } catch (error) {
-            outcome = failure(raw, error)
-            break
-          }
-        }
-        const keys = events.flatMap((event) => documentKeyOf(this.projector, event) ?? [])
-        await session.preload(keys)
-        for (const event of events) {
-          session.beginEvent()
-          try {
-            await applyEvent(this.projector, session, event)
-            session.endEvent()
-          } catch (error) {
-            session.undoEvent()
-            outcome = failure(event, error)
-            break
-          }
-        }
-        await session.flush()
-        if (outcome.position !== from && !(await advanceCheckpoint(tx, this.name, this.generation, from, outcome.position))) {
-          throw new LostCheckpoint()
-        }
-      })
+      return await applyBatch(this.deps.sql, this.#target, { events: batch.events, from, readTo: batch.scannedTo })
     } catch (error) {
       if (error instanceof LostCheckpoint) throw error
       if (isTransient(error)) return { kind: 'unavailable', position: from }
@@ -167,7 +131,6 @@ export class ProjectionWorker {
       if (!first) throw error
       return { kind: 'failed', position: from, failure: { position: first.globalPosition, eventId: first.eventId, message: messageOf(error) } }
     }
-    return outcome
   }
 
   #sleep(ms: number): Promise<void> {
@@ -184,9 +147,3 @@ export class ProjectionWorker {
     })
   }
 }
-
-const failure = (event: ProjectionEvent, error: unknown): Outcome => ({
-  kind: 'failed',
-  position: event.globalPosition - 1,
-  failure: { position: event.globalPosition, eventId: event.eventId, message: messageOf(error) },
-})

@@ -1,0 +1,123 @@
+import { LOCK_CLASS, lockKey } from '../db/advisory-locks.js'
+import type { Sql, Tx } from '../db/connect.js'
+import { applyEvent, documentKeyOf, type Projector } from './apply-event.js'
+import { DocumentSession } from './document-session.js'
+import { messageOf } from './failures.js'
+import { generationLock } from './generation-lock.js'
+import type { ProjectionEvent } from './types.js'
+
+export interface ProjectionFailure {
+  position: number
+  eventId: string
+  message: string
+}
+
+// Where one batch goes: the live worker's generation, or one partition of a backfill.
+export interface BatchTarget {
+  projection: string
+  generation: number
+  projector: Projector
+  upcast: (event: ProjectionEvent) => ProjectionEvent
+  // the generation's documents: the live worker writes them alone (exclusive); a non-atomic backfill's
+  // partitions, disjoint streams, side by side (shared); an atomic backfill owns its generation (none)
+  documents: 'exclusive' | 'shared' | 'own'
+  // a failing event: the live worker commits what came before it and reports it ('commit-before'); a
+  // backfill gives the whole batch up ('abort': applyBatch throws BatchFailure, nothing commits)
+  onFailure: 'commit-before' | 'abort'
+  // after the locks, before anything is applied: throws to give the batch up (a backfill that ended)
+  check?: (tx: Tx) => Promise<void>
+  // the checkpoint's compare-and-set from `from` to `to`, in the batch's transaction; false when it moved
+  advance: (tx: Tx, from: number, to: number, applied: number) => Promise<boolean>
+}
+
+export interface Batch {
+  events: ProjectionEvent[]
+  // the checkpoint the batch starts from, and the position it has read through
+  from: number
+  readTo: number
+}
+
+export type BatchOutcome =
+  | { kind: 'applied'; position: number }
+  | { kind: 'failed'; position: number; failure: ProjectionFailure }
+
+// The checkpoint moved under the batch: another instance (or a reset, a restore) has it. Nothing committed.
+export class LostCheckpoint extends Error {}
+
+// A failing event of an 'abort' target. Nothing committed.
+export class BatchFailure extends Error {
+  constructor(
+    readonly failure: ProjectionFailure,
+    type: string,
+  ) {
+    super(`event ${failure.position} (${failure.eventId}, ${type}): ${failure.message}`)
+  }
+}
+
+// a long batch shares the process with the readers it must not starve: let their requests in now and then
+const YIELD_EVERY = 100
+
+// The projection engine (SPEC "Projections": exactly once): one transaction takes the locks in the order
+// of projection-lock.ts, loads the batch's documents at once, applies its events in memory, writes the
+// documents and moves the checkpoint. Documents and checkpoint commit together or not at all.
+export const applyBatch = (sql: Sql, target: BatchTarget, batch: Batch): Promise<BatchOutcome> =>
+  sql.begin(async (tx) => {
+    await lockFor(tx, target)
+    await target.check?.(tx)
+    const journal = target.onFailure === 'commit-before'
+    const session = new DocumentSession(tx, target.projection, target.generation, journal, target.projector.kind === 'declarative')
+    const { outcome, applied } = await applyEvents(session, target, batch)
+    await session.flush()
+    if (outcome.position !== batch.from && !(await target.advance(tx, batch.from, outcome.position, applied))) throw new LostCheckpoint()
+    return outcome
+  }) as Promise<BatchOutcome>
+
+// the projection lock shared (a management call waits for the batch), then the generation's, in one round trip
+// (a select list is evaluated in order)
+const lockFor = async (tx: Tx, target: BatchTarget): Promise<void> => {
+  const projection = lockKey(target.projection)
+  const generation = generationLock.key(target.projection, target.generation)
+  if (target.documents === 'exclusive') {
+    await tx`select pg_advisory_xact_lock_shared(${LOCK_CLASS.projection}, ${projection}), pg_advisory_xact_lock(${generationLock.classId}, ${generation})`
+  } else if (target.documents === 'shared') {
+    await tx`select pg_advisory_xact_lock_shared(${LOCK_CLASS.projection}, ${projection}), pg_advisory_xact_lock_shared(${generationLock.classId}, ${generation})`
+  } else {
+    await tx`select pg_advisory_xact_lock_shared(${LOCK_CLASS.projection}, ${projection})`
+  }
+}
+
+const applyEvents = async (session: DocumentSession, target: BatchTarget, batch: Batch) => {
+  let outcome: BatchOutcome = { kind: 'applied', position: batch.readTo }
+  const events: ProjectionEvent[] = []
+  for (const raw of batch.events) {
+    try {
+      events.push(target.upcast(raw))
+    } catch (error) {
+      outcome = failed(target, raw, error)
+      break
+    }
+  }
+  await session.preload(events.flatMap((event) => documentKeyOf(target.projector, event) ?? []))
+  let applied = 0
+  for (const event of events) {
+    if (applied > 0 && applied % YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve))
+    session.beginEvent()
+    try {
+      await applyEvent(target.projector, session, event)
+      session.endEvent()
+      applied++
+    } catch (error) {
+      if (target.onFailure === 'commit-before') session.undoEvent()
+      outcome = failed(target, event, error)
+      break
+    }
+  }
+  return { outcome, applied }
+}
+
+// the checkpoint stops right before the failing event
+const failed = (target: BatchTarget, event: ProjectionEvent, error: unknown): BatchOutcome => {
+  const failure = { position: event.globalPosition, eventId: event.eventId, message: messageOf(error) }
+  if (target.onFailure === 'abort') throw new BatchFailure(failure, event.type)
+  return { kind: 'failed', position: event.globalPosition - 1, failure }
+}

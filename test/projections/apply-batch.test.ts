@@ -1,0 +1,115 @@
+import t from 'tap'
+import { applyBatch, BatchFailure, LostCheckpoint, type BatchTarget } from '../../src/projections/apply-batch.js'
+import type { Projector } from '../../src/projections/apply-event.js'
+import type { ProjectionEvent } from '../../src/projections/types.js'
+import { testDatabase } from '../helpers/test-database.js'
+
+// The projection engine on its own: one transaction per batch, documents and checkpoint together.
+const { sql } = await testDatabase(t)
+
+const counting: Projector = {
+  kind: 'declarative',
+  definition: { source: {}, documentId: '$.streamId', handlers: { Hit: { inc: { n: 1 } } } } as never,
+}
+// a code projection whose handler throws on one event type
+const failing: Projector = {
+  kind: 'code',
+  module: {
+    name: 'failing',
+    source: {},
+    handlers: {
+      Hit: async (event, ctx) => ctx.store(event.streamId, { n: (((await ctx.load(event.streamId)) ?? { n: 0 }).n as number) + 1 }),
+      Poison: () => {
+        throw new Error('poison')
+      },
+    },
+  },
+}
+
+const event = (position: number, streamId: string, type = 'Hit'): ProjectionEvent => ({
+  tenant: 'default',
+  globalPosition: position,
+  streamId,
+  streamVersion: position,
+  eventId: `00000000-0000-4000-8000-${String(position).padStart(12, '0')}`,
+  type,
+  data: {},
+  metadata: {},
+  createdAt: new Date(0).toISOString(),
+})
+
+const documents = async (projection: string) =>
+  Object.fromEntries(
+    (await sql<{ id: string; n: number; version: number }[]>`
+      select id, (document ->> 'n')::int as n, version from projection_documents where projection = ${projection} order by id`).map((row) => [row.id, [row.n, row.version]]),
+  )
+
+// a checkpoint kept in memory, moved by the batch's compare-and-set
+const target = (projection: string, projector: Projector, overrides: Partial<BatchTarget> = {}) => {
+  const checkpoint = { position: 0, advances: [] as [number, number, number][] }
+  const batchTarget: BatchTarget = {
+    projection,
+    generation: 1,
+    projector,
+    upcast: (event) => event,
+    documents: 'exclusive',
+    onFailure: 'commit-before',
+    advance: async (_, from, to, applied) => {
+      if (checkpoint.position !== from) return false
+      checkpoint.position = to
+      checkpoint.advances.push([from, to, applied])
+      return true
+    },
+    ...overrides,
+  }
+  return { checkpoint, batchTarget }
+}
+
+t.test('a batch writes its documents and moves its checkpoint to the position it read through', async (t) => {
+  const { checkpoint, batchTarget } = target('counts', counting)
+  const outcome = await applyBatch(sql, batchTarget, { events: [event(1, 'a-1'), event(2, 'a-2'), event(4, 'a-1')], from: 0, readTo: 6 })
+  t.same(outcome, { kind: 'applied', position: 6 })
+  t.same(checkpoint.advances, [[0, 6, 3]])
+  t.same(await documents('counts'), { 'a-1': [2, 4], 'a-2': [1, 2] })
+  // the same events again from an older checkpoint: a document carries the last position applied to it
+  checkpoint.position = 0
+  await applyBatch(sql, batchTarget, { events: [event(1, 'a-1'), event(2, 'a-2'), event(4, 'a-1'), event(7, 'a-2')], from: 0, readTo: 7 })
+  t.same(await documents('counts'), { 'a-1': [2, 4], 'a-2': [2, 7] }, 'nothing applied twice')
+})
+
+t.test('commit-before: a failing event commits the events before it and stops the checkpoint right before it', async (t) => {
+  const { checkpoint, batchTarget } = target('until-poison', failing)
+  const outcome = await applyBatch(sql, batchTarget, { events: [event(1, 'b-1'), event(2, 'b-1', 'Poison'), event(3, 'b-1')], from: 0, readTo: 3 })
+  t.equal(outcome.kind, 'failed')
+  t.equal(outcome.position, 1)
+  t.match(outcome, { failure: { position: 2, message: 'poison' } })
+  t.equal(checkpoint.position, 1)
+  t.same(await documents('until-poison'), { 'b-1': [1, 1] }, 'the event before the poison one, and nothing after')
+})
+
+t.test('abort: a failing event gives the whole batch up, nothing commits', async (t) => {
+  const { checkpoint, batchTarget } = target('aborted', failing, { onFailure: 'abort', documents: 'own' })
+  const batch = { events: [event(1, 'c-1'), event(2, 'c-1', 'Poison')], from: 0, readTo: 2 }
+  const error = await applyBatch(sql, batchTarget, batch).catch((error: unknown) => error)
+  t.ok(error instanceof BatchFailure, `a BatchFailure: ${String(error)}`)
+  t.equal(checkpoint.position, 0)
+  t.same(await documents('aborted'), {})
+})
+
+t.test('a checkpoint moved elsewhere: LostCheckpoint, and nothing of the batch commits', async (t) => {
+  const { checkpoint, batchTarget } = target('lost', counting)
+  checkpoint.position = 5
+  const error = await applyBatch(sql, batchTarget, { events: [event(1, 'd-1')], from: 0, readTo: 1 }).catch((error: unknown) => error)
+  t.ok(error instanceof LostCheckpoint, `a LostCheckpoint: ${String(error)}`)
+  t.same(await documents('lost'), {})
+})
+
+t.test('a check that throws after the locks gives the batch up before anything is applied', async (t) => {
+  const { batchTarget } = target('checked', counting, {
+    check: async () => {
+      throw new Error('the run ended')
+    },
+  })
+  await t.rejects(applyBatch(sql, batchTarget, { events: [event(1, 'e-1')], from: 0, readTo: 1 }), /the run ended/)
+  t.same(await documents('checked'), {})
+})
