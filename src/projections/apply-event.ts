@@ -7,6 +7,19 @@ export type Projector =
   | { kind: 'declarative'; definition: DeclarativeDefinition }
   | { kind: 'code'; module: CodeProjection }
 
+// The one way to a Projector: a declarative projection runs the definition given (its live one, or the one
+// of the generation being built); a code projection runs its module from PROJECTIONS_DIR, when this
+// instance loaded it.
+export const projectorFor = (
+  projection: { name: string; kind: 'declarative' | 'code' },
+  definition: DeclarativeDefinition | null,
+  code: ReadonlyMap<string, CodeProjection>,
+): Projector | undefined => {
+  if (projection.kind === 'declarative') return definition ? { kind: 'declarative', definition } : undefined
+  const module = code.get(projection.name)
+  return module ? { kind: 'code', module } : undefined
+}
+
 export const sourceOf = (projector: Projector): ProjectionSource =>
   projector.kind === 'declarative' ? projector.definition.source : projector.module.source
 

@@ -7,6 +7,7 @@ import { applyBatch, BatchFailure } from './apply-batch.js'
 import type { BackfillRequest } from './backfill-request.js'
 import { finishBackfill, getBackfill, type BackfillRow } from './backfills.js'
 import { isTransient, messageOf } from './failures.js'
+import { setCheckpoint } from './generations.js'
 import { changeProjection } from './projection-lock.js'
 import { parseEvent, sourceConditions } from './source-events.js'
 import type { SystemEventType } from './system-events.js'
@@ -294,9 +295,7 @@ export class BackfillJob {
          where id = ${this.id} and status = 'running'
         returning id`
       if (!updated) return false
-      await tx`
-        update projection_generations set position = ${row.toPosition}, updated_at = now()
-         where projection = ${this.projection} and generation = ${row.generation} and state = 'building'`
+      await setCheckpoint(tx, this.projection, row.generation, row.toPosition!, 'while-building')
       return true
     })
     if (handed) this.deps.settled(this)

@@ -1,9 +1,10 @@
 import { Problem } from '../problems.js'
 import type { Sql, Tx } from '../db/connect.js'
-import type { Projector } from './apply-event.js'
+import { projectorFor, type Projector } from './apply-event.js'
 import { checkBackfillRequest, checkConcurrency } from './backfill-request.js'
 import { ACTIVE, createBackfill, finishBackfill, getBackfill, viewOfBackfill, type BackfillRow, type BackfillView } from './backfills.js'
 import type { ProjectionRunner } from './runner.js'
+import { swapLive } from './generations.js'
 import { changeProjection } from './projection-lock.js'
 import { getProjection } from './store.js'
 
@@ -11,11 +12,10 @@ export interface RequestOptions {
   correlationId?: string | null
 }
 
-const projectorOf = async (sql: Sql | Tx, runner: ProjectionRunner, name: string): Promise<Projector | undefined> => {
-  const projection = await getProjection(sql as Sql, name)
-  if (projection.kind === 'declarative') return { kind: 'declarative', definition: projection.definition! }
-  const module = runner.codeProjections.get(name)
-  return module ? { kind: 'code', module } : undefined
+// The projector a new run of the projection would use: its live definition, or its code module.
+export const projectorOf = async (sql: Sql | Tx, runner: ProjectionRunner, name: string): Promise<Projector | undefined> => {
+  const projection = await getProjection(sql, name)
+  return projectorFor(projection, projection.definition, runner.codeProjections)
 }
 
 // POST …/backfills and a ProjectionBackfillRequested event alike (SPEC "Backfills and rebuilds").
@@ -69,18 +69,7 @@ export const rollbackProjection = async (sql: Sql, runner: ProjectionRunner, nam
        order by generation desc
        limit 1`
     if (!previous) throw new Problem('conflict', { name }, `${name} has no previous generation to roll back to`)
-    await tx`
-      update projection_generations
-         set state = case when generation = ${previous.generation} then 'live' else 'retired' end, updated_at = now()
-       where projection = ${name}
-         and generation in (${previous.generation}, ${projection.liveGeneration})`
-    await tx`
-      update projections
-         set live_generation = ${previous.generation},
-             definition = ${previous.definition === null ? null : tx.json(previous.definition as never)},
-             definition_version = ${previous.definitionVersion},
-             updated_at = now()
-       where name = ${name}`
+    await swapLive(tx, name, previous.generation, projection.liveGeneration, previous)
     return { generation: previous.generation, previousGeneration: projection.liveGeneration }
   })
   await runner.stopLocal(name)

@@ -9,7 +9,7 @@ import { createBackfill } from './backfills.js'
 import { PROJECTION_NAME_PATTERN } from './definition-schema.js'
 import { lockProjection } from './projection-lock.js'
 import type { ProjectionRunner } from './runner.js'
-import { getProjection } from './store.js'
+import { projectorOf } from './backfill-management.js'
 import { appendSystemEvent, recordSystemEvent } from './system-events.js'
 
 export const REQUESTS_STREAM = '$projections'
@@ -126,7 +126,7 @@ export class BackfillRequests {
       const checked = checkBackfillRequest(body)
       // the one multi-projection transaction: the cursor row, taken SKIP LOCKED, keeps it the only one
       await lockProjection(tx, name, 'exclusive')
-      const projector = await this.#projector(tx, name)
+      const projector = await projectorOf(tx, this.runner, name)
       const partitions = checkConcurrency(checked, projector)
       const id = await createBackfill(tx, { projection: name, request: checked, partitions, correlationId })
       await record(tx, name, 'ProjectionBackfillRequested', { backfillId: id, request: checked, requestPosition: request.globalPosition }, correlationId)
@@ -139,12 +139,6 @@ export class BackfillRequests {
     }
   }
 
-  async #projector(tx: Tx, name: string) {
-    const projection = await getProjection(tx as unknown as Sql, name)
-    if (projection.kind === 'declarative') return { kind: 'declarative' as const, definition: projection.definition! }
-    const module = this.runner.codeProjections.get(name)
-    return module ? { kind: 'code' as const, module } : undefined
-  }
 }
 
 const record = (tx: Tx, name: string | undefined, type: 'ProjectionBackfillRequested' | 'ProjectionBackfillFailed', data: Record<string, unknown>, correlationId: string) =>

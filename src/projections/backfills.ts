@@ -3,7 +3,8 @@ import { Problem } from '../problems.js'
 import type { Sql, Tx } from '../db/connect.js'
 import { isUniqueViolation } from '../db/pg-errors.js'
 import { isAtomic, type BackfillRequest } from './backfill-request.js'
-import { dropGenerations } from './generations.js'
+import { createGeneration, dropGeneration, dropGenerations } from './generations.js'
+import type { DeclarativeDefinition } from './types.js'
 
 export type BackfillStatus = 'queued' | 'running' | 'swapping' | 'completed' | 'failed' | 'cancelled'
 export const ACTIVE: BackfillStatus[] = ['queued', 'running', 'swapping']
@@ -146,15 +147,12 @@ export const createBackfill = async (tx: Tx, backfill: NewBackfill): Promise<str
   let generation = projection.liveGeneration
   if (atomic) {
     await dropGenerations(tx, backfill.projection, 'building')
-    const [row] = await tx<{ generation: number }[]>`
-      insert into projection_generations (projection, generation, definition, definition_version, state, backfill)
-      select ${backfill.projection}, max(generation) + 1, ${tx.json(projection.definition as never)}, ${projection.definitionVersion}, 'building', ${id}
-        from projection_generations
-       where projection = ${backfill.projection}
-      returning generation`
-    generation = row!.generation
-    // a number dropped before may come again: nothing written under it before may show in the new generation
-    await tx`delete from projection_documents where projection = ${backfill.projection} and generation = ${generation}`
+    generation = await createGeneration(tx, backfill.projection, {
+      definition: projection.definition as DeclarativeDefinition | null,
+      definitionVersion: projection.definitionVersion,
+      state: 'building',
+      backfill: id,
+    })
   }
   try {
     await tx`savepoint create_backfill`
@@ -192,12 +190,4 @@ export const finishBackfill = async (
   if (!row) return undefined
   if (row.atomic && status !== 'completed') await dropGeneration(tx, row.projection, row.generation)
   return row
-}
-
-export const dropGeneration = async (tx: Tx, projection: string, generation: number): Promise<void> => {
-  const dropped = await tx`
-    delete from projection_generations
-     where projection = ${projection} and generation = ${generation} and state <> 'live'
-    returning generation`
-  if (dropped.length > 0) await tx`delete from projection_documents where projection = ${projection} and generation = ${generation}`
 }

@@ -2,7 +2,7 @@ import { Problem } from '../problems.js'
 import type { Sql, Tx } from '../db/connect.js'
 import { ACTIVE, finishBackfill } from './backfills.js'
 import { recordCancelled } from './backfill-management.js'
-import { dropGenerations } from './generations.js'
+import { dropGenerations, setCheckpoint } from './generations.js'
 import { changeProjection } from './projection-lock.js'
 import type { ProjectionRunner } from './runner.js'
 import { notFound, setStatus, type ProjectionRow } from './store.js'
@@ -40,11 +40,7 @@ export const skipFailedEvent = async (sql: Sql, runner: ProjectionRunner, name: 
     if (projection.status !== 'failed' || !failed) {
       throw new Problem('conflict', { projectionStatus: projection.status }, `${name} has not failed: there is no event to skip`)
     }
-    await tx`
-      update projection_generations
-         set position = greatest(position, ${failed.position}), updated_at = now()
-       where projection = ${name}
-         and generation = ${failed.generation ?? projection.liveGeneration}`
+    await setCheckpoint(tx, name, failed.generation ?? projection.liveGeneration, failed.position, 'forward-only')
     await tx`update projections set status = 'running', last_error = null, updated_at = now() where name = ${name}`
     return failed
   })
@@ -62,11 +58,7 @@ export const resetProjection = async (sql: Sql, runner: ProjectionRunner, name: 
     const cancelled = active ? await finishBackfill(tx, active.id, 'cancelled', 'projection reset') : undefined
     await dropGenerations(tx, name, 'building')
     await tx`delete from projection_documents where projection = ${name} and generation = ${projection.liveGeneration}`
-    await tx`
-      update projection_generations
-         set position = 0, updated_at = now()
-       where projection = ${name}
-         and generation = ${projection.liveGeneration}`
+    await setCheckpoint(tx, name, projection.liveGeneration, 0)
     await tx`update projections set status = 'running', last_error = null, updated_at = now() where name = ${name}`
     return cancelled
   })

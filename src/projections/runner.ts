@@ -4,11 +4,11 @@ import type { Sql } from '../db/connect.js'
 import { SingleFlight } from '../single-flight.js'
 import { DEFAULT_MAX_PAGE_BYTES } from '../events/event-page.js'
 import type { LogWatcher } from '../subscriptions/log-watcher.js'
-import type { Projector } from './apply-event.js'
+import { projectorFor, type Projector } from './apply-event.js'
 import { BackfillJob, type BackfillJobDeps } from './backfill-job.js'
 import { activeBackfills, type BackfillRow } from './backfills.js'
 import type { ProjectionProgress } from './progress.js'
-import { dropGenerations } from './generations.js'
+import { dropGenerations, swapLive } from './generations.js'
 import { changeProjection } from './projection-lock.js'
 import { listGenerations, listProjections, registerCode, setStatus, type GenerationRow, type ProjectionRow } from './store.js'
 import { recordSystemEvent, type SystemEventType } from './system-events.js'
@@ -218,9 +218,9 @@ export class ProjectionRunner {
     }
   }
 
+  // wanted only when it exists: a code projection's module is loaded here, a declarative one has its definition
   #projector(projection: ProjectionRow, generation: GenerationRow): Projector {
-    if (projection.kind === 'code') return { kind: 'code', module: this.#code.get(projection.name)! }
-    return { kind: 'declarative', definition: generation.definition! }
+    return projectorFor(projection, generation.definition, this.#code)!
   }
 
   async #lock(name: string): Promise<boolean> {
@@ -282,12 +282,7 @@ export class ProjectionRunner {
          where p.name = ${worker.name}`
       if (row?.state !== 'building' || worker.position < this.options.logWatcher.head) return undefined
       await dropGenerations(tx, worker.name, 'retired')
-      await tx`
-        update projection_generations
-           set state = case when generation = ${worker.generation} then 'live' else 'retired' end, updated_at = now()
-         where projection = ${worker.name}
-           and generation in (${worker.generation}, ${row.liveGeneration})`
-      await tx`update projections set live_generation = ${worker.generation}, updated_at = now() where name = ${worker.name}`
+      await swapLive(tx, worker.name, worker.generation, row.liveGeneration)
       if (row.backfill === null) return { previous: row.liveGeneration, backfill: undefined }
       const [backfill] = await tx<{ id: string; correlationId: string | null; processed: number; total: number | null }[]>`
         update projection_backfills b

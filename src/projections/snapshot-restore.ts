@@ -1,6 +1,7 @@
 import type { Sql, Tx } from '../db/connect.js'
 import { Problem } from '../problems.js'
 import { generationLock } from './generation-lock.js'
+import { setCheckpoint } from './generations.js'
 import { changeProjection } from './projection-lock.js'
 import type { ProjectionRunner } from './runner.js'
 import { getProjectionSnapshot, snapshotNotFound, type ProjectionSnapshot } from './snapshots.js'
@@ -12,6 +13,7 @@ interface Restorable {
   sameDefinition: boolean
   snapshotDefinitionVersion: number
   liveDefinitionVersion: number
+  snapshotPosition: number
 }
 
 // Everything that must hold for a restore, read under the projection lock (exclusive), which a swap, a
@@ -33,7 +35,8 @@ const lockRestorable = async (tx: Tx, name: string, id: string): Promise<Restora
     select exists (select from projection_generations where projection = ${name} and state = 'building') as building,
            s.definition is not distinct from g.definition as "sameDefinition",
            s.definition_version as "snapshotDefinitionVersion",
-           g.definition_version as "liveDefinitionVersion"
+           g.definition_version as "liveDefinitionVersion",
+           s.position as "snapshotPosition"
       from projection_snapshots s
       join projection_generations g on g.projection = s.projection and g.generation = ${projection.liveGeneration}
      where s.projection = ${name}
@@ -82,13 +85,7 @@ const replaceLiveGeneration = (sql: Sql, name: string, id: string): Promise<void
             updated_at = excluded.updated_at
         where projection_documents.version is distinct from excluded.version
            or projection_documents.document is distinct from excluded.document`
-    await tx`
-      update projection_generations g
-         set position = s.position, updated_at = now()
-        from projection_snapshots s
-       where s.id = ${id}
-         and g.projection = ${name}
-         and g.generation = ${generation}`
+    await setCheckpoint(tx, name, generation, restorable.snapshotPosition)
   })
 
 // This instance's workers stop first (their batch commits) and start again from the restored

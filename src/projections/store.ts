@@ -1,6 +1,7 @@
 import { Problem } from '../problems.js'
 import type { Sql, Tx } from '../db/connect.js'
 import { ACTIVE, createBackfill, finishBackfill, type BackfillRow } from './backfills.js'
+import { createGeneration } from './generations.js'
 import { changeProjection } from './projection-lock.js'
 import type { DeclarativeDefinition, ProjectionKind } from './types.js'
 
@@ -84,9 +85,7 @@ const applyDefinition = async (tx: Tx, name: string, definition: DeclarativeDefi
     await tx`
       insert into projections (name, kind, definition, definition_version, status, live_generation)
       values (${name}, 'declarative', ${tx.json(definition as never)}, 1, 'running', 1)`
-    await tx`
-      insert into projection_generations (projection, generation, definition, definition_version, state)
-      values (${name}, 1, ${tx.json(definition as never)}, 1, 'live')`
+    await createGeneration(tx, name, { definition, definitionVersion: 1, state: 'live' })
     return { outcome: 'created' }
   }
   if (current.kind === 'code') throw new Problem('conflict', { name }, `${name} is a code projection from PROJECTIONS_DIR`)
@@ -117,10 +116,8 @@ export const registerCode = async (sql: Sql, name: string): Promise<void> => {
       on conflict (name) do update set updated_at = projections.updated_at
       returning kind`
     if (row?.kind !== 'code') throw new Error(`code projection ${name} clashes with a declarative projection of that name`)
-    await tx`
-      insert into projection_generations (projection, generation, definition_version, state)
-      values (${name}, 1, 1, 'live')
-      on conflict do nothing`
+    const [generation] = await tx`select from projection_generations where projection = ${name} limit 1`
+    if (!generation) await createGeneration(tx, name, { definition: null, definitionVersion: 1, state: 'live' })
   })
 }
 
@@ -152,19 +149,6 @@ export const setStatus = (
        where name = ${name}`
     return before.status
   })
-
-// Compare-and-set on the checkpoint, inside the batch's transaction: a worker that lost its
-// projection to another instance (or to a reset) cannot commit a batch over the other's work.
-export const advanceCheckpoint = async (tx: Tx, name: string, generation: number, from: number, to: number): Promise<boolean> => {
-  const updated = await tx`
-    update projection_generations
-       set position = ${to}, updated_at = now()
-     where projection = ${name}
-       and generation = ${generation}
-       and position = ${from}
-    returning generation`
-  return updated.length === 1
-}
 
 export const documentCount = async (sql: Sql | Tx, name: string, generation: number): Promise<number> => {
   const [row] = await sql<{ count: number }[]>`

@@ -4,7 +4,7 @@ import { sourceOf, type Projector } from './apply-event.js'
 import { applyBatch, LostCheckpoint, type BatchOutcome, type BatchTarget, type ProjectionFailure } from './apply-batch.js'
 import { readSourceEvents, type SourceBatch } from './source-events.js'
 import { isTransient, messageOf } from './failures.js'
-import { advanceCheckpoint } from './store.js'
+import { advanceCheckpoint } from './generations.js'
 import type { ProjectionEvent } from './types.js'
 
 export interface WorkerDeps {
