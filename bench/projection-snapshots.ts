@@ -1,8 +1,8 @@
 import { connect, withDatabase } from '../src/db/connect.js'
 import { migrate } from '../src/db/migrate.js'
 import type { ProjectionRunner } from '../src/projections/runner.js'
-import { restoreProjectionSnapshot } from '../src/projections/snapshot-restore.js'
-import { copyLiveGeneration } from '../src/projections/snapshots.js'
+import { restoreProjectionSnapshot } from '../src/projections/snapshots/snapshot-restore.js'
+import { copyLiveGeneration } from '../src/projections/snapshots/projection-snapshots.js'
 
 // `npx tsx bench/projection-snapshots.ts`: how long taking and restoring a projection snapshot of
 // BENCH_SNAPSHOT_DOCUMENTS (1,000,000) documents takes, straight against Postgres (no HTTP, no worker):

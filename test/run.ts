@@ -20,9 +20,9 @@ const EMBEDDED_FILES = [
   'test/routes/projections.test.ts',
   'test/routes/projections/documents.test.ts',
   'test/routes/projections/backfills.test.ts',
-  'test/projections/declarative.test.ts',
-  'test/projections/documents.test.ts',
-  'test/projections/document-query.test.ts',
+  'test/projections/engine/declarative.test.ts',
+  'test/projections/documents/documents.test.ts',
+  'test/projections/documents/document-query.test.ts',
   'test/subscriptions/subscription.test.ts',
 ]
 

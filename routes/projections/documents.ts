@@ -6,8 +6,8 @@ import { stringifyExact } from '../../src/events/exact-json.js'
 import { matchesIfNoneMatch } from '../../src/http/etag.js'
 import { Limit, Position, ProblemRef } from '../../src/http/schemas.js'
 import { PROJECTION_NAME_PATTERN } from '../../src/projections/definition-schema.js'
-import { MAX_ORDER_BY, MAX_WHERE, parseFilter, parseOrderBy, PATH_PATTERN, WHERE_OPS } from '../../src/projections/document-query.js'
-import { awaitPosition, DEFAULT_TIMEOUT_MS, getDocument, queryDocuments } from '../../src/projections/documents.js'
+import { MAX_ORDER_BY, MAX_WHERE, parseFilter, parseOrderBy, PATH_PATTERN, WHERE_OPS } from '../../src/projections/documents/document-query.js'
+import { awaitPosition, DEFAULT_TIMEOUT_MS, getDocument, queryDocuments } from '../../src/projections/documents/documents.js'
 import type { ProjectionProgress } from '../../src/projections/progress.js'
 
 export interface DocumentRoutesOptions {

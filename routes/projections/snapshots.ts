@@ -1,10 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { ProblemRef } from '../../src/http/schemas.js'
-import { restoreProjectionSnapshot } from '../../src/projections/snapshot-restore.js'
-import { createProjectionSnapshot, listProjectionSnapshots } from '../../src/projections/snapshots.js'
-import { viewOf } from '../../src/projections/status.js'
-import { getProjection } from '../../src/projections/store.js'
+import { restoreProjectionSnapshot } from '../../src/projections/snapshots/snapshot-restore.js'
+import { createProjectionSnapshot, listProjectionSnapshots } from '../../src/projections/snapshots/projection-snapshots.js'
+import { viewOf } from '../../src/projections/projection-view.js'
+import { getProjection } from '../../src/projections/definitions.js'
 import { ProjectionParams, ProjectionView, type ProjectionRoutesOptions } from './index.js'
 
 export interface ProjectionSnapshotRoutesOptions extends ProjectionRoutesOptions {

@@ -1,9 +1,9 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { Sql } from '../db/connect.js'
 import type { LogHead } from '../events/log-head.js'
-import { activeBackfills, type BackfillRow } from '../projections/backfills.js'
-import { viewOf } from '../projections/status.js'
-import { listProjections } from '../projections/store.js'
+import { activeBackfills, type BackfillRow } from '../projections/backfills/backfill-runs.js'
+import { viewOf } from '../projections/projection-view.js'
+import { listProjections } from '../projections/definitions.js'
 import type { ProjectionStatus } from '../projections/types.js'
 
 const PROJECTION_STATUSES: ProjectionStatus[] = ['running', 'stopped', 'failed', 'rebuilding', 'catching-up']

@@ -2,7 +2,7 @@ import { Type, type Static } from 'typebox'
 import { Ajv } from 'ajv'
 import { describeAjvError } from '../ajv-errors.js'
 import { Problem } from '../problems.js'
-import { FORBIDDEN_SEGMENTS, isEventPath } from './json-path.js'
+import { FORBIDDEN_SEGMENTS, isEventPath } from './engine/json-path.js'
 import type { DeclarativeDefinition, DeclarativeHandler } from './types.js'
 
 export const PROJECTION_NAME_PATTERN = '^[a-z0-9][a-z0-9_-]{0,62}$'

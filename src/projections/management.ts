@@ -1,11 +1,11 @@
 import { Problem } from '../problems.js'
 import type { Sql, Tx } from '../db/connect.js'
-import { ACTIVE, finishBackfill } from './backfills.js'
-import { recordCancelled } from './backfill-management.js'
+import { ACTIVE, finishBackfill } from './backfills/backfill-runs.js'
+import { recordCancelled } from './backfills/backfill-commands.js'
 import { dropGenerations, setCheckpoint } from './generations.js'
 import { changeProjection } from './projection-lock.js'
 import type { ProjectionRunner } from './runner.js'
-import { notFound, setStatus, type ProjectionRow } from './store.js'
+import { notFound, setStatus, type ProjectionRow } from './definitions.js'
 
 // SPEC "Management": each call answers after it took effect on this instance. This instance's workers
 // stop before a call changes a checkpoint, outside its transaction: a worker's batch waits for the

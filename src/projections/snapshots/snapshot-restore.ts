@@ -1,11 +1,11 @@
-import type { Sql, Tx } from '../db/connect.js'
-import { Problem } from '../problems.js'
-import { generationLock } from './generation-lock.js'
-import { setCheckpoint } from './generations.js'
-import { changeProjection } from './projection-lock.js'
-import type { ProjectionRunner } from './runner.js'
-import { getProjectionSnapshot, snapshotNotFound, type ProjectionSnapshot } from './snapshots.js'
-import { notFound } from './store.js'
+import type { Sql, Tx } from '../../db/connect.js'
+import { Problem } from '../../problems.js'
+import { generationLock } from '../generation-lock.js'
+import { setCheckpoint } from '../generations.js'
+import { changeProjection } from '../projection-lock.js'
+import type { ProjectionRunner } from '../runner.js'
+import { getProjectionSnapshot, snapshotNotFound, type ProjectionSnapshot } from './projection-snapshots.js'
+import { notFound } from '../definitions.js'
 
 interface Restorable {
   liveGeneration: number

@@ -1,11 +1,11 @@
-import type { Sql } from '../db/connect.js'
-import type { LogWatcher } from '../subscriptions/log-watcher.js'
+import type { Sql } from '../../db/connect.js'
+import type { LogWatcher } from '../../subscriptions/log-watcher.js'
 import { sourceOf, type Projector } from './apply-event.js'
 import { applyBatch, LostCheckpoint, type BatchOutcome, type BatchTarget, type ProjectionFailure } from './apply-batch.js'
 import { readSourceEvents, type SourceBatch } from './source-events.js'
-import { isTransient, messageOf } from './failures.js'
-import { advanceCheckpoint } from './generations.js'
-import type { ProjectionEvent } from './types.js'
+import { isTransient, messageOf } from './transient-errors.js'
+import { advanceCheckpoint } from '../generations.js'
+import type { ProjectionEvent } from '../types.js'
 
 export interface WorkerDeps {
   sql: Sql

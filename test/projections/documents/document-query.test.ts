@@ -1,6 +1,6 @@
 import t from 'tap'
-import { checkPath, decodeCursor, encodeCursor, parseFilter, parseOrderBy, sortKeys } from '../../src/projections/document-query.js'
-import { Problem } from '../../src/problems.js'
+import { checkPath, decodeCursor, encodeCursor, parseFilter, parseOrderBy, sortKeys } from '../../../src/projections/documents/document-query.js'
+import { Problem } from '../../../src/problems.js'
 
 const problem = (fn: () => unknown): string | undefined => {
   try {

@@ -1,8 +1,8 @@
-import type { Sql } from '../db/connect.js'
-import { SingleFlight } from '../single-flight.js'
-import { AUTOMATIC, copyLiveGeneration, lastAutomaticPosition, pruneAutomaticSnapshots } from './snapshots.js'
-import { recordSystemEvent } from './system-events.js'
-import type { SnapshotPolicy } from './types.js'
+import type { Sql } from '../../db/connect.js'
+import { SingleFlight } from '../../single-flight.js'
+import { AUTOMATIC, copyLiveGeneration, lastAutomaticPosition, pruneAutomaticSnapshots } from './projection-snapshots.js'
+import { recordSystemEvent } from '../system-events.js'
+import type { SnapshotPolicy } from '../types.js'
 
 export interface AutoSnapshotsOptions {
   log: { warn: (object: object, message: string) => void }

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto'
-import type { Sql, Tx } from '../db/connect.js'
-import { Problem } from '../problems.js'
-import { generationLock } from './generation-lock.js'
-import { inProjectionLock } from './projection-lock.js'
-import { getProjection, notFound } from './store.js'
-import { recordSystemEvent } from './system-events.js'
+import type { Sql, Tx } from '../../db/connect.js'
+import { Problem } from '../../problems.js'
+import { generationLock } from '../generation-lock.js'
+import { inProjectionLock } from '../projection-lock.js'
+import { getProjection, notFound } from '../definitions.js'
+import { recordSystemEvent } from '../system-events.js'
 
 // SPEC "Backfills and rebuilds": projection snapshots, backups of a projection's documents at a position.
 

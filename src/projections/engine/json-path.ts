@@ -1,5 +1,5 @@
-import { cloneExact, JsonNumber } from '../events/exact-json.js'
-import type { Document } from './types.js'
+import { cloneExact, JsonNumber } from '../../events/exact-json.js'
+import type { Document } from '../types.js'
 
 // `$.data.total` → ['data', 'total']; only whole strings starting with `$.` are paths (SPEC "Details").
 export const isEventPath = (value: unknown): value is string => typeof value === 'string' && value.startsWith('$.')

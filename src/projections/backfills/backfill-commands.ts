@@ -1,12 +1,12 @@
-import { Problem } from '../problems.js'
-import type { Sql, Tx } from '../db/connect.js'
-import { projectorFor, type Projector } from './apply-event.js'
-import { checkBackfillRequest, checkConcurrency } from './backfill-request.js'
-import { ACTIVE, createBackfill, finishBackfill, getBackfill, viewOfBackfill, type BackfillRow, type BackfillView } from './backfills.js'
-import type { ProjectionRunner } from './runner.js'
-import { swapLive } from './generations.js'
-import { changeProjection } from './projection-lock.js'
-import { getProjection } from './store.js'
+import { Problem } from '../../problems.js'
+import type { Sql, Tx } from '../../db/connect.js'
+import { projectorFor, type Projector } from '../engine/apply-event.js'
+import { checkBackfillRequest, checkConcurrency } from './backfill-request-schema.js'
+import { ACTIVE, createBackfill, finishBackfill, getBackfill, viewOfBackfill, type BackfillRow, type BackfillView } from './backfill-runs.js'
+import type { ProjectionRunner } from '../runner.js'
+import { swapLive } from '../generations.js'
+import { changeProjection } from '../projection-lock.js'
+import { getProjection } from '../definitions.js'
 
 export interface RequestOptions {
   correlationId?: string | null

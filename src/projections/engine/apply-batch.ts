@@ -1,10 +1,10 @@
-import { LOCK_CLASS, lockKey } from '../db/advisory-locks.js'
-import type { Sql, Tx } from '../db/connect.js'
+import { LOCK_CLASS, lockKey } from '../../db/advisory-locks.js'
+import type { Sql, Tx } from '../../db/connect.js'
 import { applyEvent, documentKeyOf, type Projector } from './apply-event.js'
 import { DocumentSession } from './document-session.js'
-import { messageOf } from './failures.js'
-import { generationLock } from './generation-lock.js'
-import type { ProjectionEvent } from './types.js'
+import { messageOf } from './transient-errors.js'
+import { generationLock } from '../generation-lock.js'
+import type { ProjectionEvent } from '../types.js'
 
 export interface ProjectionFailure {
   position: number

@@ -1,6 +1,6 @@
-import type { Tx } from '../db/connect.js'
-import { cloneExact, parseExact, stringifyExact } from '../events/exact-json.js'
-import type { Document, DocumentQuery, StoredDocument } from './types.js'
+import type { Tx } from '../../db/connect.js'
+import { cloneExact, parseExact, stringifyExact } from '../../events/exact-json.js'
+import type { Document, DocumentQuery, StoredDocument } from '../types.js'
 
 interface Entry {
   tenant: string

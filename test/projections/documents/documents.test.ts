@@ -1,11 +1,11 @@
 import t, { type Test } from 'tap'
-import { getDocument, pageQuery, queryDocuments } from '../../src/projections/documents.js'
-import type { DocumentQueryInput, OrderKey, WhereClause } from '../../src/projections/document-query.js'
-import type { StoredDocument } from '../../src/projections/types.js'
-import { Problem } from '../../src/problems.js'
-import type { Sql } from '../../src/db/connect.js'
-import { deleteDocuments, putDocuments, seedProjection } from '../helpers/document-seeds.js'
-import { testDatabase } from '../helpers/test-database.js'
+import { getDocument, pageQuery, queryDocuments } from '../../../src/projections/documents/documents.js'
+import type { DocumentQueryInput, OrderKey, WhereClause } from '../../../src/projections/documents/document-query.js'
+import type { StoredDocument } from '../../../src/projections/types.js'
+import { Problem } from '../../../src/problems.js'
+import type { Sql } from '../../../src/db/connect.js'
+import { deleteDocuments, putDocuments, seedProjection } from '../../helpers/document-seeds.js'
+import { testDatabase } from '../../helpers/test-database.js'
 
 const { sql } = await testDatabase(t)
 

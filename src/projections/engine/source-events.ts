@@ -1,11 +1,11 @@
-import type { Sql, Tx } from '../db/connect.js'
-import { eventTextColumns } from '../events/event-columns.js'
-import { parseStoredText } from '../events/event-json.js'
-import { eventPage, takePage } from '../events/event-page.js'
-import { parseExact } from '../events/exact-json.js'
-import type { StoredEventText } from '../events/read-log-text.js'
-import { SYSTEM_TENANT } from '../events/types.js'
-import type { ProjectionEvent, ProjectionSource } from './types.js'
+import type { Sql, Tx } from '../../db/connect.js'
+import { eventTextColumns } from '../../events/event-columns.js'
+import { parseStoredText } from '../../events/event-json.js'
+import { eventPage, takePage } from '../../events/event-page.js'
+import { parseExact } from '../../events/exact-json.js'
+import type { StoredEventText } from '../../events/read-log-text.js'
+import { SYSTEM_TENANT } from '../../events/types.js'
+import type { ProjectionEvent, ProjectionSource } from '../types.js'
 
 export interface SourceBatch {
   events: ProjectionEvent[]

@@ -1,9 +1,9 @@
 import { Ajv } from 'ajv'
 import addFormats from 'ajv-formats'
 import { Type, type Static } from 'typebox'
-import { describeAjvError } from '../ajv-errors.js'
-import { Problem } from '../problems.js'
-import type { Projector } from './apply-event.js'
+import { describeAjvError } from '../../ajv-errors.js'
+import { Problem } from '../../problems.js'
+import type { Projector } from '../engine/apply-event.js'
 
 const EVENT_TYPE = '^[A-Za-z0-9_.:-]{1,256}$'
 const CATEGORY = '^\\$?[A-Za-z0-9_.:@=]{1,256}$'

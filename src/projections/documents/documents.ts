@@ -1,6 +1,6 @@
-import type { Sql } from '../db/connect.js'
-import { parseExact } from '../events/exact-json.js'
-import { Problem } from '../problems.js'
+import type { Sql } from '../../db/connect.js'
+import { parseExact } from '../../events/exact-json.js'
+import { Problem } from '../../problems.js'
 import {
   afterCursor,
   conditions,
@@ -12,9 +12,9 @@ import {
   type DocumentQueryInput,
   type Fragment,
 } from './document-query.js'
-import type { ProjectionProgress } from './progress.js'
-import { getProjection, notFound } from './store.js'
-import type { StoredDocument } from './types.js'
+import type { ProjectionProgress } from '../progress.js'
+import { getProjection, notFound } from '../definitions.js'
+import type { StoredDocument } from '../types.js'
 
 export interface DocumentRead {
   // the live generation the document was read from; with its version it makes the ETag

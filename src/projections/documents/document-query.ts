@@ -1,7 +1,7 @@
 import type postgres from 'postgres'
-import type { Sql } from '../db/connect.js'
-import { Problem } from '../problems.js'
-import type { Document } from './types.js'
+import type { Sql } from '../../db/connect.js'
+import { Problem } from '../../problems.js'
+import type { Document } from '../types.js'
 
 export type Fragment = postgres.PendingQuery<postgres.Row[]>
 

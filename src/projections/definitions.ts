@@ -1,6 +1,6 @@
 import { Problem } from '../problems.js'
 import type { Sql, Tx } from '../db/connect.js'
-import { ACTIVE, createBackfill, finishBackfill, type BackfillRow } from './backfills.js'
+import { ACTIVE, createBackfill, finishBackfill, type BackfillRow } from './backfills/backfill-runs.js'
 import { createGeneration } from './generations.js'
 import { changeProjection } from './projection-lock.js'
 import type { DeclarativeDefinition, ProjectionKind } from './types.js'

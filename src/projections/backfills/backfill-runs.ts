@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto'
-import { Problem } from '../problems.js'
-import type { Sql, Tx } from '../db/connect.js'
-import { isUniqueViolation } from '../db/pg-errors.js'
-import { isAtomic, type BackfillRequest } from './backfill-request.js'
-import { createGeneration, dropGeneration, dropGenerations } from './generations.js'
-import type { DeclarativeDefinition } from './types.js'
+import { Problem } from '../../problems.js'
+import type { Sql, Tx } from '../../db/connect.js'
+import { isUniqueViolation } from '../../db/pg-errors.js'
+import { isAtomic, type BackfillRequest } from './backfill-request-schema.js'
+import { createGeneration, dropGeneration, dropGenerations } from '../generations.js'
+import type { DeclarativeDefinition } from '../types.js'
 
 export type BackfillStatus = 'queued' | 'running' | 'swapping' | 'completed' | 'failed' | 'cancelled'
 export const ACTIVE: BackfillStatus[] = ['queued', 'running', 'swapping']

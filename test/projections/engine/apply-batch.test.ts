@@ -1,8 +1,8 @@
 import t from 'tap'
-import { applyBatch, BatchFailure, LostCheckpoint, type BatchTarget } from '../../src/projections/apply-batch.js'
-import type { Projector } from '../../src/projections/apply-event.js'
-import type { ProjectionEvent } from '../../src/projections/types.js'
-import { testDatabase } from '../helpers/test-database.js'
+import { applyBatch, BatchFailure, LostCheckpoint, type BatchTarget } from '../../../src/projections/engine/apply-batch.js'
+import type { Projector } from '../../../src/projections/engine/apply-event.js'
+import type { ProjectionEvent } from '../../../src/projections/types.js'
+import { testDatabase } from '../../helpers/test-database.js'
 
 // The projection engine on its own: one transaction per batch, documents and checkpoint together.
 const { sql } = await testDatabase(t)

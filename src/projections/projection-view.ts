@@ -1,5 +1,5 @@
 import type { Sql, Tx } from '../db/connect.js'
-import { documentCount, listGenerations, type ProjectionRow } from './store.js'
+import { documentCount, listGenerations, type ProjectionRow } from './definitions.js'
 import type { DeclarativeDefinition, ProjectionKind, ProjectionStatus } from './types.js'
 
 // A projection this far behind the head reads as catching-up rather than running.
