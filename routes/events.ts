@@ -5,7 +5,7 @@ import type { LogHead } from '../src/events/log-head.js'
 import { eventJson } from '../src/events/event-json.js'
 import { readLogText } from '../src/events/read-log-text.js'
 import type { Upcasters } from '../src/events/upcasters.js'
-import { EventType, Limit, Position, ProblemRef, STREAM_ID_PREFIX_PATTERN, StoredEvent, StreamId, Timestamp } from '../src/http/schemas.js'
+import { LogQuery, ProblemRef, StoredEvent } from '../src/http/schemas.js'
 
 export interface EventRoutesOptions {
   sql: Sql
@@ -13,17 +13,6 @@ export interface EventRoutesOptions {
   upcasters: Upcasters
   maxPageBytes: number
 }
-
-export const LogQuery = Type.Object({
-  after: Type.Optional(Position),
-  limit: Type.Optional(Limit),
-  type: Type.Optional(Type.Array(EventType, { maxItems: 100 })),
-  category: Type.Optional(StreamId),
-  streamId: Type.Optional(Type.String({ pattern: STREAM_ID_PREFIX_PATTERN })),
-  since: Type.Optional(Timestamp),
-  until: Type.Optional(Timestamp),
-  correlationId: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
-})
 
 const LogPage = Type.Object({
   events: Type.Array(StoredEvent),

@@ -1,7 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import type { Sql } from '../src/db/connect.js'
-import type { LogWatcher } from '../src/subscriptions/log-watcher.js'
 import type { Upcasters } from '../src/events/upcasters.js'
 import { Problem } from '../src/problems.js'
 import { jsonBodyParser } from '../src/http/json-body-parser.js'
@@ -24,7 +23,6 @@ import {
 
 export interface StreamRoutesOptions {
   sql: Sql
-  logWatcher: LogWatcher
   upcasters: Upcasters
   maxEventsPerAppend: number
   maxPageBytes: number
@@ -87,7 +85,7 @@ const duplicateIds = (ids: (string | undefined)[]): boolean => {
   return new Set(present).size !== present.length
 }
 
-export const streamRoutes: FastifyPluginAsyncTypebox<StreamRoutesOptions> = async (app, { sql, logWatcher, upcasters, maxEventsPerAppend, maxPageBytes, metrics }) => {
+export const streamRoutes: FastifyPluginAsyncTypebox<StreamRoutesOptions> = async (app, { sql, upcasters, maxEventsPerAppend, maxPageBytes, metrics }) => {
   const AppendBody = Type.Object(
     {
       expectedVersion: Type.Optional(ExpectedVersion),
@@ -112,7 +110,6 @@ export const streamRoutes: FastifyPluginAsyncTypebox<StreamRoutesOptions> = asyn
     }
     const events = request.body.events.map((event) => ({ ...event, json: eventJsonText(event) }))
     const result = await appendEvents(sql, request.tenant, request.params.streamId, { ...request.body, events })
-    if (!result.duplicate) logWatcher.appended()
     metrics.appended(request.body.events.length, result.duplicate === true)
     request.log.info({ streamId: request.params.streamId, count: request.body.events.length, duplicate: result.duplicate === true }, 'events appended')
     return reply.code(result.duplicate ? 200 : 201).send(result)

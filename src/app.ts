@@ -53,7 +53,7 @@ const ajvFor = (options: ConstructorParameters<typeof Ajv>[0]): Ajv => {
 
 export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
   const { config, sql } = deps
-  const { logHead, logWatcher, runner, upcasters, liveFeed } = deps.services
+  const { logHead, runner, upcasters, liveFeed } = deps.services
   const app = Fastify({
     logger: deps.logger === false ? false : loggerOptions(config.LOG_LEVEL, config.LOG_FORMAT),
     logController: new LogController({ disableRequestLogging: true }),
@@ -130,7 +130,7 @@ export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
     metrics.observeRequest(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000)
   })
 
-  await app.register(streamRoutes, { prefix: '/streams', sql, logWatcher, upcasters, maxEventsPerAppend: config.MAX_EVENTS_PER_APPEND, maxPageBytes: config.MAX_PAGE_BYTES, metrics })
+  await app.register(streamRoutes, { prefix: '/streams', sql, upcasters, maxEventsPerAppend: config.MAX_EVENTS_PER_APPEND, maxPageBytes: config.MAX_PAGE_BYTES, metrics })
   await app.register(eventRoutes, { prefix: '/events', sql, logHead, upcasters, maxPageBytes: config.MAX_PAGE_BYTES })
   await app.register(snapshotRoutes, { prefix: '/streams', sql, upcasters, snapshotEvery: config.SNAPSHOT_EVERY, snapshotKeep: config.SNAPSHOT_KEEP, maxPageBytes: config.MAX_PAGE_BYTES })
   await app.register(subscribeRoutes, { prefix: '/subscribe', liveFeed, heartbeatMs: config.SUBSCRIBE_HEARTBEAT_MS, limit: subscriptions })
@@ -139,7 +139,7 @@ export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
   await app.register(projectionRoutes, { prefix: '/projections', sql, runner, logHead })
   await app.register(documentRoutes, { prefix: '/projections', sql, progress: deps.services.progress })
   await app.register(backfillRoutes, { prefix: '/projections', sql, runner, heartbeatMs: config.SUBSCRIBE_HEARTBEAT_MS })
-  await app.register(projectionSnapshotRoutes, { prefix: '/projections', sql, runner, logHead, appended: () => logWatcher.appended() })
+  await app.register(projectionSnapshotRoutes, { prefix: '/projections', sql, runner, logHead })
   await app.register(metricsRoutes, { metrics })
   await app.register(docsRoutes, { openapi: deps.openapi })
   await app.register(dashboardRoutes)

@@ -51,3 +51,7 @@ export class Problem extends Error {
     }
   }
 }
+
+// SPEC "Read a stream": a stream with no events (at `until`, when given) is 404 stream-not-found.
+export const streamNotFound = (streamId: string, at?: string): Problem =>
+  new Problem('stream-not-found', { streamId }, `stream ${streamId} has no events${at ? ` at ${at}` : ''}`)

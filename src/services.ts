@@ -36,7 +36,7 @@ export const createServices = async (sql: Sql, config: Config, log: ServiceLog):
   const upcasters = new Upcasters(sql, await loadCodeUpcasters(config.PROJECTIONS_DIR), { log })
   const liveFeed = new LiveFeed(sql, logWatcher, upcasters, { log, maxPageBytes: config.MAX_PAGE_BYTES })
   const progress = new ProjectionProgress(sql)
-  const autoSnapshots = new AutoSnapshots(sql, { log, appended: () => logWatcher.appended() })
+  const autoSnapshots = new AutoSnapshots(sql, { log })
   const runner = new ProjectionRunner({
     sql,
     logWatcher,
@@ -44,7 +44,7 @@ export const createServices = async (sql: Sql, config: Config, log: ServiceLog):
     codeProjections: await loadCodeProjections(config.PROJECTIONS_DIR),
     upcast: upcasters.apply,
     head: () => logHead.catchUp(),
-    snapshot: async (name) => (await createProjectionSnapshot(sql, name, 'backfill', () => logWatcher.appended())).id,
+    snapshot: async (name) => (await createProjectionSnapshot(sql, name, 'backfill')).id,
     log,
     maxBatchBytes: config.MAX_PAGE_BYTES,
     committed: (worker) => autoSnapshots.committed(worker),

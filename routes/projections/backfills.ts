@@ -4,11 +4,12 @@ import type { Sql } from '../../src/db/connect.js'
 import { ProblemRef } from '../../src/http/schemas.js'
 import { Problem } from '../../src/problems.js'
 import { cancelBackfill, requestBackfill } from '../../src/projections/backfills/backfill-commands.js'
-import { getBackfill, listBackfills, TERMINAL, viewOfBackfill } from '../../src/projections/backfills/backfill-runs.js'
+import { getBackfill, listBackfills, viewOfBackfill } from '../../src/projections/backfills/backfill-runs.js'
 import type { ProjectionRunner } from '../../src/projections/runner.js'
 import { getProjection } from '../../src/projections/definitions.js'
-import { acceptsEventStream, endAfterHeaders, STREAM_HEADERS } from '../subscribe.js'
-import { ProjectionParams } from './index.js'
+import { acceptsEventStream, endAfterHeaders, openEventStream } from '../../src/http/event-stream.js'
+import { backfillProgressFrames } from '../../src/projections/backfills/backfill-progress.js'
+import { ProjectionParams } from '../../src/projections/projection-view.js'
 
 export interface BackfillRoutesOptions {
   sql: Sql
@@ -88,44 +89,16 @@ export const backfillRoutes: FastifyPluginAsyncTypebox<BackfillRoutesOptions> = 
   }, async (request, reply) => {
     if (!acceptsEventStream(request.headers.accept)) throw new Problem('not-acceptable', {}, 'backfill progress is text/event-stream only')
     const { name, id } = request.params
-    let view = viewOfBackfill(await getBackfill(sql, name, id))
+    await getBackfill(sql, name, id)
     if (request.method === 'HEAD') return endAfterHeaders(request, reply)
-    reply.hijack()
-    reply.raw.writeHead(200, { ...STREAM_HEADERS, 'x-request-id': request.id }).flushHeaders()
-    let closed = false
-    const close = (): void => {
-      if (closed) return
-      closed = true
-      open.delete(close)
-      reply.raw.end()
-    }
-    open.add(close)
-    reply.raw.once('close', () => {
-      closed = true
-      open.delete(close)
-    })
-    let sent = ''
-    let lastWrite = Date.now()
-    while (!closed) {
-      const frame = JSON.stringify(view)
-      if (frame !== sent) {
-        reply.raw.write(`event: progress\ndata: ${frame}\n\n`)
-        sent = frame
-        lastWrite = Date.now()
-      } else if (Date.now() - lastWrite >= heartbeatMs) {
-        reply.raw.write(': heartbeat\n\n')
-        lastWrite = Date.now()
-      }
-      if (TERMINAL.includes(view.status)) break
-      await new Promise((resolve) => setTimeout(resolve, progressPollMs))
-      if (closed) break
-      try {
-        view = viewOfBackfill(await getBackfill(sql, name, id))
-      } catch (error) {
-        request.log.warn({ err: error }, 'backfill progress stream ended: a read failed')
-        break
-      }
-    }
-    close()
+    openEventStream(request, reply)
+    const stream = reply.raw
+    const end = (): void => void stream.end()
+    open.add(end)
+    stream.once('close', () => open.delete(end))
+    const closed = (): boolean => stream.writableEnded || stream.destroyed
+    for await (const frame of backfillProgressFrames(sql, name, id, { pollMs: progressPollMs, heartbeatMs, closed, log: request.log })) stream.write(frame)
+    open.delete(end)
+    end()
   })
 }

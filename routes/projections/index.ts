@@ -2,11 +2,11 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import type { Sql } from '../../src/db/connect.js'
 import { ProblemRef } from '../../src/http/schemas.js'
-import { checkDefinition, PROJECTION_NAME_PATTERN } from '../../src/projections/definition-schema.js'
+import { checkDefinition } from '../../src/projections/definition-schema.js'
 import { recordCancelled, rollbackProjection } from '../../src/projections/backfills/backfill-commands.js'
 import { resetProjection, skipFailedEvent, startProjection, stopProjection } from '../../src/projections/management.js'
 import type { ProjectionRunner } from '../../src/projections/runner.js'
-import { viewOf } from '../../src/projections/projection-view.js'
+import { ProjectionParams, ProjectionViewSchema as ProjectionView, viewOf } from '../../src/projections/projection-view.js'
 import { deleteProjection, getProjection, listProjections, putDeclarative } from '../../src/projections/definitions.js'
 import type { LogHead } from '../../src/events/log-head.js'
 
@@ -15,31 +15,6 @@ export interface ProjectionRoutesOptions {
   runner: ProjectionRunner
   logHead: LogHead
 }
-
-export const ProjectionParams = Type.Object({ name: Type.String({ pattern: PROJECTION_NAME_PATTERN }) })
-
-export const ProjectionView = Type.Object({
-  name: Type.String(),
-  kind: Type.Union([Type.Literal('declarative'), Type.Literal('code')]),
-  status: Type.Union([
-    Type.Literal('running'),
-    Type.Literal('stopped'),
-    Type.Literal('failed'),
-    Type.Literal('rebuilding'),
-    Type.Literal('catching-up'),
-  ]),
-  position: Type.Integer(),
-  head: Type.Integer(),
-  lag: Type.Integer(),
-  documents: Type.Integer(),
-  lastError: Type.Union([
-    Type.Object({ position: Type.Integer(), eventId: Type.String(), message: Type.String() }, { additionalProperties: true }),
-    Type.Null(),
-  ]),
-  definitionVersion: Type.Integer(),
-  updatedAt: Type.String(),
-  definition: Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()]),
-})
 
 const problems = { 400: ProblemRef, 404: ProblemRef, 500: ProblemRef }
 

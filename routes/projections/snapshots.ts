@@ -5,11 +5,16 @@ import { restoreProjectionSnapshot } from '../../src/projections/snapshots/snaps
 import { createProjectionSnapshot, listProjectionSnapshots } from '../../src/projections/snapshots/projection-snapshots.js'
 import { viewOf } from '../../src/projections/projection-view.js'
 import { getProjection } from '../../src/projections/definitions.js'
-import { ProjectionParams, ProjectionView, type ProjectionRoutesOptions } from './index.js'
+import type { Sql } from '../../src/db/connect.js'
+import type { LogHead } from '../../src/events/log-head.js'
+import type { ProjectionRunner } from '../../src/projections/runner.js'
+import { ProjectionParams, ProjectionViewSchema as ProjectionView } from '../../src/projections/projection-view.js'
 
-export interface ProjectionSnapshotRoutesOptions extends ProjectionRoutesOptions {
+export interface ProjectionSnapshotRoutesOptions {
+  sql: Sql
+  runner: ProjectionRunner
+  logHead: LogHead
   // wakes local readers of the system event
-  appended: () => void
 }
 
 const ProjectionSnapshot = Type.Object({
@@ -27,11 +32,11 @@ const SnapshotParams = Type.Object({ ...ProjectionParams.properties, id: Type.St
 const problems = { 400: ProblemRef, 404: ProblemRef, 500: ProblemRef }
 
 // SPEC "Backfills and rebuilds": /projections/{name}/snapshots…
-export const projectionSnapshotRoutes: FastifyPluginAsyncTypebox<ProjectionSnapshotRoutesOptions> = async (app, { sql, runner, logHead, appended }) => {
+export const projectionSnapshotRoutes: FastifyPluginAsyncTypebox<ProjectionSnapshotRoutesOptions> = async (app, { sql, runner, logHead }) => {
   app.post('/:name/snapshots', {
     schema: { params: ProjectionParams, response: { 201: ProjectionSnapshot, 409: ProblemRef, ...problems } },
   }, async (request, reply) => {
-    const snapshot = await createProjectionSnapshot(sql, request.params.name, 'manual', appended)
+    const snapshot = await createProjectionSnapshot(sql, request.params.name, 'manual')
     request.log.info({ projection: request.params.name, snapshotId: snapshot.id, position: snapshot.position }, 'projection snapshot taken')
     return reply.code(201).send(snapshot)
   })

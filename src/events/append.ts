@@ -2,6 +2,7 @@ import { Problem } from '../problems.js'
 import type { Sql } from '../db/connect.js'
 import { isUniqueViolation, toProblem } from '../db/pg-errors.js'
 import { storageTenant, type ExpectedVersion, type InputEvent } from './types.js'
+import { signalAppended } from './appended.js'
 
 export interface AppendRequest {
   expectedVersion?: ExpectedVersion
@@ -54,6 +55,7 @@ export const appendEvents = async (
     // committed when we checked ids, so look once more before calling it a conflict.
     row = await callAppend(sql, owner, streamId, kind, version, events)
   }
+  if (row.outcome === 'appended') signalAppended(sql)
   return toResult(row, streamId, expected)
 }
 

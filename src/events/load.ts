@@ -1,4 +1,4 @@
-import { Problem } from '../problems.js'
+import { streamNotFound } from '../problems.js'
 import type { Sql } from '../db/connect.js'
 import { eventTextColumns } from './event-columns.js'
 import { eventPage, takePage } from './event-page.js'
@@ -58,7 +58,7 @@ export const loadStream = async (sql: Sql, tenant: string, streamId: string, que
          order by version desc
          limit 1
       ) as snapshot on true`
-  if (!row?.target) throw new Problem('stream-not-found', { streamId }, `stream ${streamId} has no events${query.until ? ` at ${query.until}` : ''}`)
+  if (!row?.target) throw streamNotFound(streamId, query.until)
   const snapshot = toSnapshot(row)
   const first = await readTail(sql, owner, streamId, snapshot?.version ?? 0, row.target, maxBytes)
   return { streamId, version: row.target, snapshot, ...first }

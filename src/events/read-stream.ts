@@ -1,4 +1,4 @@
-import { Problem } from '../problems.js'
+import { streamNotFound } from '../problems.js'
 import type { Sql } from '../db/connect.js'
 import { eventColumns, eventTextColumns } from './event-columns.js'
 import { DEFAULT_MAX_PAGE_BYTES, eventPage, takePage, type PageColumns } from './event-page.js'
@@ -62,7 +62,7 @@ const readPage = async <E extends { globalPosition: number; streamVersion: numbe
       left join lateral (${page}) as page on true
      where head.version is not null`
   const version = rows[0]?.head
-  if (!version) throw new Problem('stream-not-found', { streamId }, `stream ${streamId} has no events`)
+  if (!version) throw streamNotFound(streamId)
   // `following` is the version after the page's last event in the page's direction: where the next page starts
   const { events, following } = takePage(rows.filter((row) => row.globalPosition !== null).map(({ head: _, ...row }) => row as unknown as E & PageColumns))
   return { streamId, version, events, next: following }

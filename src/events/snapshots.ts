@@ -1,4 +1,4 @@
-import { Problem } from '../problems.js'
+import { Problem, streamNotFound } from '../problems.js'
 import type { Sql, Tx } from '../db/connect.js'
 import { toProblem } from '../db/pg-errors.js'
 import { storageTenant } from './types.js'
@@ -82,7 +82,7 @@ const pruneSnapshots = async (tx: Tx, owner: string, streamId: string, keep: num
 
 const requireStream = async (sql: Sql, owner: string, streamId: string): Promise<void> => {
   const [stream] = await sql`select 1 as present from streams where tenant = ${owner} and stream_id = ${streamId}`
-  if (!stream) throw new Problem('stream-not-found', { streamId }, `stream ${streamId} has no events`)
+  if (!stream) throw streamNotFound(streamId)
 }
 
 // Newest first.

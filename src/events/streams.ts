@@ -1,4 +1,4 @@
-import { Problem } from '../problems.js'
+import { streamNotFound } from '../problems.js'
 import type { Sql } from '../db/connect.js'
 import type { SnapshotSummary } from './snapshots.js'
 import { readTenant, storageTenant } from './types.js'
@@ -42,7 +42,7 @@ export const getStream = async (sql: Sql, tenant: string, streamId: string): Pro
       ) as snapshot on true
      where s.tenant = ${owner}
        and s.stream_id = ${streamId}`
-  if (!row) throw new Problem('stream-not-found', { streamId }, `stream ${streamId} has no events`)
+  if (!row) throw streamNotFound(streamId)
   const { snapshotVersion, schemaVersion, snapshotAt, ...stream } = row
   const snapshot = snapshotVersion === null ? null : { version: snapshotVersion, schemaVersion, createdAt: snapshotAt }
   return { ...stream, snapshot }

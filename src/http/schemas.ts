@@ -36,3 +36,15 @@ export const StoredEvent = Type.Object({
   metadata: Type.Record(Type.String(), Type.Unknown()),
   createdAt: Type.String(),
 })
+
+// GET /events and GET /subscribe take the same filters (SPEC "Subscribe")
+export const LogQuery = Type.Object({
+  after: Type.Optional(Position),
+  limit: Type.Optional(Limit),
+  type: Type.Optional(Type.Array(EventType, { maxItems: 100 })),
+  category: Type.Optional(StreamId),
+  streamId: Type.Optional(Type.String({ pattern: STREAM_ID_PREFIX_PATTERN })),
+  since: Type.Optional(Timestamp),
+  until: Type.Optional(Timestamp),
+  correlationId: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+})

@@ -149,7 +149,7 @@ export class ProjectionRunner {
   }
 
   async record(name: string, type: SystemEventType, data: Record<string, unknown> = {}, correlationId?: string | null): Promise<void> {
-    await recordSystemEvent(this.options.sql, name, type, data, () => this.options.logWatcher.appended(), correlationId)
+    await recordSystemEvent(this.options.sql, name, type, data, correlationId)
   }
 
   // Rounds run one at a time; a round asked for while one runs shares the next.

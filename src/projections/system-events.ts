@@ -25,11 +25,9 @@ export const recordSystemEvent = async (
   name: string,
   type: SystemEventType,
   data: Record<string, unknown> = {},
-  appended: () => void = () => {},
   correlationId?: string | null,
 ): Promise<void> => {
   await appendSystemEvent(sql, `$projection-${name}`, type, { projection: name, ...data }, correlationId)
-  appended()
 }
 
 export const appendSystemEvent = async (

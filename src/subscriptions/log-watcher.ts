@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events'
 import { CHANNEL } from '../db/channels.js'
 import type { Sql } from '../db/connect.js'
+import { onAppended } from '../events/appended.js'
 import type { LogHead } from '../events/log-head.js'
 import { SingleFlight } from '../single-flight.js'
 
@@ -29,6 +30,7 @@ export class LogWatcher extends EventEmitter<{ advance: [head: number] }> {
   #waitedFor: bigint | undefined
   #unlisten: (() => Promise<void>) | undefined
   #stopped = false
+  #unsubscribe: (() => void) | undefined
 
   constructor(
     private readonly sql: Sql,
@@ -45,6 +47,7 @@ export class LogWatcher extends EventEmitter<{ advance: [head: number] }> {
   }
 
   async start(): Promise<void> {
+    this.#unsubscribe = onAppended(this.sql, () => this.appended())
     await this.#listen()
     this.#head = await this.logHead.catchUp()
     this.#timer = setInterval(() => void this.#poll(), this.#pollMs)
@@ -53,6 +56,7 @@ export class LogWatcher extends EventEmitter<{ advance: [head: number] }> {
 
   async stop(): Promise<void> {
     this.#stopped = true
+    this.#unsubscribe?.()
     clearInterval(this.#timer)
     clearTimeout(this.#followUp)
     await this.#unlisten?.().catch(() => undefined)

@@ -144,4 +144,4 @@ export class BackfillRequests {
 const record = (tx: Tx, name: string | undefined, type: 'ProjectionBackfillRequested' | 'ProjectionBackfillFailed', data: Record<string, unknown>, correlationId: string) =>
   name === undefined
     ? appendSystemEvent(tx as unknown as Sql, REQUESTS_STREAM, type, data, correlationId)
-    : recordSystemEvent(tx as unknown as Sql, name, type, data, undefined, correlationId)
+    : recordSystemEvent(tx as unknown as Sql, name, type, data, correlationId)

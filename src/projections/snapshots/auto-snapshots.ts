@@ -7,7 +7,6 @@ import type { SnapshotPolicy } from '../types.js'
 export interface AutoSnapshotsOptions {
   log: { warn: (object: object, message: string) => void }
   // wakes local readers of the system event
-  appended?: () => void
 }
 
 // What a worker tells after its batch committed; each worker reads its generation's policy once.
@@ -67,7 +66,7 @@ export class AutoSnapshots {
     state.base = snapshot?.position ?? position
     if (!snapshot) return
     await pruneAutomaticSnapshots(this.sql, name, policy.keep)
-    await recordSystemEvent(this.sql, name, 'ProjectionSnapshotCreated', { snapshotId: snapshot.id, position: snapshot.position, reason: AUTOMATIC }, this.options.appended)
+    await recordSystemEvent(this.sql, name, 'ProjectionSnapshotCreated', { snapshotId: snapshot.id, position: snapshot.position, reason: AUTOMATIC })
   }
 
   async #policy(name: string, generation: number): Promise<SnapshotPolicy | null> {

@@ -67,10 +67,9 @@ export const createProjectionSnapshot = async (
   sql: Sql,
   name: string,
   reason = 'manual',
-  appended?: () => void,
 ): Promise<ProjectionSnapshot> => {
   const snapshot = (await copyLiveGeneration(sql, name, reason))!
-  await recordSystemEvent(sql, name, 'ProjectionSnapshotCreated', { snapshotId: snapshot.id, position: snapshot.position, reason }, appended)
+  await recordSystemEvent(sql, name, 'ProjectionSnapshotCreated', { snapshotId: snapshot.id, position: snapshot.position, reason })
   return snapshot
 }
 

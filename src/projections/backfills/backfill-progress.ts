@@ -1,0 +1,39 @@
+import type { Sql } from '../../db/connect.js'
+import { getBackfill, TERMINAL, viewOfBackfill } from './backfill-runs.js'
+
+export interface ProgressOptions {
+  pollMs: number
+  heartbeatMs: number
+  // the stream was closed (by the client, or by a shutdown)
+  closed: () => boolean
+  log: { warn: (object: object, message: string) => void }
+}
+
+// SPEC "Backfills and rebuilds": GET …/backfills/{id}/progress, as server-sent event frames: one `progress`
+// event whenever the run's view changes, a heartbeat comment when it has not for heartbeatMs, until the run
+// ends (its final view included) or the stream closes.
+export async function* backfillProgressFrames(sql: Sql, name: string, id: string, options: ProgressOptions): AsyncGenerator<string> {
+  let view = viewOfBackfill(await getBackfill(sql, name, id))
+  let sent = ''
+  let lastWrite = Date.now()
+  while (!options.closed()) {
+    const frame = JSON.stringify(view)
+    if (frame !== sent) {
+      yield `event: progress\ndata: ${frame}\n\n`
+      sent = frame
+      lastWrite = Date.now()
+    } else if (Date.now() - lastWrite >= options.heartbeatMs) {
+      yield ': heartbeat\n\n'
+      lastWrite = Date.now()
+    }
+    if (TERMINAL.includes(view.status)) return
+    await new Promise((resolve) => setTimeout(resolve, options.pollMs))
+    if (options.closed()) return
+    try {
+      view = viewOfBackfill(await getBackfill(sql, name, id))
+    } catch (error) {
+      options.log.warn({ err: error }, 'backfill progress stream ended: a read failed')
+      return
+    }
+  }
+}
