@@ -8,8 +8,7 @@ import { projectorFor, type Projector } from './engine/apply-event.js'
 import { BackfillJob, type BackfillJobDeps } from './backfills/backfill-job.js'
 import { activeBackfills, type BackfillRow } from './backfills/backfill-runs.js'
 import type { ProjectionProgress } from './progress.js'
-import { dropGenerations, swapLive } from './generations.js'
-import { changeProjection } from './projection-lock.js'
+import { swapInBuilt } from './backfills/swap-in.js'
 import { listGenerations, listProjections, registerCode, setStatus, type GenerationRow, type ProjectionRow } from './definitions.js'
 import { recordSystemEvent, type SystemEventType } from './system-events.js'
 import type { CodeProjection, ProjectionEvent } from './types.js'
@@ -270,45 +269,18 @@ export class ProjectionRunner {
     if (locks) await locks`select pg_advisory_unlock(${LOCK_CLASS.projectionOwner}, hashtext(${name}))`.catch(() => undefined)
   }
 
-  // A building generation that reached the live head replaces the live one in one short transaction;
-  // the backfill that built it completes in the same transaction.
+  // a building generation that reached the live head is swapped in (backfills/swap-in.ts), and says so
   async #caughtUp(worker: ProjectionWorker): Promise<void> {
     if (!this.#building.has(`${worker.name}:${worker.generation}`)) return
-    const swapped = await changeProjection(this.options.sql, worker.name, async (tx) => {
-      const [row] = await tx<{ state: string; liveGeneration: number; backfill: string | null }[]>`
-        select g.state, p.live_generation as "liveGeneration", g.backfill
-          from projections p
-          join projection_generations g on g.projection = p.name and g.generation = ${worker.generation}
-         where p.name = ${worker.name}`
-      if (row?.state !== 'building' || worker.position < this.options.logWatcher.head) return undefined
-      await dropGenerations(tx, worker.name, 'retired')
-      await swapLive(tx, worker.name, worker.generation, row.liveGeneration)
-      if (row.backfill === null) return { previous: row.liveGeneration, backfill: undefined }
-      const [backfill] = await tx<{ id: string; correlationId: string | null; processed: number; total: number | null }[]>`
-        update projection_backfills b
-           set status = 'completed', finished_at = now(), updated_at = now()
-         where b.id = ${row.backfill} and b.status = 'swapping'
-        returning b.id, b.correlation_id as "correlationId", b.total,
-                  (select coalesce(sum(p.processed), 0)::bigint from projection_backfill_partitions p where p.backfill = b.id) as processed`
-      return { previous: row.liveGeneration, backfill }
-    })
+    const swapped = await swapInBuilt(this.options.sql, worker.name, worker.generation, () => worker.position >= this.options.logWatcher.head)
     if (!swapped) return
     this.options.log.info({ projection: worker.name, generation: worker.generation }, 'projection generation swapped in')
     this.options.progress.committed(worker.name)
     const { backfill } = swapped
-    await this.record(
-      worker.name,
-      'ProjectionSwapped',
-      { generation: worker.generation, previousGeneration: swapped.previous, position: worker.position, ...(backfill ? { backfillId: backfill.id } : {}) },
-      backfill?.correlationId,
-    )
+    const { generation, position } = worker
+    await this.record(worker.name, 'ProjectionSwapped', { generation, previousGeneration: swapped.previous, position, ...(backfill ? { backfillId: backfill.id } : {}) }, backfill?.correlationId)
     if (backfill) {
-      await this.record(
-        worker.name,
-        'ProjectionBackfillCompleted',
-        { backfillId: backfill.id, processed: backfill.processed, total: backfill.total, position: worker.position },
-        backfill.correlationId,
-      )
+      await this.record(worker.name, 'ProjectionBackfillCompleted', { backfillId: backfill.id, processed: backfill.processed, total: backfill.total, position }, backfill.correlationId)
     }
     await this.changed()
   }

@@ -9,7 +9,8 @@ import { finishBackfill, getBackfill, type BackfillRow } from './backfill-runs.j
 import { isTransient, messageOf } from '../engine/transient-errors.js'
 import { setCheckpoint } from '../generations.js'
 import { changeProjection } from '../projection-lock.js'
-import { parseEvent, sourceConditions } from '../engine/source-events.js'
+import { parseEvent } from '../engine/source-events.js'
+import { selectEvents, selectionConditions } from './backfill-selection.js'
 import type { SystemEventType } from '../system-events.js'
 import type { ProjectionEvent } from '../types.js'
 
@@ -29,12 +30,6 @@ export interface BackfillJobDeps {
   log: { warn: (object: object, message: string) => void; info: (object: object, message: string) => void }
 }
 
-interface Selection {
-  afterPosition: number
-  toPosition: number
-  fromTime: string | null
-  toTime: string | null
-}
 
 class Stopped extends Error {}
 type PartitionEvent = ProjectionEvent & { partition: number }
@@ -136,14 +131,14 @@ export class BackfillJob {
     const row = await getBackfill(this.deps.sql, this.projection, this.id)
     if (row.status !== 'queued') return row
     const snapshotId = row.atomic ? null : await this.deps.snapshot(this.projection)
-    const selection = await this.#select(row)
+    const selection = await selectEvents(this.deps.sql, row, this.projector, this.deps.head)
     const started = await changeProjection(this.deps.sql, this.projection, async (tx) => {
       const [updated] = await tx`
         update projection_backfills
            set status = 'running', after_position = ${selection.afterPosition}, to_position = ${selection.toPosition},
                from_time = ${selection.fromTime}, to_time = ${selection.toTime}, snapshot_id = ${snapshotId},
                started_at = now(), updated_at = now(),
-               total = (select count(*) from events where ${this.#conditions(tx, row.request, selection, selection.afterPosition, selection.toPosition)})
+               total = (select count(*) from events where ${selectionConditions(this.projector, tx, row.request, selection, selection.afterPosition, selection.toPosition)})
          where id = ${this.id} and status = 'queued'
         returning id`
       if (!updated) return false
@@ -165,65 +160,6 @@ export class BackfillJob {
     return current
   }
 
-  async #select(row: BackfillRow): Promise<Selection> {
-    const { sql } = this.deps
-    const request = row.request
-    const head = await this.deps.head()
-    const [now] = await sql<{ now: string; daysAgo: string | null }[]>`
-      select now(), now() - ${request.days ?? 0} * interval '1 day' as "daysAgo"`
-    const selection: Selection = { afterPosition: 0, toPosition: head, fromTime: null, toTime: null }
-    switch (request.criteria) {
-      case 'from-date':
-        selection.fromTime = request.from!
-        break
-      case 'date-range':
-        selection.fromTime = request.from!
-        selection.toTime = row.atomic ? null : request.to!
-        break
-      case 'last-n-days':
-        selection.fromTime = now!.daysAgo
-        break
-      case 'event-number-range':
-        selection.afterPosition = Math.min(request.fromPosition! - 1, head)
-        if (!row.atomic) selection.toPosition = Math.min(request.toPosition!, head)
-        break
-      case 'from-event-number':
-        selection.afterPosition = Math.min(request.fromPosition! - 1, head)
-        break
-      case 'last-n-events': {
-        const [nth] = await sql<{ position: number }[]>`
-          select global_position as position
-            from events where ${this.#conditions(sql, request, selection, 0, head)}
-           order by global_position desc
-           offset ${request.count! - 1}
-           limit 1`
-        selection.afterPosition = nth ? nth.position - 1 : 0
-        break
-      }
-      case 'incremental': {
-        const [live] = await sql<{ position: number }[]>`
-          select position from projection_generations where projection = ${this.projection} and generation = ${row.generation}`
-        selection.afterPosition = Math.min(live?.position ?? 0, head)
-        break
-      }
-    }
-    return selection
-  }
-
-  // the projection's source, the request's filter, the time bounds and the position range
-  #conditions(sql: Sql | Tx, request: BackfillRequest, selection: Omit<Selection, 'afterPosition' | 'toPosition'>, after: number, to: number) {
-    const filter = request.filter ?? {}
-    return sql`
-            global_position > ${after}
-        and global_position <= ${to}
-        ${sourceConditions(sql, sourceOf(this.projector))}
-        ${filter.types?.length ? sql`and type = any(${filter.types}::text[])` : sql``}
-        ${filter.categories?.length ? sql`and category = any(${filter.categories}::text[])` : sql``}
-        ${filter.metadata ? sql`and metadata::jsonb @> ${sql.json(filter.metadata as never)}::jsonb` : sql``}
-        ${selection.fromTime ? sql`and created_at >= ${selection.fromTime}::timestamptz` : sql``}
-        ${selection.toTime ? sql`and created_at <= ${selection.toTime}::timestamptz` : sql``}`
-  }
-
   async #positions(): Promise<Map<number, number>> {
     const rows = await this.deps.sql<{ partition: number; position: number }[]>`
       select partition, position from projection_backfill_partitions where backfill = ${this.id} order by partition`
@@ -235,7 +171,7 @@ export class BackfillJob {
     const rows = await eventPage<StoredEventText & { tenant: string; partition: number }>(
       sql,
       sql`tenant, ${eventTextColumns(sql)}, mod(hashtext(stream_id)::bigint + 2147483648, ${row.partitions})::int as partition`,
-      this.#conditions(sql, row.request, row, after, to),
+      selectionConditions(this.projector, sql, row.request, row, after, to),
       { order: sql`global_position`, key: sql`global_position`, limit, maxBytes: this.maxBatchBytes },
     )
     const page = takePage(rows)
