@@ -115,8 +115,13 @@ export class ProjectionRunner {
     await Promise.all([...this.#workers.values(), ...this.#jobs.values()].map((running) => running.stop()))
     this.#workers.clear()
     this.#jobs.clear()
-    this.#locks?.release()
+    // the connection goes back to the pool, which may outlive this runner: its session locks must not go with it
+    // (asked through the pool first: a dropped reserved connection must never be written to, see #checkLocks)
+    await this.#checkLocks().catch(() => undefined)
+    const locks = this.#locks
     this.#locks = undefined
+    if (locks) await locks`select pg_advisory_unlock_all()`.catch(() => undefined)
+    locks?.release()
   }
 
   // Tell every instance (this one included) that definitions or statuses changed.

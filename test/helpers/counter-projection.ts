@@ -1,4 +1,5 @@
 import type { Test } from 'tap'
+import { LOCK_CLASS } from '../../src/db/advisory-locks.js'
 import type { Sql } from '../../src/db/connect.js'
 import type { ServerProcess } from './server-process.js'
 import { waitFor } from './wait-for.js'
@@ -10,8 +11,8 @@ export const COUNTER_DEFINITION = {
   documentId: '$.data.bucket',
   handlers: { Tick: { inc: { count: 1 } } },
 }
-// the runner's advisory lock class (src/projections/runner.ts); the second key is hashtext(name)
-export const PROJECTION_LOCK_CLASS = 7_316_002
+// the runner's ownership lock (src/projections/runner.ts); the second key is hashtext(name)
+export const PROJECTION_LOCK_CLASS = LOCK_CLASS.projectionOwner
 
 export const putCounter = async (t: Test, server: ServerProcess): Promise<void> => {
   const response = await server.request('PUT', `/projections/${COUNTER}`, { body: COUNTER_DEFINITION })
