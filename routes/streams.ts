@@ -85,14 +85,31 @@ const duplicateIds = (ids: (string | undefined)[]): boolean => {
   return new Set(present).size !== present.length
 }
 
-export const streamRoutes: FastifyPluginAsyncTypebox<StreamRoutesOptions> = async (app, { sql, upcasters, maxEventsPerAppend, maxPageBytes, metrics }) => {
-  const AppendBody = Type.Object(
+// MAX_EVENTS_PER_APPEND is configuration: the body's schema is made for it
+const appendBody = (maxEventsPerAppend: number) =>
+  Type.Object(
     {
       expectedVersion: Type.Optional(ExpectedVersion),
       events: Type.Array(InputEvent, { minItems: 1, maxItems: maxEventsPerAppend }),
     },
     { additionalProperties: false },
   )
+
+const StreamReadQuery = Type.Object({
+  from: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })),
+  direction: Type.Optional(Type.Union([Type.Literal('forward'), Type.Literal('backward')])),
+  limit: Type.Optional(Limit),
+  until: Type.Optional(Timestamp),
+})
+
+const StreamListQuery = Type.Object({
+  category: Type.Optional(StreamId),
+  prefix: Type.Optional(Type.String({ pattern: STREAM_ID_PREFIX_PATTERN })),
+  after: Type.Optional(StreamId),
+  limit: Type.Optional(Limit),
+})
+
+export const streamRoutes: FastifyPluginAsyncTypebox<StreamRoutesOptions> = async (app, { sql, upcasters, maxEventsPerAppend, maxPageBytes, metrics }) => {
 
   // the append body keeps the sent text of every event's data and metadata, which is what gets stored
   app.removeContentTypeParser('application/json')
@@ -101,7 +118,7 @@ export const streamRoutes: FastifyPluginAsyncTypebox<StreamRoutesOptions> = asyn
   app.post('/:streamId/events', {
     schema: {
       params: StreamParams,
-      body: AppendBody,
+      body: appendBody(maxEventsPerAppend),
       response: { 200: AppendResult, 201: AppendResult, 409: ProblemRef, ...problems },
     },
   }, async (request, reply) => {
@@ -118,12 +135,7 @@ export const streamRoutes: FastifyPluginAsyncTypebox<StreamRoutesOptions> = asyn
   app.get('/:streamId/events', {
     schema: {
       params: StreamParams,
-      querystring: Type.Object({
-        from: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })),
-        direction: Type.Optional(Type.Union([Type.Literal('forward'), Type.Literal('backward')])),
-        limit: Type.Optional(Limit),
-        until: Type.Optional(Timestamp),
-      }),
+      querystring: StreamReadQuery,
       response: { 200: StreamPage, 404: ProblemRef, ...problems },
     },
   }, async (request, reply) => {
@@ -140,14 +152,6 @@ export const streamRoutes: FastifyPluginAsyncTypebox<StreamRoutesOptions> = asyn
   }, async (request) => getStream(sql, request.tenant, request.params.streamId))
 
   app.get('/', {
-    schema: {
-      querystring: Type.Object({
-        category: Type.Optional(StreamId),
-        prefix: Type.Optional(Type.String({ pattern: STREAM_ID_PREFIX_PATTERN })),
-        after: Type.Optional(StreamId),
-        limit: Type.Optional(Limit),
-      }),
-      response: { 200: StreamList, ...problems },
-    },
+    schema: { querystring: StreamListQuery, response: { 200: StreamList, ...problems } },
   }, async (request) => listStreams(sql, request.tenant, request.query))
 }

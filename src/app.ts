@@ -51,9 +51,9 @@ const ajvFor = (options: ConstructorParameters<typeof Ajv>[0]): Ajv => {
   return ajv
 }
 
-export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
-  const { config, sql } = deps
-  const { logHead, runner, upcasters, liveFeed } = deps.services
+// Fastify with the project's options, validation, error handling and body parsers; no routes yet.
+const createFastify = (deps: AppDeps) => {
+  const { config } = deps
   const app = Fastify({
     logger: deps.logger === false ? false : loggerOptions(config.LOG_LEVEL, config.LOG_FORMAT),
     logController: new LogController({ disableRequestLogging: true }),
@@ -86,11 +86,15 @@ export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
   // Bodies nest at most 512 levels, and `__proto__` or `constructor` keys are data like any other (json-body.ts).
   app.removeContentTypeParser('application/json')
   app.addContentTypeParser('application/json', { parseAs: 'string' }, jsonBodyParser(parseJsonBody))
-  const keys = new ApiKeys(config.API_KEYS)
-  const metrics = deps.metrics ?? new Metrics(sql, logHead, { poolSize: config.DATABASE_POOL_SIZE })
-  const subscriptions = new CallerLimit(config.MAX_SUBSCRIPTIONS_PER_KEY)
-  metrics.subscriptionsGauge(() => subscriptions.total)
-  const caller = resolveCaller(keys)
+  return app
+}
+
+type App = ReturnType<typeof createFastify>
+
+// Every request: its id, its caller (key, tenant) and access, no body where none is taken, the rate limit,
+// the SIGTERM drain and one log line.
+const addRequestHooks = async (app: App, config: AppDeps['config'], metrics: Metrics): Promise<void> => {
+  const caller = resolveCaller(new ApiKeys(config.API_KEYS))
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id)
     await caller(request, reply)
@@ -129,6 +133,17 @@ export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
     )
     metrics.observeRequest(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000)
   })
+
+}
+
+export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
+  const { config, sql } = deps
+  const { logHead, runner, upcasters, liveFeed } = deps.services
+  const app = createFastify(deps)
+  const metrics = deps.metrics ?? new Metrics(sql, logHead, { poolSize: config.DATABASE_POOL_SIZE })
+  const subscriptions = new CallerLimit(config.MAX_SUBSCRIPTIONS_PER_KEY)
+  metrics.subscriptionsGauge(() => subscriptions.total)
+  await addRequestHooks(app, config, metrics)
 
   await app.register(streamRoutes, { prefix: '/streams', sql, upcasters, maxEventsPerAppend: config.MAX_EVENTS_PER_APPEND, maxPageBytes: config.MAX_PAGE_BYTES, metrics })
   await app.register(eventRoutes, { prefix: '/events', sql, logHead, upcasters, maxPageBytes: config.MAX_PAGE_BYTES })

@@ -75,6 +75,16 @@ const sendExact = (reply: FastifyReply, body: unknown): FastifyReply =>
 
 const problems = { 400: ProblemRef, 404: ProblemRef, 500: ProblemRef, 504: ProblemRef }
 
+// GET …/documents: the query of POST …/query as query parameters (filter and orderBy as JSON text)
+const DocumentListQuery = Type.Object({
+  filter: Type.Optional(Type.String({ maxLength: 65536 })),
+  orderBy: Type.Optional(Type.String({ maxLength: 8192 })),
+  limit: Type.Optional(Limit),
+  cursor: Type.Optional(Cursor),
+  count: Type.Optional(Type.Boolean()),
+  ...ReadYourWrites,
+})
+
 export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = async (app, { sql, progress }) => {
   app.get('/:name/documents/:id', {
     schema: {
@@ -98,14 +108,7 @@ export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = 
   app.get('/:name/documents', {
     schema: {
       params: Type.Object({ name: Name }),
-      querystring: Type.Object({
-        filter: Type.Optional(Type.String({ maxLength: 65536 })),
-        orderBy: Type.Optional(Type.String({ maxLength: 8192 })),
-        limit: Type.Optional(Limit),
-        cursor: Type.Optional(Cursor),
-        count: Type.Optional(Type.Boolean()),
-        ...ReadYourWrites,
-      }),
+      querystring: DocumentListQuery,
       response: { 200: DocumentPage, ...problems },
     },
   }, async (request, reply) => {

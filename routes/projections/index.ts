@@ -3,11 +3,11 @@ import { Type } from 'typebox'
 import type { Sql } from '../../src/db/connect.js'
 import { ProblemRef } from '../../src/http/schemas.js'
 import { checkDefinition } from '../../src/projections/definition-schema.js'
-import { recordCancelled, rollbackProjection } from '../../src/projections/backfills/backfill-commands.js'
-import { resetProjection, skipFailedEvent, startProjection, stopProjection } from '../../src/projections/management.js'
+import { rollbackProjection } from '../../src/projections/backfills/backfill-commands.js'
+import { defineProjection, removeProjection, resetProjection, skipFailedEvent, startProjection, stopProjection } from '../../src/projections/management.js'
 import type { ProjectionRunner } from '../../src/projections/runner.js'
 import { ProjectionParams, ProjectionViewSchema as ProjectionView, viewOf } from '../../src/projections/projection-view.js'
-import { deleteProjection, getProjection, listProjections, putDeclarative } from '../../src/projections/definitions.js'
+import { getProjection, listProjections } from '../../src/projections/definitions.js'
 import type { LogHead } from '../../src/events/log-head.js'
 
 export interface ProjectionRoutesOptions {
@@ -46,28 +46,12 @@ export const projectionRoutes: FastifyPluginAsyncTypebox<ProjectionRoutesOptions
       response: { 200: ProjectionView, 201: ProjectionView, 409: ProblemRef, ...problems },
     },
   }, async (request, reply) => {
-    const { name } = request.params
-    const head = await logHead.catchUp()
-    const put = await putDeclarative(sql, name, checkDefinition(request.body), async (tx) => viewOf(tx, await getProjection(tx, name), head))
-    if (put.outcome === 'rebuilding') {
-      if (put.cancelled) await recordCancelled(runner, put.cancelled, 'superseded by a new definition')
-      await runner.record(name, 'ProjectionBackfillRequested', { backfillId: put.backfillId, request: { criteria: 'full-rebuild', atomic: true, requestedBy: 'definition-change' } })
-    }
-    if (put.outcome !== 'unchanged') await runner.changed()
-    if (put.outcome === 'created') await runner.record(name, 'ProjectionStarted')
-    return reply.code(put.outcome === 'created' ? 201 : 200).send(put.view)
+    const { created, view } = await defineProjection(sql, runner, request.params.name, checkDefinition(request.body), await logHead.catchUp())
+    return reply.code(created ? 201 : 200).send(view)
   })
 
   app.delete('/:name', { schema: { params: ProjectionParams, response: { 204: Type.Null(), 409: ProblemRef, ...problems } } }, async (request, reply) => {
-    const { name } = request.params
-    await getProjection(sql, name)
-    await runner.stopLocal(name)
-    const cancelled = await deleteProjection(sql, name)
-    if (cancelled) {
-      await runner.stopJob(cancelled.id)
-      await recordCancelled(runner, cancelled, 'projection deleted')
-    }
-    await runner.changed()
+    await removeProjection(sql, runner, request.params.name)
     return reply.code(204).send(null)
   })
 

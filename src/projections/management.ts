@@ -5,7 +5,9 @@ import { recordCancelled } from './backfills/backfill-commands.js'
 import { dropGenerations, setCheckpoint } from './generations.js'
 import { changeProjection } from './projection-lock.js'
 import type { ProjectionRunner } from './runner.js'
-import { notFound, setStatus, type ProjectionRow } from './definitions.js'
+import { deleteProjection, getProjection, notFound, putDeclarative, setStatus, type ProjectionRow } from './definitions.js'
+import { viewOf, type ProjectionView } from './projection-view.js'
+import type { DeclarativeDefinition } from './types.js'
 
 // SPEC "Management": each call answers after it took effect on this instance. This instance's workers
 // stop before a call changes a checkpoint, outside its transaction: a worker's batch waits for the
@@ -68,4 +70,35 @@ export const resetProjection = async (sql: Sql, runner: ProjectionRunner, name: 
   }
   await runner.changed()
   await runner.record(name, 'ProjectionStarted', { reset: true })
+}
+
+// PUT /projections/{name}: created (201) or not (200), with the view read in the same transaction. A changed
+// definition starts an atomic rebuild and supersedes a run still going for the old one (SPEC "Projections").
+export const defineProjection = async (
+  sql: Sql,
+  runner: ProjectionRunner,
+  name: string,
+  definition: DeclarativeDefinition,
+  head: number,
+): Promise<{ created: boolean; view: ProjectionView }> => {
+  const put = await putDeclarative(sql, name, definition, async (tx) => viewOf(tx, await getProjection(tx, name), head))
+  if (put.outcome === 'rebuilding') {
+    if (put.cancelled) await recordCancelled(runner, put.cancelled, 'superseded by a new definition')
+    await runner.record(name, 'ProjectionBackfillRequested', { backfillId: put.backfillId, request: { criteria: 'full-rebuild', atomic: true, requestedBy: 'definition-change' } })
+  }
+  if (put.outcome !== 'unchanged') await runner.changed()
+  if (put.outcome === 'created') await runner.record(name, 'ProjectionStarted')
+  return { created: put.outcome === 'created', view: put.view }
+}
+
+// DELETE /projections/{name}: a run in progress is cancelled first, in the same transaction.
+export const removeProjection = async (sql: Sql, runner: ProjectionRunner, name: string): Promise<void> => {
+  await getProjection(sql, name)
+  await runner.stopLocal(name)
+  const cancelled = await deleteProjection(sql, name)
+  if (cancelled) {
+    await runner.stopJob(cancelled.id)
+    await recordCancelled(runner, cancelled, 'projection deleted')
+  }
+  await runner.changed()
 }

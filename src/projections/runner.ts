@@ -6,7 +6,7 @@ import { DEFAULT_MAX_PAGE_BYTES } from '../events/event-page.js'
 import type { LogWatcher } from '../subscriptions/log-watcher.js'
 import { projectorFor, type Projector } from './engine/apply-event.js'
 import { BackfillJob, type BackfillJobDeps } from './backfills/backfill-job.js'
-import { activeBackfills, type BackfillRow } from './backfills/backfill-runs.js'
+import { activeBackfills } from './backfills/backfill-runs.js'
 import type { ProjectionProgress } from './progress.js'
 import { swapInBuilt } from './backfills/swap-in.js'
 import { listGenerations, listProjections, registerCode, setStatus, type GenerationRow, type ProjectionRow } from './definitions.js'
@@ -14,6 +14,7 @@ import { recordSystemEvent, type SystemEventType } from './system-events.js'
 import type { CodeProjection, ProjectionEvent } from './types.js'
 import type { ProjectionFailure } from './engine/apply-batch.js'
 import { ProjectionWorker, type WorkerDeps } from './engine/worker.js'
+import { wantedWork } from './wanted-work.js'
 
 
 export interface RunnerOptions {
@@ -172,27 +173,7 @@ export class ProjectionRunner {
       listGenerations(this.options.sql),
       activeBackfills(this.options.sql),
     ])
-    const runs = new Map(backfills.map((backfill) => [backfill.id, backfill]))
-    const wanted = new Map<string, { projection: ProjectionRow; generation: GenerationRow }>()
-    const wantedJobs = new Map<string, { projection: ProjectionRow; backfill: BackfillRow; generation: GenerationRow }>()
-    for (const projection of projections) {
-      if (projection.kind === 'code' && !this.#code.has(projection.name)) continue
-      for (const generation of generations) {
-        if (generation.projection !== projection.name || generation.state === 'retired') continue
-        // a generation an atomic backfill builds gets its worker once the selected events are in
-        const run = generation.backfill === null ? undefined : runs.get(generation.backfill)
-        if (projection.status === 'running' && (run === undefined || run.status === 'swapping')) {
-          wanted.set(`${projection.name}:${generation.generation}`, { projection, generation })
-        }
-      }
-      // backfills run whatever the live worker's status: they write their own generation, or the
-      // live documents under the generation lock
-      for (const backfill of backfills) {
-        if (backfill.projection !== projection.name || backfill.status === 'swapping') continue
-        const generation = generations.find((row) => row.projection === projection.name && row.generation === backfill.generation)
-        if (generation) wantedJobs.set(backfill.id, { projection, backfill, generation })
-      }
-    }
+    const { wanted, wantedJobs } = wantedWork(projections, generations, backfills, this.#code)
     for (const [key, worker] of this.#workers) {
       if (!wanted.has(key) || worker.finished) {
         this.#workers.delete(key)
