@@ -37,7 +37,7 @@ type PartitionEvent = ProjectionEvent & { partition: number }
 interface Batch {
   events: PartitionEvent[]
   // the position this batch has looked through
-  scannedTo: number
+  readTo: number
 }
 
 // Runs one backfill in the instance that holds its projection. The selected events are read once per
@@ -93,7 +93,7 @@ export class BackfillJob {
       let batch: Batch
       try {
         batch = await (next ?? this.#read(row, cursor, to, readSize))
-        next = batch.scannedTo < to ? this.#read(row, batch.scannedTo, to, readSize) : undefined
+        next = batch.readTo < to ? this.#read(row, batch.readTo, to, readSize) : undefined
         next?.catch(() => undefined)
         // every partition settles before the next step, so a stop never leaves one running behind it
         const outcomes = await Promise.allSettled(
@@ -101,9 +101,9 @@ export class BackfillJob {
             const from = positions.get(partition)!
             const events = batch.events.filter((event) => event.partition === partition && event.globalPosition > from)
             if (events.length === 0) return
-            await this.#applyPartition(row, partition, from, batch.scannedTo, events)
+            await this.#applyPartition(row, partition, from, batch.readTo, events)
             // only what is committed: the next commit compares against it
-            positions.set(partition, batch.scannedTo)
+            positions.set(partition, batch.readTo)
           }),
         )
         const rejected = outcomes.find((outcome) => outcome.status === 'rejected')
@@ -117,7 +117,7 @@ export class BackfillJob {
         await sleep(RETRY_MS)
         continue
       }
-      cursor = batch.scannedTo
+      cursor = batch.readTo
       await this.#progress()
     }
     if (this.#stopping) return
@@ -177,7 +177,7 @@ export class BackfillJob {
     const page = takePage(rows)
     const events = page.events.map((event) => parseEvent(event, this.projector.kind === 'declarative'))
     // the next read starts right after the last event when more follow; else every selected event up to `to` is here
-    return { events, scannedTo: page.following !== null ? events.at(-1)!.globalPosition : to }
+    return { events, readTo: page.following !== null ? events.at(-1)!.globalPosition : to }
   }
 
   // One partition's share of a batch, with its checkpoint, in one transaction (apply-batch.ts). A cancel

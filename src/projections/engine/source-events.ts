@@ -10,7 +10,7 @@ import type { ProjectionEvent, ProjectionSource } from '../types.js'
 export interface SourceBatch {
   events: ProjectionEvent[]
   // the position this batch has looked through: the checkpoint after applying it
-  scannedTo: number
+  readTo: number
 }
 
 // The events a source takes, as `and …` conditions: every tenant's (documents belong to the event's tenant),
@@ -33,7 +33,7 @@ export const readSourceEvents = async (
   head: number,
   { limit, maxBytes, exact }: { limit: number; maxBytes: number; exact: boolean },
 ): Promise<SourceBatch> => {
-  if (head <= after) return { events: [], scannedTo: after }
+  if (head <= after) return { events: [], readTo: after }
   const rows = await eventPage<StoredEventText & { tenant: string }>(
     sql,
     sql`tenant, ${eventTextColumns(sql)}`,
@@ -43,8 +43,8 @@ export const readSourceEvents = async (
   const page = takePage(rows)
   const events = page.events.map((row) => parseEvent(row, exact))
   // the next batch starts right after the last event when more follow; else every match up to head is here
-  const scannedTo = page.following !== null ? events.at(-1)!.globalPosition : head
-  return { events, scannedTo }
+  const readTo = page.following !== null ? events.at(-1)!.globalPosition : head
+  return { events, readTo }
 }
 
 // Declarative handlers copy values into documents exactly (SPEC "Details"), so they get every number a double

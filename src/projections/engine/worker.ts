@@ -122,7 +122,7 @@ export class ProjectionWorker {
   async #apply(batch: SourceBatch): Promise<Outcome> {
     const from = this.#position
     try {
-      return await applyBatch(this.deps.sql, this.#target, { events: batch.events, from, readTo: batch.scannedTo })
+      return await applyBatch(this.deps.sql, this.#target, { events: batch.events, from, readTo: batch.readTo })
     } catch (error) {
       if (error instanceof LostCheckpoint) throw error
       if (isTransient(error)) return { kind: 'unavailable', position: from }
