@@ -122,6 +122,17 @@ t.test('the dashboard shows a running backfill\'s bar moving to 100 % and a new 
   await checkKeyHandling(t, page)
 })
 
+// Chromium and a server on a fresh database; undefined (the test skipped, saying why) without Chromium.
+const browserAndServer = async (t: Test) => {
+  const context = await openBrowser(t)
+  if (typeof context === 'string') {
+    t.skip(context)
+    return undefined
+  }
+  const db = await testDatabase(t)
+  return { context, server: await startServer(t, { DATABASE_URL: db.url }) }
+}
+
 const openPage = async (t: Test, context: BrowserContext, url: string): Promise<{ page: Page; errors: string[] }> => {
   const page = await context.newPage()
   t.teardown(() => page.close())
@@ -138,13 +149,9 @@ const columnTexts = (page: Page, selector: string): Promise<string[]> =>
   page.evaluate((selector) => [...document.querySelectorAll(selector)].map((element) => element.textContent ?? ''), selector)
 
 t.test('the stream browser: natural order, more than a page, a stream\'s events as JSON, an event opened from the feed', async (t) => {
-  const context = await openBrowser(t)
-  if (typeof context === 'string') {
-    t.skip(context)
-    return
-  }
-  const db = await testDatabase(t)
-  const server = await startServer(t, { DATABASE_URL: db.url })
+  const started = await browserAndServer(t)
+  if (!started) return
+  const { context, server } = started
   const append = async (streamId: string, events: unknown[]) => {
     const response = await server.request('POST', `/streams/${streamId}/events`, { body: { events } })
     if (response.status !== 201) throw new Error(`append answered ${response.status}: ${response.text}`)
@@ -222,13 +229,9 @@ const OVERFLOWING = `(() => {
 const overflowing = (page: Page): Promise<string[]> => page.evaluate(OVERFLOWING)
 
 t.test('a projection action end to end, and the page at phone width', async (t) => {
-  const context = await openBrowser(t)
-  if (typeof context === 'string') {
-    t.skip(context)
-    return
-  }
-  const db = await testDatabase(t)
-  const server = await startServer(t, { DATABASE_URL: db.url })
+  const started = await browserAndServer(t)
+  if (!started) return
+  const { context, server } = started
   await server.request('POST', '/streams/tick-1/events', { body: { events: [{ type: 'Tick', data: {} }] } })
   t.equal((await server.request('PUT', '/projections/a-projection-with-a-long-name', { body: TICKS })).status, 201)
 
