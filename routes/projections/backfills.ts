@@ -89,7 +89,7 @@ export const backfillRoutes: FastifyPluginAsyncTypebox<BackfillRoutesOptions> = 
   }, async (request, reply) => {
     if (!acceptsEventStream(request.headers.accept)) throw new Problem('not-acceptable', {}, 'backfill progress is text/event-stream only')
     const { name, id } = request.params
-    await getBackfill(sql, name, id)
+    const first = viewOfBackfill(await getBackfill(sql, name, id))
     if (request.method === 'HEAD') return endAfterHeaders(request, reply)
     openEventStream(request, reply)
     const stream = reply.raw
@@ -97,7 +97,7 @@ export const backfillRoutes: FastifyPluginAsyncTypebox<BackfillRoutesOptions> = 
     open.add(end)
     stream.once('close', () => open.delete(end))
     const closed = (): boolean => stream.writableEnded || stream.destroyed
-    for await (const frame of backfillProgressFrames(sql, name, id, { pollMs: progressPollMs, heartbeatMs, closed, log: request.log })) stream.write(frame)
+    for await (const frame of backfillProgressFrames(sql, name, id, first, { pollMs: progressPollMs, heartbeatMs, closed, log: request.log })) stream.write(frame)
     open.delete(end)
     end()
   })

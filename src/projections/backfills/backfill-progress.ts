@@ -1,5 +1,5 @@
 import type { Sql } from '../../db/connect.js'
-import { getBackfill, TERMINAL, viewOfBackfill } from './backfill-runs.js'
+import { getBackfill, TERMINAL, viewOfBackfill, type BackfillView } from './backfill-runs.js'
 
 export interface ProgressOptions {
   pollMs: number
@@ -11,9 +11,10 @@ export interface ProgressOptions {
 
 // SPEC "Backfills and rebuilds": GET …/backfills/{id}/progress, as server-sent event frames: one `progress`
 // event whenever the run's view changes, a heartbeat comment when it has not for heartbeatMs, until the run
-// ends (its final view included) or the stream closes.
-export async function* backfillProgressFrames(sql: Sql, name: string, id: string, options: ProgressOptions): AsyncGenerator<string> {
-  let view = viewOfBackfill(await getBackfill(sql, name, id))
+// ends (its final view included) or the stream closes. `first` is the view the caller already read (its 404 came
+// before the stream opened).
+export async function* backfillProgressFrames(sql: Sql, name: string, id: string, first: BackfillView, options: ProgressOptions): AsyncGenerator<string> {
+  let view = first
   let sent = ''
   let lastWrite = Date.now()
   while (!options.closed()) {
