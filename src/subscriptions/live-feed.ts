@@ -32,6 +32,8 @@ export interface LiveFeedStats {
   reads: number
   position: number
   listening: boolean
+  // a shared read is under way
+  reading: boolean
   // a shared read failed and is tried again shortly
   retrying: boolean
   subscriptions: SubscriptionStats[]
@@ -190,6 +192,7 @@ export class LiveFeed {
       reads: this.#reads,
       position: this.#position,
       listening: this.logWatcher.listeners('advance').includes(this.#onAdvance),
+      reading: this.#reading,
       retrying: this.#retry !== undefined,
       subscriptions: [...this.#attached].map((subscription) => subscription.stats()),
     }

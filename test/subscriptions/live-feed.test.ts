@@ -231,12 +231,30 @@ t.test('many subscribers joining and leaving at random moments under concurrent 
   const fallbacks = [...finished, ...stayers].reduce((sum, w) => sum + w.subscription.stats().fallbacks, 0)
   t.ok(fallbacks > 0, `${fallbacks} fall-backs from the live feed to replay`)
 
-  for (const watched of stayers) {
-    const want = expected(rows, watched.tenant, watched.filter, watched.after, last)
-    const reached = () => (watched.sink.ids.at(-1) ?? 0) >= (want.at(-1) ?? 0)
-    await waitFor('a stayer to reach the end of the log', reached, { timeoutMs: 45_000 }).catch(() => undefined)
-    t.ok(reached(), `${watched.tenant} ${JSON.stringify(watched.filter)} reached the last matching event ${want.at(-1)}`, { diagnostic: !reached(), stats: watched.subscription.stats() })
-  }
+  // one wait for all of them, so a stall is reported with the state of every part rather than ending in tap's timeout
+  const ends = stayers.map((watched) => expected(rows, watched.tenant, watched.filter, watched.after, last).at(-1) ?? 0)
+  const reached = (index: number): boolean => (stayers[index]!.sink.ids.at(-1) ?? 0) >= ends[index]!
+  const allReached = await waitFor('every stayer to reach the end of the log', () => stayers.every((_, index) => reached(index)), { timeoutMs: 60_000 }).then(
+    () => true,
+    () => false,
+  )
+  const state = allReached
+    ? undefined
+    : {
+        feed: { ...feed.stats(), subscriptions: undefined },
+        head: logWatcher.head,
+        safe: logHead.safe,
+        settled: logHead.settled,
+        waitingFence: logHead.waitingFence?.toString(),
+        sessions: await db.sql`select pid, application_name, state, backend_xid::text, wait_event, left(query, 60) as query from pg_stat_activity where datname = current_database()`,
+      }
+  stayers.forEach((watched, index) => {
+    t.ok(reached(index), `${watched.tenant} ${JSON.stringify(watched.filter)} reached the last matching event ${ends[index]}`, {
+      diagnostic: !reached(index),
+      stats: watched.subscription.stats(),
+      state,
+    })
+  })
   let checked = 0
   for (const watched of [...finished, ...stayers]) {
     const { tenant, filter, after, sink } = watched

@@ -27,13 +27,16 @@ export const requestBackfill = async (
   options: RequestOptions = {},
 ): Promise<BackfillView> => {
   const request = checkBackfillRequest(body)
-  const id = await changeProjection(sql, name, async (tx) => {
+  // The view is read before commit: a job may pick the run up the moment it commits, and the answer
+  // describes the run as requested (SPEC: `202 {id, status: "queued", …}`).
+  const view = await changeProjection(sql, name, async (tx) => {
     const partitions = checkConcurrency(request, await projectorOf(tx, runner, name))
-    return createBackfill(tx, { projection: name, request, partitions, correlationId: options.correlationId })
+    const id = await createBackfill(tx, { projection: name, request, partitions, correlationId: options.correlationId })
+    return viewOfBackfill(await getBackfill(tx, name, id))
   })
-  await runner.record(name, 'ProjectionBackfillRequested', { backfillId: id, request }, options.correlationId)
+  await runner.record(name, 'ProjectionBackfillRequested', { backfillId: view.id, request }, options.correlationId)
   await runner.changed()
-  return viewOfBackfill(await getBackfill(sql, name, id))
+  return view
 }
 
 // Ends a run at once: an atomic one's generation goes (the live one was never touched); a non-atomic
