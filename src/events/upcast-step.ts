@@ -1,4 +1,5 @@
 import { Problem } from '../problems.js'
+import { JsonNumber } from './exact-json.js'
 import type { UpcasterStep } from './upcaster-types.js'
 
 const SEGMENT = /^[A-Za-z0-9_$@-]{1,128}$/
@@ -7,7 +8,9 @@ const MAX_DEPTH = 16
 
 type Json = Record<string, unknown>
 
-const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null && !Array.isArray(value)
+// a JsonNumber is a value, not an object with fields
+const isObject = (value: unknown): value is Json =>
+  typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof JsonNumber)
 
 export const isFieldPath = (path: string): boolean => {
   const segments = path.split('.')

@@ -1,7 +1,7 @@
 import { CHANNEL } from '../db/channels.js'
 import type { Sql } from '../db/connect.js'
 import { SingleFlight } from '../single-flight.js'
-import { toPlain } from './exact-json.js'
+import { cloneExact, toPlain } from './exact-json.js'
 import { applyStep } from './upcast-step.js'
 import { listUpcasters } from './upcaster-store.js'
 import type { CodeUpcaster, CodeUpcasters, UpcasterDefinition } from './upcaster-types.js'
@@ -13,7 +13,12 @@ export interface UpcastersOptions {
   log?: { warn: (object: object, message: string) => void }
 }
 
-type Step = CodeUpcaster
+// Declarative steps move values without reading them, so they keep numbers exact (JsonNumber); code steps
+// were promised plain JS values (docs/exact-json.md).
+interface Step {
+  run: CodeUpcaster
+  plain: boolean
+}
 
 // The event's schema version: `metadata.schemaVersion`, 1 when absent. Anything but a positive integer names
 // no version an upcaster could start from, so such an event is read as stored.
@@ -73,12 +78,12 @@ export class Upcasters {
     const steps = new Map<string, Map<number, Step>>()
     for (const { type, steps: declared } of definitions) {
       const table = new Map<number, Step>()
-      for (const step of declared) table.set(step.from, (data) => applyStep(data, step))
+      for (const step of declared) table.set(step.from, { run: (data) => applyStep(data, step), plain: false })
       steps.set(type, table)
     }
     for (const [type, table] of Object.entries(this.code)) {
       const merged = steps.get(type) ?? new Map<number, Step>()
-      for (const [from, step] of Object.entries(table)) merged.set(Number(from), step)
+      for (const [from, step] of Object.entries(table)) merged.set(Number(from), { run: step, plain: true })
       steps.set(type, merged)
     }
     this.#steps = steps
@@ -92,9 +97,10 @@ export class Upcasters {
     let version = schemaVersionOf(event.metadata)
     let step = version === undefined ? undefined : table.get(version)
     if (!step || version === undefined) return event
-    let current: T = { ...event, data: toPlain(event.data) }
+    let current: T = { ...event, data: cloneExact(event.data) }
     while (step) {
-      const data = step(current.data, current)
+      const input = step.plain ? { ...current, data: toPlain(current.data), metadata: toPlain(current.metadata) } : current
+      const data = step.run(input.data, input)
       version += 1
       current = { ...current, data, metadata: { ...event.metadata, schemaVersion: version } }
       step = table.get(version)
