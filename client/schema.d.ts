@@ -1425,6 +1425,7 @@ export interface components {
             startedAt: string | null;
             /** Format: date-time */
             finishedAt: string | null;
+            /** @description Why a failed run failed, for admin keys (and on a server without keys). Read and write keys get `the backfill failed; its error is shown to admin keys only` instead. */
             error: string | null;
             requestedBy: string | null;
             /** @description The request's x-request-id, or the requesting event's metadata.correlationId (else its eventId). */
@@ -1661,6 +1662,7 @@ export interface components {
                 /** @description The global position of the event the projection failed on. */
                 position: number;
                 eventId: string;
+                /** @description Why it failed, for admin keys (and on a server without keys): the handler's message, or the database's. Read and write keys get `the handler failed on this event; its message is shown to admin keys only` instead (docs/projection-handlers.md). */
                 message: string;
                 /** @description The generation that failed: the live one, or a new one being built. */
                 generation?: number;

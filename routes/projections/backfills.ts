@@ -4,7 +4,7 @@ import type { Sql } from '../../src/db/connect.js'
 import { ProblemRef } from '../../src/http/schemas.js'
 import { Problem } from '../../src/problems.js'
 import { cancelBackfill, requestBackfill } from '../../src/projections/backfills/backfill-commands.js'
-import { getBackfill, listBackfills, viewOfBackfill } from '../../src/projections/backfills/backfill-runs.js'
+import { backfillViewFor, getBackfill, listBackfills, viewOfBackfill } from '../../src/projections/backfills/backfill-runs.js'
 import type { ProjectionRunner } from '../../src/projections/runner.js'
 import { getProjection } from '../../src/projections/definitions.js'
 import { acceptsEventStream, endAfterHeaders, openEventStream } from '../../src/http/event-stream.js'
@@ -72,12 +72,12 @@ export const backfillRoutes: FastifyPluginAsyncTypebox<BackfillRoutesOptions> = 
     schema: { params: ProjectionParams, response: { 200: Type.Object({ backfills: Type.Array(BackfillView) }), 400: ProblemRef, 404: ProblemRef, 500: ProblemRef } },
   }, async (request) => {
     await getProjection(sql, request.params.name)
-    return { backfills: (await listBackfills(sql, request.params.name)).map(viewOfBackfill) }
+    return { backfills: (await listBackfills(sql, request.params.name)).map((row) => backfillViewFor(viewOfBackfill(row), request.role === 'admin')) }
   })
 
   app.get('/:name/backfills/:id', {
     schema: { params: BackfillParams, response: { 200: BackfillView, 400: ProblemRef, 404: ProblemRef, 500: ProblemRef } },
-  }, async (request) => viewOfBackfill(await getBackfill(sql, request.params.name, request.params.id)))
+  }, async (request) => backfillViewFor(viewOfBackfill(await getBackfill(sql, request.params.name, request.params.id)), request.role === 'admin'))
 
   app.delete('/:name/backfills/:id', {
     schema: { params: BackfillParams, response: { 200: BackfillView, 400: ProblemRef, 404: ProblemRef, 409: ProblemRef, 500: ProblemRef } },
@@ -97,7 +97,7 @@ export const backfillRoutes: FastifyPluginAsyncTypebox<BackfillRoutesOptions> = 
     open.add(end)
     stream.once('close', () => open.delete(end))
     const closed = (): boolean => stream.writableEnded || stream.destroyed
-    for await (const frame of backfillProgressFrames(sql, name, id, first, { pollMs: progressPollMs, heartbeatMs, closed, log: request.log })) stream.write(frame)
+    for await (const frame of backfillProgressFrames(sql, name, id, first, { pollMs: progressPollMs, heartbeatMs, closed, admin: request.role === 'admin', log: request.log })) stream.write(frame)
     open.delete(end)
     end()
   })

@@ -105,6 +105,13 @@ export const viewOfBackfill = (row: BackfillRow): BackfillView => {
   }
 }
 
+// As for a projection's lastError (projection-view.ts): a run's error may hold the database's words or a code
+// handler's, from an event of any tenant; keys below admin read that it failed, admin keys read why.
+export const BACKFILL_ERROR_WITHHELD = 'the backfill failed; its error is shown to admin keys only'
+
+export const backfillViewFor = (view: BackfillView, admin: boolean): BackfillView =>
+  admin || view.error === null ? view : { ...view, error: BACKFILL_ERROR_WITHHELD }
+
 export const getBackfill = async (sql: Sql | Tx, projection: string, id: string): Promise<BackfillRow> => {
   const [row] = await sql<BackfillRow[]>`
     select ${backfillColumns(sql)} from projection_backfills b where b.id = ${id} and b.projection = ${projection}`
