@@ -127,7 +127,9 @@ export interface paths {
         /**
          * Read the global log
          * @description The tenant's events of every stream in `globalPosition` order, after position `after`.
-         *     Filters combine with AND; `type` may be repeated (`?type=A&type=B`, any of them).
+         *     Filters combine with AND; `type` may be repeated (`?type=A&type=B`, any of them). `since` and
+         *     `until` compare with `createdAt` as read (millisecond precision): digits below the millisecond
+         *     select exactly the events whose `createdAt` lies within the times as written.
          *
          *     **`head`** is the highest position a reader may read now: every transaction that could
          *     still commit an event at or below it has ended. It is gap-safe, not the highest position
@@ -318,7 +320,9 @@ export interface paths {
          * Subscribe to the global log (server-sent events)
          * @description Replays the events after `after` (or after `Last-Event-ID`, which wins), then streams each new
          *     event as it commits, normally within milliseconds of the append's acknowledgement. The filters
-         *     are those of `GET /events` and combine the same way; tenancy and `$` system streams too. Only
+         *     are those of `GET /events`, read by the same rules and combined the same way (a `since` or `until`
+         *     that is not a `Time` is `400 validation-failed` here too, before any stream starts); tenancy and `$`
+         *     system streams too. Only
          *     gap-safe positions are sent (see `GET /events`), so a reconnect with the last `id` received
          *     misses nothing and repeats nothing.
          *
@@ -1377,10 +1381,8 @@ export interface components {
         BackfillRequest: {
             /** @enum {string} */
             criteria: "full-rebuild" | "from-date" | "date-range" | "last-n-days" | "event-number-range" | "from-event-number" | "last-n-events" | "incremental";
-            /** Format: date-time */
-            from?: string;
-            /** Format: date-time */
-            to?: string;
+            from?: components["schemas"]["Time"];
+            to?: components["schemas"]["Time"];
             days?: number;
             fromPosition?: number;
             toPosition?: number;
@@ -1446,6 +1448,12 @@ export interface components {
          * @example $projections
          */
         StreamId: string;
+        /**
+         * Format: date-time
+         * @description An RFC 3339 time with a year from 1 to 9999 (also once its offset is applied), e.g. `2025-03-01T10:15:30Z` or `2025-03-01T11:15:30.5+01:00`. No leap second (`23:59:60`): neither PostgreSQL nor JavaScript keeps one. Anything else is `400 validation-failed`.
+         * @example 2025-03-01T10:15:30Z
+         */
+        Time: string;
         /** @description The start of a stream id (may be empty, or just `$` for every system stream). */
         StreamIdPrefix: string;
         /** @example OrderPlaced */
@@ -2463,7 +2471,7 @@ export interface operations {
                 /** @description Page size. */
                 limit?: components["parameters"]["Limit"];
                 /** @description RFC 3339 time; only events created at or before it are read. */
-                until?: string;
+                until?: components["schemas"]["Time"];
             };
             header?: {
                 /**
@@ -2661,9 +2669,9 @@ export interface operations {
                 /** @description Only events of streams whose id starts with this prefix (a whole id reads that stream and any that extend it). */
                 streamId?: components["schemas"]["StreamIdPrefix"];
                 /** @description Only events created at or after this RFC 3339 time. */
-                since?: string;
+                since?: components["schemas"]["Time"];
                 /** @description Only events created at or before this RFC 3339 time. */
-                until?: string;
+                until?: components["schemas"]["Time"];
                 /** @description Only events whose `metadata.correlationId` equals this. */
                 correlationId?: string;
             };
@@ -2869,7 +2877,7 @@ export interface operations {
                  * @description RFC 3339 time; load the stream as it was then.
                  * @example 2025-03-01T23:59:59Z
                  */
-                until?: string;
+                until?: components["schemas"]["Time"];
             };
             header?: {
                 /**
@@ -2918,9 +2926,9 @@ export interface operations {
                 /** @description Only events of streams whose id starts with this prefix. */
                 streamId?: components["schemas"]["StreamIdPrefix"];
                 /** @description Only events created at or after this RFC 3339 time. */
-                since?: string;
+                since?: components["schemas"]["Time"];
                 /** @description Only events created at or before this RFC 3339 time. */
-                until?: string;
+                until?: components["schemas"]["Time"];
                 /** @description Only events whose `metadata.correlationId` equals this. */
                 correlationId?: string;
             };

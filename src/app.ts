@@ -8,6 +8,7 @@ import type { Services } from './services.js'
 import { Problem as ProblemSchema } from './http/schemas.js'
 import { clientErrorHandler, notFoundHandler, problemHandler, sendProblem } from './http/problem-handler.js'
 import { Problem } from './problems.js'
+import { isTime } from './events/times.js'
 import { requestId } from './http/request-id.js'
 import { jsonBodyParser } from './http/json-body-parser.js'
 import { parseJsonBody } from './http/json-body.js'
@@ -47,6 +48,8 @@ export interface AppDeps {
 const ajvFor = (options: ConstructorParameters<typeof Ajv>[0]): Ajv => {
   const ajv = new Ajv({ allErrors: false, strict: false, ...options })
   addFormats.default(ajv)
+  // RFC 3339 with years 1–9999 and no leap second, as PostgreSQL and the in-memory filters both read it (times.ts)
+  ajv.addFormat('date-time', isTime)
   ajv.addSchema(ProblemSchema)
   return ajv
 }
