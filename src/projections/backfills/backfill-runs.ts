@@ -178,6 +178,16 @@ export const createBackfill = async (tx: Tx, backfill: NewBackfill): Promise<str
 const inProgress = (projection: string, id?: string): Problem =>
   new Problem('backfill-in-progress', { projection, ...(id ? { backfillId: id } : {}) }, `a backfill of ${projection} is already queued or running`)
 
+// A non-atomic run's snapshot (SPEC: taken before the run changes live documents), recorded in the transaction that
+// takes it: a run retried after the database was away finds it and takes no other, so a run has at most one.
+export const claimSnapshot = async (tx: Tx, id: string, snapshotId: string): Promise<void> => {
+  const [claimed] = await tx`
+    update projection_backfills set snapshot_id = ${snapshotId}, updated_at = now()
+     where id = ${id} and status = 'queued' and snapshot_id is null
+    returning id`
+  if (!claimed) throw new Error(`backfill ${id} is no longer queued without a snapshot`)
+}
+
 // Ends a run that has not ended, inside a transaction holding the projection lock exclusively. An atomic
 // run's generation goes with it, so the live one is untouched. Partition batches and the generation's
 // worker hold that lock shared while they write, so every batch in flight has committed before anything
