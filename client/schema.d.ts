@@ -1171,7 +1171,8 @@ export interface paths {
          * @description One `progress` event with the `Backfill` view at once and whenever it changes (checked every 250 ms),
          *     heartbeat comments while it does not, and the stream ends after the event carrying a terminal status
          *     (`completed`, `failed`, `cancelled`). `Accept` must be absent, `*\/*`, `text/*` or `text/event-stream`;
-         *     anything else is `406 not-acceptable`.
+         *     anything else is `406 not-acceptable`. Each open stream counts against the key's
+         *     `MAX_SUBSCRIPTIONS_PER_KEY`, with its `GET /subscribe` streams; one more is `429 too-many-requests`.
          */
         get: operations["streamBackfillProgress"];
         put?: never;
@@ -2392,7 +2393,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["ForbiddenProblem"];
             };
         };
-        /** @description `too-many-requests`: the key made more than `RATE_LIMIT_MAX` requests in `RATE_LIMIT_WINDOW_MS` (`retryAfterSeconds` and `Retry-After` say when to retry), or, on `GET /subscribe`, it has `MAX_SUBSCRIPTIONS_PER_KEY` streams open. */
+        /** @description `too-many-requests`: the key made more than `RATE_LIMIT_MAX` requests in `RATE_LIMIT_WINDOW_MS` (`retryAfterSeconds` and `Retry-After` say when to retry), or, on `GET /subscribe` and `GET /projections/{name}/backfills/{id}/progress`, it has `MAX_SUBSCRIPTIONS_PER_KEY` event streams of either kind open. */
         TooManyRequests: {
             headers: {
                 "x-request-id": components["headers"]["XRequestId"];
