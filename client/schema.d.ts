@@ -127,7 +127,9 @@ export interface paths {
         /**
          * Read the global log
          * @description The tenant's events of every stream in `globalPosition` order, after position `after`.
-         *     Filters combine with AND; `type` may be repeated (`?type=A&type=B`, any of them).
+         *     Filters combine with AND; `type` may be repeated (`?type=A&type=B`, any of them). `since` and
+         *     `until` compare with `createdAt` as read (millisecond precision): digits below the millisecond
+         *     select exactly the events whose `createdAt` lies within the times as written.
          *
          *     **`head`** is the highest position a reader may read now: every transaction that could
          *     still commit an event at or below it has ended. It is gap-safe, not the highest position
@@ -318,7 +320,9 @@ export interface paths {
          * Subscribe to the global log (server-sent events)
          * @description Replays the events after `after` (or after `Last-Event-ID`, which wins), then streams each new
          *     event as it commits, normally within milliseconds of the append's acknowledgement. The filters
-         *     are those of `GET /events` and combine the same way; tenancy and `$` system streams too. Only
+         *     are those of `GET /events`, read by the same rules and combined the same way (a `since` or `until`
+         *     that is not a `Time` is `400 validation-failed` here too, before any stream starts); tenancy and `$`
+         *     system streams too. Only
          *     gap-safe positions are sent (see `GET /events`), so a reconnect with the last `id` received
          *     misses nothing and repeats nothing.
          *
@@ -1167,7 +1171,8 @@ export interface paths {
          * @description One `progress` event with the `Backfill` view at once and whenever it changes (checked every 250 ms),
          *     heartbeat comments while it does not, and the stream ends after the event carrying a terminal status
          *     (`completed`, `failed`, `cancelled`). `Accept` must be absent, `*\/*`, `text/*` or `text/event-stream`;
-         *     anything else is `406 not-acceptable`.
+         *     anything else is `406 not-acceptable`. Each open stream counts against the key's
+         *     `MAX_SUBSCRIPTIONS_PER_KEY`, with its `GET /subscribe` streams; one more is `429 too-many-requests`.
          */
         get: operations["streamBackfillProgress"];
         put?: never;
@@ -1377,10 +1382,8 @@ export interface components {
         BackfillRequest: {
             /** @enum {string} */
             criteria: "full-rebuild" | "from-date" | "date-range" | "last-n-days" | "event-number-range" | "from-event-number" | "last-n-events" | "incremental";
-            /** Format: date-time */
-            from?: string;
-            /** Format: date-time */
-            to?: string;
+            from?: components["schemas"]["Time"];
+            to?: components["schemas"]["Time"];
             days?: number;
             fromPosition?: number;
             toPosition?: number;
@@ -1425,6 +1428,7 @@ export interface components {
             startedAt: string | null;
             /** Format: date-time */
             finishedAt: string | null;
+            /** @description Why a failed run failed, for admin keys (and on a server without keys). Read and write keys get `the backfill failed; its error is shown to admin keys only` instead. */
             error: string | null;
             requestedBy: string | null;
             /** @description The request's x-request-id, or the requesting event's metadata.correlationId (else its eventId). */
@@ -1445,6 +1449,12 @@ export interface components {
          * @example $projections
          */
         StreamId: string;
+        /**
+         * Format: date-time
+         * @description An RFC 3339 time with a year from 1 to 9999 (also once its offset is applied), e.g. `2025-03-01T10:15:30Z` or `2025-03-01T11:15:30.5+01:00`. No leap second (`23:59:60`): neither PostgreSQL nor JavaScript keeps one. Anything else is `400 validation-failed`.
+         * @example 2025-03-01T10:15:30Z
+         */
+        Time: string;
         /** @description The start of a stream id (may be empty, or just `$` for every system stream). */
         StreamIdPrefix: string;
         /** @example OrderPlaced */
@@ -1661,6 +1671,7 @@ export interface components {
                 /** @description The global position of the event the projection failed on. */
                 position: number;
                 eventId: string;
+                /** @description Why it failed, for admin keys (and on a server without keys): the handler's message, or the database's. Read and write keys get `the handler failed on this event; its message is shown to admin keys only` instead (docs/projection-handlers.md). */
                 message: string;
                 /** @description The generation that failed: the live one, or a new one being built. */
                 generation?: number;
@@ -2382,7 +2393,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["ForbiddenProblem"];
             };
         };
-        /** @description `too-many-requests`: the key made more than `RATE_LIMIT_MAX` requests in `RATE_LIMIT_WINDOW_MS` (`retryAfterSeconds` and `Retry-After` say when to retry), or, on `GET /subscribe`, it has `MAX_SUBSCRIPTIONS_PER_KEY` streams open. */
+        /** @description `too-many-requests`: the key made more than `RATE_LIMIT_MAX` requests in `RATE_LIMIT_WINDOW_MS` (`retryAfterSeconds` and `Retry-After` say when to retry), or, on `GET /subscribe` and `GET /projections/{name}/backfills/{id}/progress`, it has `MAX_SUBSCRIPTIONS_PER_KEY` event streams of either kind open. */
         TooManyRequests: {
             headers: {
                 "x-request-id": components["headers"]["XRequestId"];
@@ -2461,7 +2472,7 @@ export interface operations {
                 /** @description Page size. */
                 limit?: components["parameters"]["Limit"];
                 /** @description RFC 3339 time; only events created at or before it are read. */
-                until?: string;
+                until?: components["schemas"]["Time"];
             };
             header?: {
                 /**
@@ -2659,9 +2670,9 @@ export interface operations {
                 /** @description Only events of streams whose id starts with this prefix (a whole id reads that stream and any that extend it). */
                 streamId?: components["schemas"]["StreamIdPrefix"];
                 /** @description Only events created at or after this RFC 3339 time. */
-                since?: string;
+                since?: components["schemas"]["Time"];
                 /** @description Only events created at or before this RFC 3339 time. */
-                until?: string;
+                until?: components["schemas"]["Time"];
                 /** @description Only events whose `metadata.correlationId` equals this. */
                 correlationId?: string;
             };
@@ -2867,7 +2878,7 @@ export interface operations {
                  * @description RFC 3339 time; load the stream as it was then.
                  * @example 2025-03-01T23:59:59Z
                  */
-                until?: string;
+                until?: components["schemas"]["Time"];
             };
             header?: {
                 /**
@@ -2916,9 +2927,9 @@ export interface operations {
                 /** @description Only events of streams whose id starts with this prefix. */
                 streamId?: components["schemas"]["StreamIdPrefix"];
                 /** @description Only events created at or after this RFC 3339 time. */
-                since?: string;
+                since?: components["schemas"]["Time"];
                 /** @description Only events created at or before this RFC 3339 time. */
-                until?: string;
+                until?: components["schemas"]["Time"];
                 /** @description Only events whose `metadata.correlationId` equals this. */
                 correlationId?: string;
             };

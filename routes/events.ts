@@ -3,6 +3,7 @@ import { Type } from 'typebox'
 import type { Sql } from '../src/db/connect.js'
 import type { LogHead } from '../src/events/log-head.js'
 import { eventJson } from '../src/events/event-json.js'
+import { logFilter } from '../src/events/log-filter.js'
 import { readLogText } from '../src/events/read-log-text.js'
 import type { Upcasters } from '../src/events/upcasters.js'
 import { LogQuery, ProblemRef, StoredEvent } from '../src/http/schemas.js'
@@ -24,9 +25,10 @@ export const eventRoutes: FastifyPluginAsyncTypebox<EventRoutesOptions> = async 
   app.get('/', {
     schema: { querystring: LogQuery, response: { 200: LogPage, 400: ProblemRef, 500: ProblemRef } },
   }, async (request, reply) => {
-    const { type, ...filters } = request.query
+    const { after, limit } = request.query
+    const filter = logFilter(request.query)
     const head = await logHead.catchUp()
-    const page = await readLogText(sql, request.tenant, head, { ...filters, types: type, maxBytes: maxPageBytes })
+    const page = await readLogText(sql, request.tenant, head, { ...filter, after, limit, maxBytes: maxPageBytes })
     // spliced from the stored text: data and metadata exactly as sent (SPEC "Details")
     const events = page.events.map((event) => eventJson(event, upcasters))
     return reply.type('application/json; charset=utf-8').send(`{"events":[${events.join(',')}],"next":${page.next},"head":${head}}`)

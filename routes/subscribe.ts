@@ -8,6 +8,7 @@ import type { Subscription } from '../src/subscriptions/subscription.js'
 import { callerOf, type CallerLimit } from '../src/http/caller-limit.js'
 import { acceptsEventStream, endAfterHeaders, openEventStream } from '../src/http/event-stream.js'
 import { LogQuery } from '../src/http/schemas.js'
+import { logFilter } from '../src/events/log-filter.js'
 
 export interface SubscribeRoutesOptions {
   liveFeed: LiveFeed
@@ -41,7 +42,8 @@ export const subscribeRoutes: FastifyPluginAsyncTypebox<SubscribeRoutesOptions> 
     schema: { querystring: SubscribeQuery, headers: SubscribeHeaders, response: { 200: Type.String(), 400: ProblemRef, 406: ProblemRef, 429: ProblemRef, 500: ProblemRef } },
   }, async (request, reply) => {
     if (!acceptsEventStream(request.headers.accept)) throw new Problem('not-acceptable', {}, 'GET /subscribe answers text/event-stream only')
-    const { type, after, ...filters } = request.query
+    const filter = logFilter(request.query)
+    const { after } = request.query
     const lastEventId = request.headers['last-event-id']
     const from = lastEventId !== undefined ? Number(lastEventId) : (after ?? 0)
     const onError = (error: unknown): void => request.log.warn({ err: error }, 'subscription ended: a read failed')
@@ -58,7 +60,7 @@ export const subscribeRoutes: FastifyPluginAsyncTypebox<SubscribeRoutesOptions> 
       if (!released) limit.release(caller)
       released = true
     }
-    const subscription = liveFeed.open(request.tenant, { ...filters, types: type }, from, { heartbeatMs, onError })
+    const subscription = liveFeed.open(request.tenant, filter, from, { heartbeatMs, onError })
     await subscription.prime().catch((error: unknown) => {
       subscription.close()
       release()

@@ -8,6 +8,7 @@ import type { Services } from './services.js'
 import { Problem as ProblemSchema } from './http/schemas.js'
 import { clientErrorHandler, notFoundHandler, problemHandler, sendProblem } from './http/problem-handler.js'
 import { Problem } from './problems.js'
+import { isTime } from './events/times.js'
 import { requestId } from './http/request-id.js'
 import { jsonBodyParser } from './http/json-body-parser.js'
 import { parseJsonBody } from './http/json-body.js'
@@ -47,6 +48,8 @@ export interface AppDeps {
 const ajvFor = (options: ConstructorParameters<typeof Ajv>[0]): Ajv => {
   const ajv = new Ajv({ allErrors: false, strict: false, ...options })
   addFormats.default(ajv)
+  // RFC 3339 with years 1–9999 and no leap second, as PostgreSQL and the in-memory filters both read it (times.ts)
+  ajv.addFormat('date-time', isTime)
   ajv.addSchema(ProblemSchema)
   return ajv
 }
@@ -153,7 +156,7 @@ export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
   await app.register(healthRoutes, { prefix: '/health', isReady: deps.isReady })
   await app.register(projectionRoutes, { prefix: '/projections', sql, runner, logHead })
   await app.register(documentRoutes, { prefix: '/projections', sql, progress: deps.services.progress })
-  await app.register(backfillRoutes, { prefix: '/projections', sql, runner, heartbeatMs: config.SUBSCRIBE_HEARTBEAT_MS })
+  await app.register(backfillRoutes, { prefix: '/projections', sql, runner, heartbeatMs: config.SUBSCRIBE_HEARTBEAT_MS, limit: subscriptions })
   await app.register(projectionSnapshotRoutes, { prefix: '/projections', sql, runner, logHead })
   await app.register(metricsRoutes, { metrics })
   await app.register(docsRoutes, { openapi: deps.openapi })

@@ -7,6 +7,7 @@ import { AutoSnapshots } from './projections/snapshots/auto-snapshots.js'
 import { loadCodeProjections } from './projections/code-modules.js'
 import { ProjectionProgress } from './projections/progress.js'
 import { createProjectionSnapshot } from './projections/snapshots/projection-snapshots.js'
+import { claimSnapshot } from './projections/backfills/backfill-runs.js'
 import { BackfillRequests } from './projections/backfills/system-requests.js'
 import { ProjectionRunner } from './projections/runner.js'
 import { LiveFeed } from './subscriptions/live-feed.js'
@@ -44,7 +45,7 @@ export const createServices = async (sql: Sql, config: Config, log: ServiceLog):
     codeProjections: await loadCodeProjections(config.PROJECTIONS_DIR),
     upcast: upcasters.apply,
     head: () => logHead.catchUp(),
-    snapshot: async (name) => (await createProjectionSnapshot(sql, name, 'backfill')).id,
+    snapshot: async (name, backfillId) => (await createProjectionSnapshot(sql, name, 'backfill', (tx, id) => claimSnapshot(tx, backfillId, id))).id,
     log,
     maxBatchBytes: config.MAX_PAGE_BYTES,
     committed: (worker) => autoSnapshots.committed(worker),

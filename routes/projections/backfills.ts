@@ -1,13 +1,15 @@
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import type { Sql } from '../../src/db/connect.js'
 import { ProblemRef } from '../../src/http/schemas.js'
 import { Problem } from '../../src/problems.js'
 import { cancelBackfill, requestBackfill } from '../../src/projections/backfills/backfill-commands.js'
-import { getBackfill, listBackfills, viewOfBackfill } from '../../src/projections/backfills/backfill-runs.js'
+import { backfillViewFor, getBackfill, listBackfills, viewOfBackfill } from '../../src/projections/backfills/backfill-runs.js'
 import type { ProjectionRunner } from '../../src/projections/runner.js'
 import { getProjection } from '../../src/projections/definitions.js'
 import { acceptsEventStream, endAfterHeaders, openEventStream } from '../../src/http/event-stream.js'
+import { callerOf, type CallerLimit } from '../../src/http/caller-limit.js'
 import { backfillProgressFrames } from '../../src/projections/backfills/backfill-progress.js'
 import { ProjectionParams } from '../../src/projections/projection-view.js'
 
@@ -16,6 +18,8 @@ export interface BackfillRoutesOptions {
   runner: ProjectionRunner
   progressPollMs?: number
   heartbeatMs: number
+  // open event streams per API key, shared with GET /subscribe (MAX_SUBSCRIPTIONS_PER_KEY)
+  limit: CallerLimit
 }
 
 const BackfillParams = Type.Object({
@@ -55,7 +59,32 @@ export const BackfillView = Type.Object({
   request: Type.Object({}, { additionalProperties: true }),
 })
 
-export const backfillRoutes: FastifyPluginAsyncTypebox<BackfillRoutesOptions> = async (app, { sql, runner, progressPollMs = 250, heartbeatMs }) => {
+// Takes the response over and writes the frames until they end (the run ended) or the client goes; `release` runs
+// once either way. `open` holds the streams a shutdown ends.
+const streamFrames = async (request: FastifyRequest, reply: FastifyReply, frames: AsyncIterable<string>, open: Set<() => void>, release: () => void): Promise<void> => {
+  let released = false
+  const releaseOnce = (): void => {
+    if (!released) release()
+    released = true
+  }
+  openEventStream(request, reply)
+  const stream = reply.raw
+  const end = (): void => void stream.end()
+  open.add(end)
+  stream.once('close', () => {
+    open.delete(end)
+    releaseOnce()
+  })
+  try {
+    for await (const frame of frames) stream.write(frame)
+  } finally {
+    open.delete(end)
+    end()
+    releaseOnce()
+  }
+}
+
+export const backfillRoutes: FastifyPluginAsyncTypebox<BackfillRoutesOptions> = async (app, { sql, runner, progressPollMs = 250, heartbeatMs, limit }) => {
   const open = new Set<() => void>()
   app.addHook('preClose', async () => {
     for (const close of open) close()
@@ -72,12 +101,12 @@ export const backfillRoutes: FastifyPluginAsyncTypebox<BackfillRoutesOptions> = 
     schema: { params: ProjectionParams, response: { 200: Type.Object({ backfills: Type.Array(BackfillView) }), 400: ProblemRef, 404: ProblemRef, 500: ProblemRef } },
   }, async (request) => {
     await getProjection(sql, request.params.name)
-    return { backfills: (await listBackfills(sql, request.params.name)).map(viewOfBackfill) }
+    return { backfills: (await listBackfills(sql, request.params.name)).map((row) => backfillViewFor(viewOfBackfill(row), request.role === 'admin')) }
   })
 
   app.get('/:name/backfills/:id', {
     schema: { params: BackfillParams, response: { 200: BackfillView, 400: ProblemRef, 404: ProblemRef, 500: ProblemRef } },
-  }, async (request) => viewOfBackfill(await getBackfill(sql, request.params.name, request.params.id)))
+  }, async (request) => backfillViewFor(viewOfBackfill(await getBackfill(sql, request.params.name, request.params.id)), request.role === 'admin'))
 
   app.delete('/:name/backfills/:id', {
     schema: { params: BackfillParams, response: { 200: BackfillView, 400: ProblemRef, 404: ProblemRef, 409: ProblemRef, 500: ProblemRef } },
@@ -85,20 +114,19 @@ export const backfillRoutes: FastifyPluginAsyncTypebox<BackfillRoutesOptions> = 
 
   // The same view as server-sent events, one `progress` event whenever it changes, until the run ends.
   app.get('/:name/backfills/:id/progress', {
-    schema: { params: BackfillParams, response: { 200: Type.String(), 400: ProblemRef, 404: ProblemRef, 406: ProblemRef, 500: ProblemRef } },
+    schema: { params: BackfillParams, response: { 200: Type.String(), 400: ProblemRef, 404: ProblemRef, 406: ProblemRef, 429: ProblemRef, 500: ProblemRef } },
   }, async (request, reply) => {
     if (!acceptsEventStream(request.headers.accept)) throw new Problem('not-acceptable', {}, 'backfill progress is text/event-stream only')
     const { name, id } = request.params
     const first = viewOfBackfill(await getBackfill(sql, name, id))
-    if (request.method === 'HEAD') return endAfterHeaders(request, reply)
-    openEventStream(request, reply)
-    const stream = reply.raw
-    const end = (): void => void stream.end()
-    open.add(end)
-    stream.once('close', () => open.delete(end))
-    const closed = (): boolean => stream.writableEnded || stream.destroyed
-    for await (const frame of backfillProgressFrames(sql, name, id, first, { pollMs: progressPollMs, heartbeatMs, closed, log: request.log })) stream.write(frame)
-    open.delete(end)
-    end()
+    // each stream polls the database: counted per API key with /subscribe's (SPEC "Details"), HEAD included
+    const caller = request.apiKey ? callerOf(request) : undefined
+    if (!limit.acquire(caller)) throw new Problem('too-many-requests', {}, 'this key has MAX_SUBSCRIPTIONS_PER_KEY event streams open already')
+    if (request.method === 'HEAD') {
+      limit.release(caller)
+      return endAfterHeaders(request, reply)
+    }
+    const frames = backfillProgressFrames(sql, name, id, first, { pollMs: progressPollMs, heartbeatMs, closed: () => reply.raw.writableEnded || reply.raw.destroyed, admin: request.role === 'admin', log: request.log })
+    await streamFrames(request, reply, frames, open, () => limit.release(caller))
   })
 }

@@ -6,7 +6,7 @@ import { checkDefinition } from '../../src/projections/definition-schema.js'
 import { rollbackProjection } from '../../src/projections/backfills/backfill-commands.js'
 import { defineProjection, removeProjection, resetProjection, skipFailedEvent, startProjection, stopProjection } from '../../src/projections/management.js'
 import type { ProjectionRunner } from '../../src/projections/runner.js'
-import { ProjectionParams, ProjectionViewSchema as ProjectionView, viewOf } from '../../src/projections/projection-view.js'
+import { ProjectionParams, projectionViewFor, ProjectionViewSchema as ProjectionView, viewOf } from '../../src/projections/projection-view.js'
 import { getProjection, listProjections } from '../../src/projections/definitions.js'
 import type { LogHead } from '../../src/events/log-head.js'
 
@@ -31,12 +31,13 @@ export const projectionRoutes: FastifyPluginAsyncTypebox<ProjectionRoutesOptions
   // head as /events reports it, so `lag: 0` means every event acknowledged before the request is applied
   const view = async (name: string) => viewOf(sql, await getProjection(sql, name), await logHead.catchUp())
 
-  app.get('/', { schema: { response: { 200: Type.Object({ projections: Type.Array(ProjectionView) }), 500: ProblemRef } } }, async () => ({
-    projections: await Promise.all((await listProjections(sql)).map(async (row) => viewOf(sql, row, await logHead.catchUp()))),
+  // read keys get a failure's position, not its message (projection-view.ts)
+  app.get('/', { schema: { response: { 200: Type.Object({ projections: Type.Array(ProjectionView) }), 500: ProblemRef } } }, async (request) => ({
+    projections: await Promise.all((await listProjections(sql)).map(async (row) => projectionViewFor(await viewOf(sql, row, await logHead.catchUp()), request.role === 'admin'))),
   }))
 
   app.get('/:name', { schema: { params: ProjectionParams, response: { 200: ProjectionView, ...problems } } }, async (request) =>
-    view(request.params.name),
+    projectionViewFor(await view(request.params.name), request.role === 'admin'),
   )
 
   app.put('/:name', {

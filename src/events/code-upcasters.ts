@@ -13,9 +13,10 @@ const isStepTable = (value: unknown): value is Record<string, CodeUpcaster> =>
 
 // Modules in PROJECTIONS_DIR may export `upcasters: { [type]: { [fromVersion]: (data, event) => newData } }`
 // (src/events/upcaster-types.ts), beside or instead of a projection. Several modules may add steps to one type;
-// the same step twice is a start-up error, not a silent override.
+// the same step twice is a start-up error, not a silent override. Tables without a prototype, read by own keys
+// only: a type called toString or constructor is a type like any other (SPEC "Details").
 export const loadCodeUpcasters = async (dir: string | undefined): Promise<CodeUpcasters> => {
-  const upcasters: CodeUpcasters = {}
+  const upcasters: CodeUpcasters = Object.create(null) as CodeUpcasters
   if (!dir) return upcasters
   const files = (await readdir(dir)).filter((file) => MODULE_FILE.test(file) && !file.endsWith('.d.ts')).sort()
   for (const file of files) {
@@ -24,9 +25,10 @@ export const loadCodeUpcasters = async (dir: string | undefined): Promise<CodeUp
     if (typeof module.upcasters !== 'object' || module.upcasters === null) throw new Error(`${file}: upcasters must be { [type]: { [fromVersion]: function } }`)
     for (const [type, steps] of Object.entries(module.upcasters)) {
       if (!EVENT_TYPE.test(type) || !isStepTable(steps)) throw new Error(`${file}: upcasters.${type} must be { [fromVersion ≥ 1]: (data, event) => data }`)
-      const table = (upcasters[type] ??= {})
+      if (!Object.hasOwn(upcasters, type)) upcasters[type] = Object.create(null) as Record<number, CodeUpcaster>
+      const table = upcasters[type]!
       for (const [from, step] of Object.entries(steps)) {
-        if (table[Number(from)]) throw new Error(`${file}: upcasters.${type}[${from}] is defined by another module too`)
+        if (Object.hasOwn(table, from)) throw new Error(`${file}: upcasters.${type}[${from}] is defined by another module too`)
         table[Number(from)] = step
       }
     }

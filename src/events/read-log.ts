@@ -25,6 +25,17 @@ export interface LogPage {
 // Stream ids use only ASCII below '~', so under collate "C" every id with this prefix sorts before prefix + '~'.
 const PREFIX_END = '~'
 
+// The streamId prefix as a range on stream_id, guarded by whether any stream of the reader's has that prefix: one probe
+// of streams_pkey, which PostgreSQL makes once before reading any event (an uncorrelated test is a One-Time Filter),
+// and when it is false no event is read at all. Without it a prepared statement's generic plan, which cannot know
+// how selective the prefix is, walks the log in position order to head and finds nothing (docs/gap-safety.md:
+// "Filters"). Gap-safe: every event at or below head has committed, and with it, in the same append, its stream's
+// row, which is never deleted; so if any event in (after, head] has the prefix, the guard sees its stream.
+const streamPrefix = (sql: Sql, owner: string, prefix: string) => sql`
+     and stream_id >= ${prefix}
+     and stream_id < ${prefix + PREFIX_END}
+     and exists (select from streams s where s.tenant = ${owner} and s.stream_id >= ${prefix} and s.stream_id < ${prefix + PREFIX_END})`
+
 // The rows of one read of the log: the tenant's (or the system streams') events in (after, head] that pass the filters.
 // gap safety: callers pass a head from LogHead; nothing above it is read, so nothing can appear below it later
 export const logConditions = (sql: Sql, tenant: string, head: number, query: LogQuery) => {
@@ -36,7 +47,7 @@ export const logConditions = (sql: Sql, tenant: string, head: number, query: Log
      and global_position <= ${head}
      ${types?.length ? sql`and type = any(${types}::text[])` : sql``}
      ${category !== undefined ? sql`and category = ${category}` : sql``}
-     ${streamId !== undefined ? sql`and stream_id >= ${streamId} and stream_id < ${streamId + PREFIX_END}` : sql``}
+     ${streamId !== undefined ? streamPrefix(sql, owner, streamId) : sql``}
      ${since !== undefined ? sql`and created_at >= ${since}` : sql``}
      ${until !== undefined ? sql`and created_at <= ${until}` : sql``}
      ${correlationId !== undefined ? sql`and metadata ->> 'correlationId' = ${correlationId}` : sql``}`

@@ -57,7 +57,7 @@ export class Metrics {
   subscriptionsGauge(open: () => number): void {
     new Gauge({
       name: 'annalist_subscriptions_open',
-      help: 'Open GET /subscribe streams',
+      help: 'Open event streams: GET /subscribe and backfill progress',
       registers: [this.registry],
       collect() {
         this.set(open())

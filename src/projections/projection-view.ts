@@ -57,3 +57,12 @@ export const viewOf = async (sql: Sql | Tx, row: ProjectionRow, head: number): P
     definition: row.definition,
   }
 }
+
+// What keys below admin read in place of a failure's message (SPEC "Details": lastError never carries database
+// error text to non-admin keys). The message may hold the database's words, or whatever a code handler put in its
+// error, from an event of any tenant (projections are global); such keys learn where the projection failed and
+// that it did, an admin key (or anyone on a server without keys) reads why.
+export const FAILURE_MESSAGE_WITHHELD = 'the handler failed on this event; its message is shown to admin keys only'
+
+export const projectionViewFor = (view: ProjectionView, admin: boolean): ProjectionView =>
+  admin || view.lastError === null ? view : { ...view, lastError: { ...view.lastError, message: FAILURE_MESSAGE_WITHHELD } }

@@ -26,7 +26,7 @@ export interface RunnerOptions {
   // the gap-safe head, freshly observed: where a backfill's selection ends
   head: () => Promise<number>
   // a projection snapshot of the live documents, taken before a non-atomic backfill changes them
-  snapshot: (projection: string) => Promise<string>
+  snapshot: (projection: string, backfillId: string) => Promise<string>
   log: { info: (object: object, message: string) => void; warn: (object: object, message: string) => void }
   batchSize?: number
   // MAX_PAGE_BYTES: worker and backfill batches stop early at this many bytes of events

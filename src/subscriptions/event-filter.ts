@@ -1,4 +1,5 @@
 import type { LogQuery } from '../events/read-log.js'
+import { parseTime } from '../events/times.js'
 import { readTenant, type StoredEvent } from '../events/types.js'
 
 export type LogFilter = Omit<LogQuery, 'after' | 'limit'>
@@ -7,6 +8,14 @@ export type LogFilter = Omit<LogQuery, 'after' | 'limit'>
 export type MatchableEvent = Pick<StoredEvent, 'type' | 'streamId' | 'createdAt'> & { correlationId: string | null }
 
 export type EventMatcher = (tenant: string, event: MatchableEvent) => boolean
+
+// A time filter that cannot be applied is never skipped (logFilter answers 400 before one gets here).
+const instantOf = (text: string | undefined, round: 'floor' | 'ceil'): number | undefined => {
+  if (text === undefined) return undefined
+  const instant = parseTime(text)
+  if (!instant) throw new Error(`not an RFC 3339 time: ${text}`)
+  return instant[round]
+}
 
 // The /events filters in memory, for events a fan-out read once for everyone: the same tenant rule
 // (readTenant) and the same comparisons as readLog's SQL, so a live subscriber sees what a replay would.
@@ -18,8 +27,8 @@ export const eventMatcher = (tenant: string, filter: LogFilter): EventMatcher =>
   const category = filter.category
   const categoryPrefix = category !== undefined ? category + '-' : ''
   const inCategory = (id: string): boolean => !category!.includes('-') && (id === category || id.startsWith(categoryPrefix))
-  const since = filter.since !== undefined ? Date.parse(filter.since) : undefined
-  const until = filter.until !== undefined ? Date.parse(filter.until) : undefined
+  const since = instantOf(filter.since, 'ceil')
+  const until = instantOf(filter.until, 'floor')
   return (eventTenant, event) => {
     if (eventTenant !== owner) return false
     if (types && !types.has(event.type)) return false

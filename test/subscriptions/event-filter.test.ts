@@ -27,6 +27,9 @@ const all = await readLogBatch(sql, 0, head, 1000, DEFAULT_MAX_PAGE_BYTES)
 t.equal(all.events.length, writes.length, 'the batch holds every tenant’s events')
 
 const middle = all.events[3]!.event.createdAt
+// half a millisecond after `middle`, and half a millisecond before it: createdAt has millisecond precision
+const halfAfter = middle.replace('Z', '5Z')
+const halfBefore = new Date(Date.parse(middle) - 1).toISOString().replace('Z', '5Z')
 const filters: LogFilter[] = [
   {},
   { types: ['OrderPlaced'] },
@@ -41,6 +44,11 @@ const filters: LogFilter[] = [
   { correlationId: 'null' },
   { since: middle },
   { until: middle },
+  { since: halfAfter },
+  { since: halfBefore },
+  { until: halfAfter },
+  { until: halfBefore },
+  { since: middle.replace('T', 't').replace('Z', '+00:00') },
   { streamId: '$projection' },
   { category: '$projections' },
   { streamId: '$' },

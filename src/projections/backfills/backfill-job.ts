@@ -23,7 +23,7 @@ export interface BackfillJobDeps {
   upcast: (event: ProjectionEvent) => ProjectionEvent
   // the gap-safe head now (a fresh observation)
   head: () => Promise<number>
-  snapshot: (projection: string) => Promise<string>
+  snapshot: (projection: string, backfillId: string) => Promise<string>
   record: (projection: string, type: SystemEventType, data: Record<string, unknown>, correlationId?: string | null) => Promise<void>
   // the run reached a state the runner acts on (swapping: start the generation's worker; or ended)
   settled: (job: BackfillJob) => void
@@ -125,13 +125,26 @@ export class BackfillJob {
     await (row.atomic ? this.#handOver(row) : this.#complete(row))
   }
 
-  // queued → running: the selection is fixed against the gap-safe head of this moment, partitions get
-  // their checkpoints, and a non-atomic run first snapshots the documents it is about to change.
+  // A run that cannot start (the database refuses its selection, say) ends `failed` with the error (SPEC
+  // "Details"), never queued and tried again for ever; only the database being away is tried again, by the
+  // runner's next round.
   async #begin(): Promise<BackfillRow> {
     const row = await getBackfill(this.deps.sql, this.projection, this.id)
     if (row.status !== 'queued') return row
-    const snapshotId = row.atomic ? null : await this.deps.snapshot(this.projection)
+    try {
+      return await this.#start(row)
+    } catch (error) {
+      if (isTransient(error)) throw error
+      await this.#fail(messageOf(error))
+      return getBackfill(this.deps.sql, this.projection, this.id)
+    }
+  }
+
+  // queued → running: the selection is fixed against the gap-safe head of this moment, partitions get their
+  // checkpoints, and a non-atomic run snapshots the documents it is about to change, once (claimSnapshot).
+  async #start(row: BackfillRow): Promise<BackfillRow> {
     const selection = await selectEvents(this.deps.sql, row, this.projector, this.deps.head)
+    const snapshotId = row.atomic ? null : (row.snapshotId ?? (await this.deps.snapshot(this.projection, this.id)))
     const started = await changeProjection(this.deps.sql, this.projection, async (tx) => {
       const [updated] = await tx`
         update projection_backfills

@@ -1,11 +1,13 @@
 import type { Sql } from '../../db/connect.js'
-import { getBackfill, TERMINAL, viewOfBackfill, type BackfillView } from './backfill-runs.js'
+import { backfillViewFor, getBackfill, TERMINAL, viewOfBackfill, type BackfillView } from './backfill-runs.js'
 
 export interface ProgressOptions {
   pollMs: number
   heartbeatMs: number
   // the stream was closed (by the client, or by a shutdown)
   closed: () => boolean
+  // the caller's key is an admin's: it reads a failed run's error (backfillViewFor)
+  admin: boolean
   log: { warn: (object: object, message: string) => void }
 }
 
@@ -14,7 +16,7 @@ export interface ProgressOptions {
 // ends (its final view included) or the stream closes. `first` is the view the caller already read (its 404 came
 // before the stream opened).
 export async function* backfillProgressFrames(sql: Sql, name: string, id: string, first: BackfillView, options: ProgressOptions): AsyncGenerator<string> {
-  let view = first
+  let view = backfillViewFor(first, options.admin)
   let sent = ''
   let lastWrite = Date.now()
   while (!options.closed()) {
@@ -31,7 +33,7 @@ export async function* backfillProgressFrames(sql: Sql, name: string, id: string
     await new Promise((resolve) => setTimeout(resolve, options.pollMs))
     if (options.closed()) return
     try {
-      view = viewOfBackfill(await getBackfill(sql, name, id))
+      view = backfillViewFor(viewOfBackfill(await getBackfill(sql, name, id)), options.admin)
     } catch (error) {
       options.log.warn({ err: error }, 'backfill progress stream ended: a read failed')
       return

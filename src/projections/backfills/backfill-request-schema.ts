@@ -1,8 +1,8 @@
 import { Ajv } from 'ajv'
-import addFormats from 'ajv-formats'
 import { Type, type Static } from 'typebox'
 import { describeAjvError } from '../../ajv-errors.js'
 import { Problem } from '../../problems.js'
+import { isTime, parseTime } from '../../events/times.js'
 import type { Projector } from '../engine/apply-event.js'
 
 const EVENT_TYPE = '^[A-Za-z0-9_.:-]{1,256}$'
@@ -64,7 +64,9 @@ const PARAMETERS: Record<Criteria, { required: (keyof BackfillRequest)[]; option
 const SELECTION: (keyof BackfillRequest)[] = ['from', 'to', 'days', 'fromPosition', 'toPosition', 'count']
 
 const ajv = new Ajv({ allErrors: false, strict: false })
-addFormats.default(ajv, ['date-time'])
+// times PostgreSQL and JavaScript both read alike (SPEC "Details": years 1–9999), so a run never starts on one
+// the database refuses
+ajv.addFormat('date-time', isTime)
 const validate = ajv.compile(BackfillRequestSchema)
 
 const invalid = (pointer: string, message: string): Problem =>
@@ -86,7 +88,7 @@ export const checkBackfillRequest = (input: unknown): BackfillRequest => {
       throw invalid(`/${field}`, `${field} does not apply to criteria ${request.criteria}`)
     }
   }
-  if (request.from !== undefined && request.to !== undefined && Date.parse(request.from) > Date.parse(request.to)) {
+  if (request.from !== undefined && request.to !== undefined && parseTime(request.from)!.floor > parseTime(request.to)!.floor) {
     throw invalid('/to', 'to is before from')
   }
   if (request.fromPosition !== undefined && request.toPosition !== undefined && request.fromPosition > request.toPosition) {

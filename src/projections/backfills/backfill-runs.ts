@@ -105,6 +105,13 @@ export const viewOfBackfill = (row: BackfillRow): BackfillView => {
   }
 }
 
+// As for a projection's lastError (projection-view.ts): a run's error may hold the database's words or a code
+// handler's, from an event of any tenant; keys below admin read that it failed, admin keys read why.
+export const BACKFILL_ERROR_WITHHELD = 'the backfill failed; its error is shown to admin keys only'
+
+export const backfillViewFor = (view: BackfillView, admin: boolean): BackfillView =>
+  admin || view.error === null ? view : { ...view, error: BACKFILL_ERROR_WITHHELD }
+
 export const getBackfill = async (sql: Sql | Tx, projection: string, id: string): Promise<BackfillRow> => {
   const [row] = await sql<BackfillRow[]>`
     select ${backfillColumns(sql)} from projection_backfills b where b.id = ${id} and b.projection = ${projection}`
@@ -170,6 +177,16 @@ export const createBackfill = async (tx: Tx, backfill: NewBackfill): Promise<str
 
 const inProgress = (projection: string, id?: string): Problem =>
   new Problem('backfill-in-progress', { projection, ...(id ? { backfillId: id } : {}) }, `a backfill of ${projection} is already queued or running`)
+
+// A non-atomic run's snapshot (SPEC: taken before the run changes live documents), recorded in the transaction that
+// takes it: a run retried after the database was away finds it and takes no other, so a run has at most one.
+export const claimSnapshot = async (tx: Tx, id: string, snapshotId: string): Promise<void> => {
+  const [claimed] = await tx`
+    update projection_backfills set snapshot_id = ${snapshotId}, updated_at = now()
+     where id = ${id} and status = 'queued' and snapshot_id is null
+    returning id`
+  if (!claimed) throw new Error(`backfill ${id} is no longer queued without a snapshot`)
+}
 
 // Ends a run that has not ended, inside a transaction holding the projection lock exclusively. An atomic
 // run's generation goes with it, so the live one is untouched. Partition batches and the generation's

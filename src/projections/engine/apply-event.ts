@@ -1,5 +1,6 @@
 import type { DocumentSession } from './document-session.js'
 import { applyDeclarative, documentIdOf } from './declarative.js'
+import { checkDocumentId } from './document-id.js'
 import type { CodeProjection, DeclarativeDefinition, ProjectionContext, ProjectionEvent, ProjectionSource } from '../types.js'
 
 // One engine, two kinds: both apply an event through the batch's document session.
@@ -31,8 +32,13 @@ export const handles = (projector: Projector, type: string): boolean =>
 // so a batch loads all its documents in one query.
 export const documentKeyOf = (projector: Projector, event: ProjectionEvent): { tenant: string; id: string } | undefined => {
   if (projector.kind !== 'declarative' || !handles(projector, event.type)) return undefined
-  const id = documentIdOf(projector.definition, event)
-  return id === undefined ? undefined : { tenant: event.tenant, id }
+  try {
+    const id = documentIdOf(projector.definition, event)
+    return id === undefined ? undefined : { tenant: event.tenant, id }
+  } catch {
+    // an id that cannot be one: nothing to load; applying the event fails it, in its turn
+    return undefined
+  }
 }
 
 export const applyEvent = async (projector: Projector, session: DocumentSession, event: ProjectionEvent): Promise<void> => {
@@ -51,14 +57,17 @@ export const applyEvent = async (projector: Projector, session: DocumentSession,
   await handler(event, contextFor(session, event))
 }
 
+// ids are checked as declarative ones are (document-id.ts): a bad one fails this event's handler
 const contextFor = (session: DocumentSession, event: ProjectionEvent): ProjectionContext => ({
-  load: async (id) => (await session.get(event.tenant, id)).document ?? undefined,
+  load: async (id) => (await session.get(event.tenant, checkDocumentId(id, 'ctx.load'))).document ?? undefined,
   // loaded first, so the session knows the stored version it must not write over
-  store: async (id, document) => {
+  store: async (raw, document) => {
+    const id = checkDocumentId(raw, 'ctx.store')
     await session.preload([{ tenant: event.tenant, id }])
     session.put(event.tenant, id, structuredClone(document), event.globalPosition)
   },
-  delete: async (id) => {
+  delete: async (raw) => {
+    const id = checkDocumentId(raw, 'ctx.delete')
     await session.preload([{ tenant: event.tenant, id }])
     session.put(event.tenant, id, null, event.globalPosition)
   },

@@ -1,17 +1,15 @@
 import { JsonNumber } from '../../events/exact-json.js'
+import { checkDocumentId } from './document-id.js'
+import { HandlerError } from './handler-error.js'
 import { defineOwn, getField, MISSING, resolvePath, setField, unsetField, valueOf } from './json-path.js'
 import type { DeclarativeDefinition, DeclarativeHandler, Document, ProjectionEvent } from '../types.js'
 
-// A handler that cannot apply to this document (push onto a non-array, inc of a non-number): the
-// projection's failure rules take over (SPEC "Projections").
-export class HandlerError extends Error {}
-
+// The document an event addresses. A documentId path missing from the event, or an empty string, addresses none
+// (as a missing path skips an op); any other value that cannot be a document id fails the handler (document-id.ts).
 export const documentIdOf = (definition: DeclarativeDefinition, event: ProjectionEvent): string | undefined => {
-  const id = resolvePath(event, definition.documentId)
-  if (typeof id === 'string' && id.length > 0) return id
-  if (typeof id === 'number' || typeof id === 'bigint') return String(id)
-  if (id instanceof JsonNumber) return id.text
-  return undefined
+  const value = resolvePath(event, definition.documentId)
+  if (value === MISSING || value === '') return undefined
+  return checkDocumentId(value, `documentId ${definition.documentId}`)
 }
 
 const isObject = (value: unknown): value is Record<string, unknown> =>

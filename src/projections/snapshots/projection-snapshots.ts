@@ -30,7 +30,14 @@ export const snapshotNotFound = (name: string, id: string): Problem =>
 // lock keeps the live worker's and a non-atomic backfill's batches out, so the documents and the
 // checkpoint stand still while they are copied: the copy is exactly the documents at that checkpoint, and
 // it stays inside the database. With `generation`, copies only while that generation is live (null otherwise).
-export const copyLiveGeneration = (sql: Sql, name: string, reason: string, generation?: number): Promise<ProjectionSnapshot | null> =>
+// `within` runs in the copy's transaction, so whatever it records about the snapshot commits with it or not at all.
+export const copyLiveGeneration = (
+  sql: Sql,
+  name: string,
+  reason: string,
+  generation?: number,
+  within?: (tx: Tx, snapshotId: string) => Promise<void>,
+): Promise<ProjectionSnapshot | null> =>
   inProjectionLock(sql, name, 'shared', async (tx) => {
     const [live] = await tx<{ generation: number }[]>`
       select p.live_generation as generation
@@ -59,6 +66,7 @@ export const copyLiveGeneration = (sql: Sql, name: string, reason: string, gener
          set documents = (select count(*) from copied where present)
        where id = ${id}
       returning ${snapshotColumns(tx)}`
+    await within?.(tx, id)
     return snapshot!
   })
 
@@ -67,8 +75,9 @@ export const createProjectionSnapshot = async (
   sql: Sql,
   name: string,
   reason = 'manual',
+  within?: (tx: Tx, snapshotId: string) => Promise<void>,
 ): Promise<ProjectionSnapshot> => {
-  const snapshot = (await copyLiveGeneration(sql, name, reason))!
+  const snapshot = (await copyLiveGeneration(sql, name, reason, undefined, within))!
   await recordSystemEvent(sql, name, 'ProjectionSnapshotCreated', { snapshotId: snapshot.id, position: snapshot.position, reason })
   return snapshot
 }

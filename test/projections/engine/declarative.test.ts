@@ -1,5 +1,6 @@
 import t from 'tap'
-import { applyDeclarative, documentIdOf, HandlerError } from '../../../src/projections/engine/declarative.js'
+import { applyDeclarative, documentIdOf } from '../../../src/projections/engine/declarative.js'
+import { HandlerError } from '../../../src/projections/engine/handler-error.js'
 import { checkDefinition } from '../../../src/projections/definition-schema.js'
 import type { DeclarativeDefinition, ProjectionEvent } from '../../../src/projections/types.js'
 
@@ -69,13 +70,17 @@ t.test('delete removes the document', async (t) => {
   t.equal(applyDeclarative({ delete: true }, stored({}), { a: 1 }), null)
 })
 
-t.test('documentId comes from the event; missing or empty ids address nothing', async (t) => {
+t.test('documentId comes from the event; missing or empty ids address nothing, other values that cannot be ids fail', async (t) => {
   const definition = { documentId: '$.data.orderId' } as DeclarativeDefinition
   t.equal(documentIdOf(definition, stored({ orderId: 'o-1' })), 'o-1')
   t.equal(documentIdOf(definition, stored({ orderId: 42 })), '42')
   t.equal(documentIdOf(definition, stored({})), undefined)
   t.equal(documentIdOf(definition, stored({ orderId: '' })), undefined)
   t.equal(documentIdOf({ documentId: '$.streamId' } as DeclarativeDefinition, stored({})), 'order-42')
+  t.equal(documentIdOf(definition, stored({ orderId: 'é'.repeat(512) })), 'é'.repeat(512), '1,024 bytes is the most')
+  for (const orderId of [null, false, {}, [], 'é'.repeat(512) + 'x']) {
+    t.ok(failsWithHandlerError(() => documentIdOf(definition, stored({ orderId }))), JSON.stringify(orderId).slice(0, 20))
+  }
 })
 
 t.test('an invalid definition is a 400 naming the bad part', async (t) => {
