@@ -7,7 +7,7 @@ import type { LiveFeed } from '../src/subscriptions/live-feed.js'
 import type { Subscription } from '../src/subscriptions/subscription.js'
 import { callerOf, type CallerLimit } from '../src/http/caller-limit.js'
 import { acceptsEventStream, endAfterHeaders, openEventStream } from '../src/http/event-stream.js'
-import { LogQuery } from '../src/http/schemas.js'
+import { LogReadQuery } from '../src/events/schemas.js'
 
 export interface SubscribeRoutesOptions {
   liveFeed: LiveFeed
@@ -17,7 +17,7 @@ export interface SubscribeRoutesOptions {
 }
 
 // the /events filters; a subscription has no page size
-const SubscribeQuery = Type.Omit(LogQuery, ['limit'])
+const SubscribeQuery = Type.Omit(LogReadQuery, ['limit'])
 
 const SubscribeHeaders = Type.Object({
   accept: Type.Optional(Type.String()),

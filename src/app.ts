@@ -5,9 +5,8 @@ import addFormats from 'ajv-formats'
 import type { Config } from './config.js'
 import type { Sql } from './db/connect.js'
 import type { Services } from './services.js'
-import { Problem as ProblemSchema } from './http/schemas.js'
 import { clientErrorHandler, notFoundHandler, problemHandler, sendProblem } from './http/problem-handler.js'
-import { Problem } from './problems.js'
+import { Problem, ProblemBody } from './problems.js'
 import { requestId } from './http/request-id.js'
 import { jsonBodyParser } from './http/json-body-parser.js'
 import { parseJsonBody } from './http/json-body.js'
@@ -47,7 +46,7 @@ export interface AppDeps {
 const ajvFor = (options: ConstructorParameters<typeof Ajv>[0]): Ajv => {
   const ajv = new Ajv({ allErrors: false, strict: false, ...options })
   addFormats.default(ajv)
-  ajv.addSchema(ProblemSchema)
+  ajv.addSchema(ProblemBody)
   return ajv
 }
 
@@ -77,7 +76,7 @@ const createFastify = (deps: AppDeps) => {
   const bodyAjv = ajvFor({ removeAdditional: false, coerceTypes: false, useDefaults: true })
   const textAjv = ajvFor({ removeAdditional: false, coerceTypes: 'array', useDefaults: true })
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodyAjv : textAjv).compile(schema))
-  app.addSchema(ProblemSchema)
+  app.addSchema(ProblemBody)
 
   app.setErrorHandler(problemHandler)
   app.setNotFoundHandler(notFoundHandler)

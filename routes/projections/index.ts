@@ -6,7 +6,8 @@ import { checkDefinition } from '../../src/projections/definition-schema.js'
 import { rollbackProjection } from '../../src/projections/backfills/backfill-commands.js'
 import { defineProjection, removeProjection, resetProjection, skipFailedEvent, startProjection, stopProjection } from '../../src/projections/management.js'
 import type { ProjectionRunner } from '../../src/projections/runner.js'
-import { ProjectionParams, ProjectionViewSchema as ProjectionView, viewOf } from '../../src/projections/projection-view.js'
+import { viewOf } from '../../src/projections/projection-view.js'
+import { ProjectionList, ProjectionParams, ProjectionView } from '../../src/projections/schemas.js'
 import { getProjection, listProjections } from '../../src/projections/definitions.js'
 import type { LogHead } from '../../src/events/log-head.js'
 
@@ -31,7 +32,7 @@ export const projectionRoutes: FastifyPluginAsyncTypebox<ProjectionRoutesOptions
   // head as /events reports it, so `lag: 0` means every event acknowledged before the request is applied
   const view = async (name: string) => viewOf(sql, await getProjection(sql, name), await logHead.catchUp())
 
-  app.get('/', { schema: { response: { 200: Type.Object({ projections: Type.Array(ProjectionView) }), 500: ProblemRef } } }, async () => ({
+  app.get('/', { schema: { response: { 200: ProjectionList, 500: ProblemRef } } }, async () => ({
     projections: await Promise.all((await listProjections(sql)).map(async (row) => viewOf(sql, row, await logHead.catchUp()))),
   }))
 

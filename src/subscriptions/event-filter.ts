@@ -1,5 +1,6 @@
 import type { LogQuery } from '../events/read-log.js'
-import { readTenant, type StoredEvent } from '../events/types.js'
+import type { StoredEvent } from '../events/schemas.js'
+import { readTenant } from '../events/types.js'
 
 export type LogFilter = Omit<LogQuery, 'after' | 'limit'>
 

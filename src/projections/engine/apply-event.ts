@@ -1,6 +1,7 @@
 import type { DocumentSession } from './document-session.js'
 import { applyDeclarative, documentIdOf } from './declarative.js'
-import type { CodeProjection, DeclarativeDefinition, ProjectionContext, ProjectionEvent, ProjectionSource } from '../types.js'
+import type { DeclarativeDefinition } from '../definition-schema.js'
+import type { CodeProjection, ProjectionContext, ProjectionEvent, ProjectionSource } from '../types.js'
 
 // One engine, two kinds: both apply an event through the batch's document session.
 export type Projector =

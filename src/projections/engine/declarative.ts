@@ -1,6 +1,7 @@
 import { JsonNumber } from '../../events/exact-json.js'
 import { defineOwn, getField, MISSING, resolvePath, setField, unsetField, valueOf } from './json-path.js'
-import type { DeclarativeDefinition, DeclarativeHandler, Document, ProjectionEvent } from '../types.js'
+import type { DeclarativeDefinition, DeclarativeHandler } from '../definition-schema.js'
+import type { Document, ProjectionEvent } from '../types.js'
 
 // A handler that cannot apply to this document (push onto a non-array, inc of a non-number): the
 // projection's failure rules take over (SPEC "Projections").

@@ -1,7 +1,8 @@
 import t from 'tap'
 import { applyDeclarative, documentIdOf, HandlerError } from '../../../src/projections/engine/declarative.js'
 import { checkDefinition } from '../../../src/projections/definition-schema.js'
-import type { DeclarativeDefinition, ProjectionEvent } from '../../../src/projections/types.js'
+import type { DeclarativeDefinition } from '../../../src/projections/definition-schema.js'
+import type { ProjectionEvent } from '../../../src/projections/types.js'
 
 const stored = (data: unknown, extra: Partial<ProjectionEvent> = {}): ProjectionEvent => ({
   tenant: 'default',
