@@ -20,7 +20,7 @@ export interface StreamRoutesOptions {
   metrics: Metrics
 }
 
-const problems = { 400: ProblemRef, 413: ProblemRef, 415: ProblemRef, 500: ProblemRef }
+const problems = { 400: ProblemRef, 500: ProblemRef }
 
 const duplicateIds = (ids: (string | undefined)[]): boolean => {
   const present = ids.filter((id) => id !== undefined).map((id) => id.toLowerCase())
@@ -37,7 +37,7 @@ export const streamRoutes: FastifyPluginAsyncTypebox<StreamRoutesOptions> = asyn
     schema: {
       params: StreamParams,
       body: appendRequest(maxEventsPerAppend),
-      response: { 200: AppendResult, 201: AppendResult, 409: ProblemRef, ...problems },
+      response: { 200: AppendResult, 201: AppendResult, 409: ProblemRef, 413: ProblemRef, 415: ProblemRef, ...problems },
     },
   }, async (request, reply) => {
     if (duplicateIds(request.body.events.map((event) => event.eventId))) {

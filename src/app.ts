@@ -1,4 +1,4 @@
-import Fastify, { LogController, type FastifyInstance } from 'fastify'
+import Fastify, { LogController, type FastifyInstance, type RouteOptions } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Ajv } from 'ajv'
 import addFormats from 'ajv-formats'
@@ -41,6 +41,8 @@ export interface AppDeps {
   logger?: boolean
   // the server passes its own, with process metrics; a test app gets a fresh one
   metrics?: Metrics
+  // told of every route as it is added: the contract test compares their schemas with openapi.yaml
+  onRoute?: (route: RouteOptions) => void
 }
 
 const ajvFor = (options: ConstructorParameters<typeof Ajv>[0]): Ajv => {
@@ -143,6 +145,7 @@ export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
   const subscriptions = new CallerLimit(config.MAX_SUBSCRIPTIONS_PER_KEY)
   metrics.subscriptionsGauge(() => subscriptions.total)
   await addRequestHooks(app, config, metrics)
+  if (deps.onRoute) app.addHook('onRoute', deps.onRoute)
 
   await app.register(streamRoutes, { prefix: '/streams', sql, upcasters, maxEventsPerAppend: config.MAX_EVENTS_PER_APPEND, maxPageBytes: config.MAX_PAGE_BYTES, metrics })
   await app.register(eventRoutes, { prefix: '/events', sql, logHead, upcasters, maxPageBytes: config.MAX_PAGE_BYTES })

@@ -30,7 +30,7 @@ export const backfillRoutes: FastifyPluginAsyncTypebox<BackfillRoutesOptions> = 
   })
 
   app.post('/:name/backfills', {
-    schema: { params: ProjectionParams, body: Type.Unknown(), response: { 202: BackfillView, 400: ProblemRef, 404: ProblemRef, 409: ProblemRef, 500: ProblemRef } },
+    schema: { params: ProjectionParams, body: Type.Unknown(), response: { 202: BackfillView, 400: ProblemRef, 404: ProblemRef, 409: ProblemRef, 413: ProblemRef, 415: ProblemRef, 500: ProblemRef } },
   }, async (request, reply) => {
     const view = await requestBackfill(sql, runner, request.params.name, request.body, { correlationId: request.id })
     return reply.code(202).send(view)

@@ -32,7 +32,7 @@ export const projectionRoutes: FastifyPluginAsyncTypebox<ProjectionRoutesOptions
   // head as /events reports it, so `lag: 0` means every event acknowledged before the request is applied
   const view = async (name: string) => viewOf(sql, await getProjection(sql, name), await logHead.catchUp())
 
-  app.get('/', { schema: { response: { 200: ProjectionList, 500: ProblemRef } } }, async () => ({
+  app.get('/', { schema: { response: { 200: ProjectionList, 400: ProblemRef, 500: ProblemRef } } }, async () => ({
     projections: await Promise.all((await listProjections(sql)).map(async (row) => viewOf(sql, row, await logHead.catchUp()))),
   }))
 
@@ -44,7 +44,7 @@ export const projectionRoutes: FastifyPluginAsyncTypebox<ProjectionRoutesOptions
     schema: {
       params: ProjectionParams,
       body: Type.Unknown(),
-      response: { 200: ProjectionView, 201: ProjectionView, 409: ProblemRef, ...problems },
+      response: { 200: ProjectionView, 201: ProjectionView, 400: ProblemRef, 409: ProblemRef, 413: ProblemRef, 415: ProblemRef, 500: ProblemRef },
     },
   }, async (request, reply) => {
     const { created, view } = await defineProjection(sql, runner, request.params.name, checkDefinition(request.body), await logHead.catchUp())
