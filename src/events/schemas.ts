@@ -86,7 +86,17 @@ export const StreamPage = Type.Object({
 })
 export type StreamPage = Static<typeof StreamPage>
 
-export const SnapshotSummary = Type.Object({ version: Type.Integer(), schemaVersion: Type.Integer(), createdAt: Type.String() })
+export const Snapshot = Type.Object({
+  streamId: Type.String(),
+  version: Type.Integer(),
+  state: Type.Unknown(),
+  schemaVersion: Type.Integer(),
+  createdAt: Type.String(),
+})
+export type Snapshot = Static<typeof Snapshot>
+
+// a stream's newest snapshot without its state (GET /streams/{streamId})
+export const SnapshotSummary = Type.Pick(Snapshot, ['version', 'schemaVersion', 'createdAt'])
 export type SnapshotSummary = Static<typeof SnapshotSummary>
 
 export const StreamInfo = Type.Object({
@@ -135,15 +145,6 @@ export const LogPage = Type.Object({
   head: Type.Integer(),
 })
 export type LogPage = Static<typeof LogPage>
-
-export const Snapshot = Type.Object({
-  streamId: Type.String(),
-  version: Type.Integer(),
-  state: Type.Unknown(),
-  schemaVersion: Type.Integer(),
-  createdAt: Type.String(),
-})
-export type Snapshot = Static<typeof Snapshot>
 
 // a stream version named in a path or query: a snapshot's, or the one a load stops at
 export const Version = Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER })
