@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import type { FastifyPluginAsync } from 'fastify'
+import { Type } from 'typebox'
 import { ProblemRef } from '../src/http/schemas.js'
 
 // public/ sits beside routes/ in the source tree, and two levels up from dist/routes/ once compiled.
@@ -35,7 +36,7 @@ const ASSETS = [
 export const dashboardRoutes: FastifyPluginAsync = async (app) => {
   for (const { url, file, type } of ASSETS) {
     const body = await readAsset(file)
-    app.get(url, { schema: { response: { 400: ProblemRef } } }, async (_request, reply) =>
+    app.get(url, { schema: { response: { 200: Type.String(), 400: ProblemRef } } }, async (_request, reply) =>
       reply.headers(PAGE_HEADERS).type(type).send(body),
     )
   }

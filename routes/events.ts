@@ -1,12 +1,12 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { Type } from 'typebox'
 import type { Sql } from '../src/db/connect.js'
 import type { LogHead } from '../src/events/log-head.js'
 import { eventJson } from '../src/events/event-json.js'
 import { logFilter } from '../src/events/log-filter.js'
 import { readLogText } from '../src/events/read-log-text.js'
 import type { Upcasters } from '../src/events/upcasters.js'
-import { LogQuery, ProblemRef, StoredEvent } from '../src/http/schemas.js'
+import { ProblemRef } from '../src/http/schemas.js'
+import { LogPage, LogReadQuery } from '../src/events/schemas.js'
 
 export interface EventRoutesOptions {
   sql: Sql
@@ -15,15 +15,9 @@ export interface EventRoutesOptions {
   maxPageBytes: number
 }
 
-const LogPage = Type.Object({
-  events: Type.Array(StoredEvent),
-  next: Type.Union([Type.Integer(), Type.Null()]),
-  head: Type.Integer(),
-})
-
 export const eventRoutes: FastifyPluginAsyncTypebox<EventRoutesOptions> = async (app, { sql, logHead, upcasters, maxPageBytes }) => {
   app.get('/', {
-    schema: { querystring: LogQuery, response: { 200: LogPage, 400: ProblemRef, 500: ProblemRef } },
+    schema: { querystring: LogReadQuery, response: { 200: LogPage, 400: ProblemRef, 500: ProblemRef } },
   }, async (request, reply) => {
     const { after, limit } = request.query
     const filter = logFilter(request.query)

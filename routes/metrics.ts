@@ -9,7 +9,7 @@ export interface MetricsRoutesOptions {
 
 // Prometheus text exposition; admin only (src/http/access.ts).
 export const metricsRoutes: FastifyPluginAsyncTypebox<MetricsRoutesOptions> = async (app, { metrics }) => {
-  app.get('/metrics', { schema: { response: { 200: Type.String(), 500: ProblemRef } } }, async (_request, reply) => {
+  app.get('/metrics', { schema: { response: { 200: Type.String(), 400: ProblemRef, 500: ProblemRef } } }, async (_request, reply) => {
     const { contentType, body } = await metrics.render()
     return reply.type(contentType).send(body)
   })

@@ -7,7 +7,8 @@ import { loadJson, loadStream } from '../src/events/load.js'
 import { latestSnapshot, listSnapshots, putSnapshot } from '../src/events/snapshots.js'
 import type { StoredEventText } from '../src/events/read-log-text.js'
 import type { Upcasters } from '../src/events/upcasters.js'
-import { ProblemRef, StoredEvent, StreamId, StreamParams, Timestamp } from '../src/http/schemas.js'
+import { ProblemRef } from '../src/http/schemas.js'
+import { LoadedStream, LoadQuery, Snapshot, SnapshotInput, SnapshotList, StreamId, StreamParams, Version } from '../src/events/schemas.js'
 
 export interface SnapshotRoutesOptions {
   sql: Sql
@@ -17,29 +18,6 @@ export interface SnapshotRoutesOptions {
   maxPageBytes: number
 }
 
-const Version = Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER })
-
-const Snapshot = Type.Object({
-  streamId: Type.String(),
-  version: Type.Integer(),
-  state: Type.Unknown(),
-  schemaVersion: Type.Integer(),
-  createdAt: Type.String(),
-})
-
-const SnapshotBody = Type.Object(
-  { state: Type.Unknown(), schemaVersion: Type.Optional(Type.Integer({ minimum: 1, maximum: 2147483647 })) },
-  { additionalProperties: false },
-)
-
-const Loaded = Type.Object({
-  streamId: Type.String(),
-  version: Type.Integer(),
-  snapshot: Type.Union([Snapshot, Type.Null()]),
-  events: Type.Array(StoredEvent),
-  snapshotDue: Type.Boolean(),
-})
-
 const problems = { 400: ProblemRef, 500: ProblemRef }
 
 // SPEC "Snapshots": /streams/{streamId}/snapshots… and /streams/{streamId}/load
@@ -47,7 +25,7 @@ export const snapshotRoutes: FastifyPluginAsyncTypebox<SnapshotRoutesOptions> = 
   app.put('/:streamId/snapshots/:version', {
     schema: {
       params: Type.Object({ streamId: StreamId, version: Version }),
-      body: SnapshotBody,
+      body: SnapshotInput,
       response: { 200: Snapshot, 201: Snapshot, 409: ProblemRef, 413: ProblemRef, 415: ProblemRef, ...problems },
     },
   }, async (request, reply) => {
@@ -58,7 +36,7 @@ export const snapshotRoutes: FastifyPluginAsyncTypebox<SnapshotRoutesOptions> = 
   })
 
   app.get('/:streamId/snapshots', {
-    schema: { params: StreamParams, response: { 200: Type.Object({ snapshots: Type.Array(Snapshot) }), 404: ProblemRef, ...problems } },
+    schema: { params: StreamParams, response: { 200: SnapshotList, 404: ProblemRef, ...problems } },
   }, async (request) => ({ snapshots: await listSnapshots(sql, request.tenant, request.params.streamId) }))
 
   app.get('/:streamId/snapshots/latest', {
@@ -72,8 +50,8 @@ export const snapshotRoutes: FastifyPluginAsyncTypebox<SnapshotRoutesOptions> = 
   app.get('/:streamId/load', {
     schema: {
       params: StreamParams,
-      querystring: Type.Object({ untilVersion: Type.Optional(Version), until: Type.Optional(Timestamp) }),
-      response: { 200: Loaded, 404: ProblemRef, ...problems },
+      querystring: LoadQuery,
+      response: { 200: LoadedStream, 404: ProblemRef, ...problems },
     },
   }, async (request, reply) => {
     const loaded = await loadStream(sql, request.tenant, request.params.streamId, request.query, maxPageBytes)

@@ -7,7 +7,7 @@ import type { LiveFeed } from '../src/subscriptions/live-feed.js'
 import type { Subscription } from '../src/subscriptions/subscription.js'
 import { callerOf, type CallerLimit } from '../src/http/caller-limit.js'
 import { acceptsEventStream, endAfterHeaders, openEventStream } from '../src/http/event-stream.js'
-import { LogQuery } from '../src/http/schemas.js'
+import { LogReadQuery } from '../src/events/schemas.js'
 import { logFilter } from '../src/events/log-filter.js'
 
 export interface SubscribeRoutesOptions {
@@ -18,7 +18,7 @@ export interface SubscribeRoutesOptions {
 }
 
 // the /events filters; a subscription has no page size
-const SubscribeQuery = Type.Omit(LogQuery, ['limit'])
+const SubscribeQuery = Type.Omit(LogReadQuery, ['limit'])
 
 const SubscribeHeaders = Type.Object({
   accept: Type.Optional(Type.String()),

@@ -3,35 +3,14 @@ import { Type } from 'typebox'
 import type { Sql } from '../src/db/connect.js'
 import { deleteUpcaster, getUpcaster, listUpcasters, putUpcaster } from '../src/events/upcaster-store.js'
 import type { Upcasters } from '../src/events/upcasters.js'
-import { EventType, ProblemRef } from '../src/http/schemas.js'
+import { ProblemRef } from '../src/http/schemas.js'
+import { EventType } from '../src/events/schemas.js'
+import { Upcaster, UpcasterInput, UpcasterList } from '../src/events/upcaster-types.js'
 
 export interface UpcasterRoutesOptions {
   sql: Sql
   upcasters: Upcasters
 }
-
-const SchemaVersion = Type.Integer({ minimum: 1, maximum: 1_000_000 })
-const Field = Type.String({ minLength: 1, maxLength: 1024 })
-
-const Step = Type.Object(
-  {
-    from: SchemaVersion,
-    to: SchemaVersion,
-    rename: Type.Optional(Type.Record(Type.String(), Field, { maxProperties: 256 })),
-    defaults: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { maxProperties: 256 })),
-    remove: Type.Optional(Type.Array(Field, { maxItems: 256 })),
-  },
-  { additionalProperties: false },
-)
-
-const UpcasterBody = Type.Object({ steps: Type.Array(Step, { minItems: 1, maxItems: 100 }) }, { additionalProperties: false })
-
-const Upcaster = Type.Object({
-  type: Type.String(),
-  steps: Type.Array(Step),
-  createdAt: Type.String(),
-  updatedAt: Type.String(),
-})
 
 const TypeParams = Type.Object({ type: EventType })
 const problems = { 400: ProblemRef, 500: ProblemRef }
@@ -39,12 +18,12 @@ const problems = { 400: ProblemRef, 500: ProblemRef }
 // SPEC "Schema evolution": declarative upcasters, global per event type. A change takes effect on this instance
 // before the answer, and on the others when they hear the NOTIFY (src/events/upcasters.ts).
 export const upcasterRoutes: FastifyPluginAsyncTypebox<UpcasterRoutesOptions> = async (app, { sql, upcasters }) => {
-  app.get('/', { schema: { response: { 200: Type.Object({ upcasters: Type.Array(Upcaster) }), ...problems } } }, async () => ({
+  app.get('/', { schema: { response: { 200: UpcasterList, ...problems } } }, async () => ({
     upcasters: await listUpcasters(sql),
   }))
 
   app.put('/:type', {
-    schema: { params: TypeParams, body: UpcasterBody, response: { 200: Upcaster, 201: Upcaster, 413: ProblemRef, 415: ProblemRef, ...problems } },
+    schema: { params: TypeParams, body: UpcasterInput, response: { 200: Upcaster, 201: Upcaster, 413: ProblemRef, 415: ProblemRef, ...problems } },
   }, async (request, reply) => {
     const { upcaster, created } = await putUpcaster(sql, request.params.type, request.body.steps)
     await upcasters.reload()

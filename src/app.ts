@@ -1,13 +1,12 @@
-import Fastify, { LogController, type FastifyInstance } from 'fastify'
+import Fastify, { LogController, type FastifyInstance, type RouteOptions } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Ajv } from 'ajv'
 import addFormats from 'ajv-formats'
 import type { Config } from './config.js'
 import type { Sql } from './db/connect.js'
 import type { Services } from './services.js'
-import { Problem as ProblemSchema } from './http/schemas.js'
 import { clientErrorHandler, notFoundHandler, problemHandler, sendProblem } from './http/problem-handler.js'
-import { Problem } from './problems.js'
+import { Problem, ProblemBody } from './problems.js'
 import { isTime } from './events/times.js'
 import { requestId } from './http/request-id.js'
 import { jsonBodyParser } from './http/json-body-parser.js'
@@ -43,6 +42,8 @@ export interface AppDeps {
   logger?: boolean
   // the server passes its own, with process metrics; a test app gets a fresh one
   metrics?: Metrics
+  // told of every route as it is added: the contract test compares their schemas with openapi.yaml
+  onRoute?: (route: RouteOptions) => void
 }
 
 const ajvFor = (options: ConstructorParameters<typeof Ajv>[0]): Ajv => {
@@ -50,7 +51,7 @@ const ajvFor = (options: ConstructorParameters<typeof Ajv>[0]): Ajv => {
   addFormats.default(ajv)
   // RFC 3339 with years 1–9999 and no leap second, as PostgreSQL and the in-memory filters both read it (times.ts)
   ajv.addFormat('date-time', isTime)
-  ajv.addSchema(ProblemSchema)
+  ajv.addSchema(ProblemBody)
   return ajv
 }
 
@@ -80,7 +81,7 @@ const createFastify = (deps: AppDeps) => {
   const bodyAjv = ajvFor({ removeAdditional: false, coerceTypes: false, useDefaults: true })
   const textAjv = ajvFor({ removeAdditional: false, coerceTypes: 'array', useDefaults: true })
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodyAjv : textAjv).compile(schema))
-  app.addSchema(ProblemSchema)
+  app.addSchema(ProblemBody)
 
   app.setErrorHandler(problemHandler)
   app.setNotFoundHandler(notFoundHandler)
@@ -147,6 +148,7 @@ export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
   const subscriptions = new CallerLimit(config.MAX_SUBSCRIPTIONS_PER_KEY)
   metrics.subscriptionsGauge(() => subscriptions.total)
   await addRequestHooks(app, config, metrics)
+  if (deps.onRoute) app.addHook('onRoute', deps.onRoute)
 
   await app.register(streamRoutes, { prefix: '/streams', sql, upcasters, maxEventsPerAppend: config.MAX_EVENTS_PER_APPEND, maxPageBytes: config.MAX_PAGE_BYTES, metrics })
   await app.register(eventRoutes, { prefix: '/events', sql, logHead, upcasters, maxPageBytes: config.MAX_PAGE_BYTES })

@@ -1,3 +1,5 @@
+import { Type, type Static } from 'typebox'
+
 export const PROBLEM_CODES = {
   'validation-failed': { status: 400, title: 'Validation failed' },
   'wrong-expected-version': { status: 409, title: 'Wrong expected version' },
@@ -25,6 +27,19 @@ export type ProblemCode = keyof typeof PROBLEM_CODES
 
 export const PROBLEM_TYPE_BASE = 'https://annalist.dev/problems/'
 
+// The body of every problem response (RFC 9457), its code's own fields beside these (openapi.yaml's *Problem).
+export const ProblemBody = Type.Object(
+  {
+    type: Type.String(),
+    title: Type.String(),
+    status: Type.Integer(),
+    detail: Type.String(),
+    code: Type.String(),
+  },
+  { additionalProperties: true, $id: 'Problem' },
+)
+export type ProblemBody = Static<typeof ProblemBody>
+
 export class Problem extends Error {
   readonly status: number
   readonly title: string
@@ -39,7 +54,7 @@ export class Problem extends Error {
     this.title = PROBLEM_CODES[code].title
   }
 
-  toJSON(): Record<string, unknown> {
+  toJSON(): ProblemBody {
     // the RFC 9457 members come last, so an extra field can never overwrite them
     return {
       ...this.extra,

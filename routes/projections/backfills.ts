@@ -11,7 +11,7 @@ import { getProjection } from '../../src/projections/definitions.js'
 import { acceptsEventStream, endAfterHeaders, openEventStream } from '../../src/http/event-stream.js'
 import { callerOf, type CallerLimit } from '../../src/http/caller-limit.js'
 import { backfillProgressFrames } from '../../src/projections/backfills/backfill-progress.js'
-import { ProjectionParams } from '../../src/projections/projection-view.js'
+import { BackfillList, BackfillView, ProjectionName, ProjectionParams } from '../../src/projections/schemas.js'
 
 export interface BackfillRoutesOptions {
   sql: Sql
@@ -23,40 +23,8 @@ export interface BackfillRoutesOptions {
 }
 
 const BackfillParams = Type.Object({
-  name: ProjectionParams.properties.name,
+  name: ProjectionName,
   id: Type.String({ format: 'uuid' }),
-})
-
-const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) => Type.Union([schema, Type.Null()])
-
-export const BackfillView = Type.Object({
-  id: Type.String(),
-  projection: Type.String(),
-  status: Type.Union([
-    Type.Literal('queued'),
-    Type.Literal('running'),
-    Type.Literal('swapping'),
-    Type.Literal('completed'),
-    Type.Literal('failed'),
-    Type.Literal('cancelled'),
-  ]),
-  criteria: Type.String(),
-  atomic: Type.Boolean(),
-  maxConcurrency: Type.Integer(),
-  processed: Type.Integer(),
-  total: Nullable(Type.Integer()),
-  percent: Type.Number(),
-  eventsPerSecond: Type.Number(),
-  etaSeconds: Nullable(Type.Number()),
-  createdAt: Type.String(),
-  startedAt: Nullable(Type.String()),
-  finishedAt: Nullable(Type.String()),
-  error: Nullable(Type.String()),
-  requestedBy: Nullable(Type.String()),
-  correlationId: Nullable(Type.String()),
-  generation: Type.Integer(),
-  snapshotId: Nullable(Type.String()),
-  request: Type.Object({}, { additionalProperties: true }),
 })
 
 // Takes the response over and writes the frames until they end (the run ended) or the client goes; `release` runs
@@ -91,14 +59,14 @@ export const backfillRoutes: FastifyPluginAsyncTypebox<BackfillRoutesOptions> = 
   })
 
   app.post('/:name/backfills', {
-    schema: { params: ProjectionParams, body: Type.Unknown(), response: { 202: BackfillView, 400: ProblemRef, 404: ProblemRef, 409: ProblemRef, 500: ProblemRef } },
+    schema: { params: ProjectionParams, body: Type.Unknown(), response: { 202: BackfillView, 400: ProblemRef, 404: ProblemRef, 409: ProblemRef, 413: ProblemRef, 415: ProblemRef, 500: ProblemRef } },
   }, async (request, reply) => {
     const view = await requestBackfill(sql, runner, request.params.name, request.body, { correlationId: request.id })
     return reply.code(202).send(view)
   })
 
   app.get('/:name/backfills', {
-    schema: { params: ProjectionParams, response: { 200: Type.Object({ backfills: Type.Array(BackfillView) }), 400: ProblemRef, 404: ProblemRef, 500: ProblemRef } },
+    schema: { params: ProjectionParams, response: { 200: BackfillList, 400: ProblemRef, 404: ProblemRef, 500: ProblemRef } },
   }, async (request) => {
     await getProjection(sql, request.params.name)
     return { backfills: (await listBackfills(sql, request.params.name)).map((row) => backfillViewFor(viewOfBackfill(row), request.role === 'admin')) }

@@ -4,10 +4,11 @@ import { Type } from 'typebox'
 import type { Sql } from '../../src/db/connect.js'
 import { stringifyExact } from '../../src/events/exact-json.js'
 import { matchesIfNoneMatch } from '../../src/http/etag.js'
-import { Limit, Position, ProblemRef } from '../../src/http/schemas.js'
-import { PROJECTION_NAME_PATTERN } from '../../src/projections/definition-schema.js'
-import { MAX_ORDER_BY, MAX_WHERE, parseFilter, parseOrderBy, PATH_PATTERN, WHERE_OPS } from '../../src/projections/documents/document-query.js'
-import { awaitPosition, DEFAULT_TIMEOUT_MS, getDocument, queryDocuments } from '../../src/projections/documents/documents.js'
+import { ProblemRef } from '../../src/http/schemas.js'
+import { Limit } from '../../src/events/schemas.js'
+import { parseFilter, parseOrderBy } from '../../src/projections/documents/document-query.js'
+import { awaitPosition, getDocument, queryDocuments } from '../../src/projections/documents/documents.js'
+import { DocumentCursor, DocumentPage, DocumentQuery, ProjectionName, ProjectionParams, ReadYourWrites, StoredDocument } from '../../src/projections/schemas.js'
 import type { ProjectionProgress } from '../../src/projections/progress.js'
 
 export interface DocumentRoutesOptions {
@@ -15,52 +16,7 @@ export interface DocumentRoutesOptions {
   progress: ProjectionProgress
 }
 
-const Name = Type.String({ pattern: PROJECTION_NAME_PATTERN })
 const DocumentId = Type.String({ minLength: 1, maxLength: 1024, pattern: '^[^\\u0000]+$' })
-const Path = Type.String({ minLength: 1, maxLength: 1024, pattern: PATH_PATTERN })
-const Cursor = Type.String({ minLength: 1, maxLength: 65536 })
-
-// read-your-writes on every document read, POST …/query included (SPEC "Details")
-const ReadYourWrites = {
-  waitFor: Type.Optional(Position),
-  timeoutMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 30000, default: DEFAULT_TIMEOUT_MS })),
-}
-
-const StoredDocument = Type.Object({
-  id: Type.String(),
-  document: Type.Object({}, { additionalProperties: true }),
-  version: Type.Integer(),
-  updatedAt: Type.String(),
-})
-
-const DocumentPage = Type.Object({
-  documents: Type.Array(StoredDocument),
-  next: Type.Union([Type.String(), Type.Null()]),
-  count: Type.Optional(Type.Integer()),
-})
-
-// op/value agreement (`in` takes an array, …) is checked in the core, where the message can name it
-const WhereClause = Type.Object(
-  { path: Path, op: Type.Enum(WHERE_OPS), value: Type.Unknown() },
-  { additionalProperties: false },
-)
-
-const OrderKey = Type.Object(
-  { path: Path, direction: Type.Optional(Type.Union([Type.Literal('asc'), Type.Literal('desc')])) },
-  { additionalProperties: false },
-)
-
-const QueryBody = Type.Object(
-  {
-    filter: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
-    where: Type.Optional(Type.Array(WhereClause, { maxItems: MAX_WHERE })),
-    orderBy: Type.Optional(Type.Array(OrderKey, { maxItems: MAX_ORDER_BY })),
-    limit: Type.Optional(Limit),
-    cursor: Type.Optional(Cursor),
-    count: Type.Optional(Type.Boolean()),
-  },
-  { additionalProperties: false },
-)
 
 // a 304 has no body, so neither a content type nor a length (RFC 9110 §15.4.5)
 const withoutBody = (reply: FastifyReply): null => {
@@ -80,16 +36,16 @@ const DocumentListQuery = Type.Object({
   filter: Type.Optional(Type.String({ maxLength: 65536 })),
   orderBy: Type.Optional(Type.String({ maxLength: 8192 })),
   limit: Type.Optional(Limit),
-  cursor: Type.Optional(Cursor),
+  cursor: Type.Optional(DocumentCursor),
   count: Type.Optional(Type.Boolean()),
-  ...ReadYourWrites,
+  ...ReadYourWrites.properties,
 })
 
 export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = async (app, { sql, progress }) => {
   app.get('/:name/documents/:id', {
     schema: {
-      params: Type.Object({ name: Name, id: DocumentId }),
-      querystring: Type.Object(ReadYourWrites),
+      params: Type.Object({ name: ProjectionName, id: DocumentId }),
+      querystring: ReadYourWrites,
       headers: Type.Object({ 'if-none-match': Type.Optional(Type.String()) }),
       response: { 200: StoredDocument, 304: Type.Null(), ...problems },
     },
@@ -107,7 +63,7 @@ export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = 
 
   app.get('/:name/documents', {
     schema: {
-      params: Type.Object({ name: Name }),
+      params: ProjectionParams,
       querystring: DocumentListQuery,
       response: { 200: DocumentPage, ...problems },
     },
@@ -121,9 +77,9 @@ export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = 
 
   app.post('/:name/query', {
     schema: {
-      params: Type.Object({ name: Name }),
-      querystring: Type.Object(ReadYourWrites),
-      body: QueryBody,
+      params: ProjectionParams,
+      querystring: ReadYourWrites,
+      body: DocumentQuery,
       response: { 200: DocumentPage, 413: ProblemRef, 415: ProblemRef, ...problems },
     },
   }, async (request, reply) => {

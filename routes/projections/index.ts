@@ -6,7 +6,8 @@ import { checkDefinition } from '../../src/projections/definition-schema.js'
 import { rollbackProjection } from '../../src/projections/backfills/backfill-commands.js'
 import { defineProjection, removeProjection, resetProjection, skipFailedEvent, startProjection, stopProjection } from '../../src/projections/management.js'
 import type { ProjectionRunner } from '../../src/projections/runner.js'
-import { ProjectionParams, projectionViewFor, ProjectionViewSchema as ProjectionView, viewOf } from '../../src/projections/projection-view.js'
+import { projectionViewFor, viewOf } from '../../src/projections/projection-view.js'
+import { ProjectionList, ProjectionParams, ProjectionView } from '../../src/projections/schemas.js'
 import { getProjection, listProjections } from '../../src/projections/definitions.js'
 import type { LogHead } from '../../src/events/log-head.js'
 
@@ -32,7 +33,7 @@ export const projectionRoutes: FastifyPluginAsyncTypebox<ProjectionRoutesOptions
   const view = async (name: string) => viewOf(sql, await getProjection(sql, name), await logHead.catchUp())
 
   // read keys get a failure's position, not its message (projection-view.ts)
-  app.get('/', { schema: { response: { 200: Type.Object({ projections: Type.Array(ProjectionView) }), 500: ProblemRef } } }, async (request) => ({
+  app.get('/', { schema: { response: { 200: ProjectionList, 400: ProblemRef, 500: ProblemRef } } }, async (request) => ({
     projections: await Promise.all((await listProjections(sql)).map(async (row) => projectionViewFor(await viewOf(sql, row, await logHead.catchUp()), request.role === 'admin'))),
   }))
 
@@ -44,7 +45,7 @@ export const projectionRoutes: FastifyPluginAsyncTypebox<ProjectionRoutesOptions
     schema: {
       params: ProjectionParams,
       body: Type.Unknown(),
-      response: { 200: ProjectionView, 201: ProjectionView, 409: ProblemRef, ...problems },
+      response: { 200: ProjectionView, 201: ProjectionView, 400: ProblemRef, 409: ProblemRef, 413: ProblemRef, 415: ProblemRef, 500: ProblemRef },
     },
   }, async (request, reply) => {
     const { created, view } = await defineProjection(sql, runner, request.params.name, checkDefinition(request.body), await logHead.catchUp())

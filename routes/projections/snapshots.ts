@@ -8,7 +8,7 @@ import { getProjection } from '../../src/projections/definitions.js'
 import type { Sql } from '../../src/db/connect.js'
 import type { LogHead } from '../../src/events/log-head.js'
 import type { ProjectionRunner } from '../../src/projections/runner.js'
-import { ProjectionParams, ProjectionViewSchema as ProjectionView } from '../../src/projections/projection-view.js'
+import { ProjectionParams, ProjectionSnapshot, ProjectionSnapshotList, ProjectionView } from '../../src/projections/schemas.js'
 
 export interface ProjectionSnapshotRoutesOptions {
   sql: Sql
@@ -16,16 +16,6 @@ export interface ProjectionSnapshotRoutesOptions {
   logHead: LogHead
   // wakes local readers of the system event
 }
-
-const ProjectionSnapshot = Type.Object({
-  id: Type.String({ format: 'uuid' }),
-  position: Type.Integer(),
-  documents: Type.Integer(),
-  createdAt: Type.String(),
-  reason: Type.String(),
-  generation: Type.Integer(),
-  definitionVersion: Type.Integer(),
-})
 
 const SnapshotParams = Type.Object({ ...ProjectionParams.properties, id: Type.String({ format: 'uuid' }) })
 
@@ -42,7 +32,7 @@ export const projectionSnapshotRoutes: FastifyPluginAsyncTypebox<ProjectionSnaps
   })
 
   app.get('/:name/snapshots', {
-    schema: { params: ProjectionParams, response: { 200: Type.Object({ snapshots: Type.Array(ProjectionSnapshot) }), ...problems } },
+    schema: { params: ProjectionParams, response: { 200: ProjectionSnapshotList, ...problems } },
   }, async (request) => ({ snapshots: await listProjectionSnapshots(sql, request.params.name) }))
 
   app.post('/:name/snapshots/:id/restore', {

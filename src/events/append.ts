@@ -1,22 +1,17 @@
 import { Problem } from '../problems.js'
 import type { Sql } from '../db/connect.js'
 import { isUniqueViolation, toProblem } from '../db/pg-errors.js'
-import { storageTenant, type ExpectedVersion, type InputEvent } from './types.js'
+import type { AppendRequest, AppendResult, ExpectedVersion, InputEvent } from './schemas.js'
+import { storageTenant } from './types.js'
 import { signalAppended } from './appended.js'
 
-export interface AppendRequest {
-  expectedVersion?: ExpectedVersion
-  events: InputEvent[]
+export interface AppendEvent extends InputEvent {
+  // data and metadata as the client sent them (json-body.ts): stored instead of re-encoding the values
+  json?: { data?: string; metadata?: string } | undefined
 }
 
-export interface AppendResult {
-  streamId: string
-  firstVersion: number
-  lastVersion: number
-  firstPosition: number
-  lastPosition: number
-  duplicate?: true
-}
+// An AppendRequest whose events may carry their sent text.
+export type AppendInput = Omit<AppendRequest, 'events'> & { events: AppendEvent[] }
 
 interface AppendRow {
   outcome: 'appended' | 'duplicate' | 'duplicate-event-id' | 'wrong-expected-version'
@@ -31,7 +26,7 @@ export const appendEvents = async (
   sql: Sql,
   tenant: string,
   streamId: string,
-  request: AppendRequest,
+  request: AppendInput,
 ): Promise<AppendResult> => {
   const expected = request.expectedVersion ?? 'any'
   const kind = typeof expected === 'number' ? 'version' : expected
@@ -61,9 +56,9 @@ export const appendEvents = async (
 
 // SPEC "Details": data and metadata are stored as sent, every number's digits and every key kept; only
 // values built in the process (system events) are encoded here.
-const eventsText = (events: InputEvent[]): string => `[${events.map(eventText).join(',')}]`
+const eventsText = (events: AppendEvent[]): string => `[${events.map(eventText).join(',')}]`
 
-const eventText = ({ eventId, type, data, metadata, json }: InputEvent): string => {
+const eventText = ({ eventId, type, data, metadata, json }: AppendEvent): string => {
   const dataText = json?.data ?? JSON.stringify(data)
   const metadataText = json?.metadata ?? (metadata === undefined ? undefined : JSON.stringify(metadata))
   return `{${eventId === undefined ? '' : `"eventId":${JSON.stringify(eventId)},`}"type":${JSON.stringify(type)},"data":${dataText}${metadataText === undefined ? '' : `,"metadata":${metadataText}`}}`

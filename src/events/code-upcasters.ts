@@ -1,10 +1,11 @@
 import { readdir } from 'node:fs/promises'
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
+import { EVENT_TYPE_PATTERN } from './schemas.js'
 import type { CodeUpcaster, CodeUpcasters } from './upcaster-types.js'
 
 const MODULE_FILE = /\.(m?js|ts)$/
-const EVENT_TYPE = /^[A-Za-z0-9_.:-]{1,256}$/
+const EVENT_TYPE = new RegExp(EVENT_TYPE_PATTERN)
 
 const isStepTable = (value: unknown): value is Record<string, CodeUpcaster> =>
   typeof value === 'object' &&

@@ -1,5 +1,5 @@
 import type { StoredEventText } from './read-log-text.js'
-import type { StoredEvent } from './types.js'
+import type { StoredEvent } from './schemas.js'
 import type { Upcasters } from './upcasters.js'
 import { parseExact, stringifyExact } from './exact-json.js'
 

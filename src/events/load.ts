@@ -3,17 +3,14 @@ import type { Sql } from '../db/connect.js'
 import { eventTextColumns } from './event-columns.js'
 import { eventPage, takePage } from './event-page.js'
 import type { StoredEventText } from './read-log-text.js'
-import { snapshotColumns, type Snapshot } from './snapshots.js'
+import type { LoadQuery, Snapshot } from './schemas.js'
+import { snapshotColumns } from './snapshots.js'
 import { storageTenant } from './types.js'
 
-export interface LoadQuery {
-  untilVersion?: number
-  until?: string
-}
-
 // A load's target and snapshot, with the first page of the events after the snapshot (read before any byte of
-// the response is sent, so a database that does not answer is still a problem response).
-export interface LoadedStream {
+// the response is sent, so a database that does not answer is still a problem response); loadJson writes the
+// LoadedStream from it.
+export interface LoadStart {
   streamId: string
   version: number
   snapshot: Snapshot | null
@@ -38,7 +35,7 @@ type TargetRow = { target: number | null } & { [K in keyof Snapshot]: Snapshot[K
 // The seeds' "smart replay": restore the closest snapshot at or before the target, replay only the tail.
 // The target is the stream's version (at `until`, when given), capped by `untilVersion`. A snapshot describes
 // the state at its version whenever it was taken, so one written after `until` still serves a read as of then.
-export const loadStream = async (sql: Sql, tenant: string, streamId: string, query: LoadQuery, maxBytes: number): Promise<LoadedStream> => {
+export const loadStream = async (sql: Sql, tenant: string, streamId: string, query: LoadQuery, maxBytes: number): Promise<LoadStart> => {
   const owner = storageTenant(tenant, streamId)
   const head = query.until
     ? sql`select max(stream_version) as version from events where tenant = ${owner} and stream_id = ${streamId} and created_at <= ${query.until}`
@@ -68,7 +65,7 @@ export const loadStream = async (sql: Sql, tenant: string, streamId: string, que
 // written as JSON text a page at a time instead (each at most `maxBytes` of events, always one event), and the
 // next page is read only once the response stream asks for more: a load of any size, to a client of any speed,
 // costs bounded memory. A read that fails after the first page ends the response unfinished (invalid JSON).
-export async function* loadJson(sql: Sql, tenant: string, loaded: LoadedStream, options: LoadJsonOptions): AsyncGenerator<string> {
+export async function* loadJson(sql: Sql, tenant: string, loaded: LoadStart, options: LoadJsonOptions): AsyncGenerator<string> {
   const { streamId, version, snapshot } = loaded
   yield `{"streamId":${JSON.stringify(streamId)},"version":${version},"snapshot":${JSON.stringify(snapshot)},"events":[`
   let page: { events: StoredEventText[]; following: number | null } = loaded

@@ -2,7 +2,7 @@ import type { Sql } from '../db/connect.js'
 import { eventTextColumns } from './event-columns.js'
 import { eventPage, takePage } from './event-page.js'
 import { logBounds, logConditions, nextAfter, type LogQuery } from './read-log.js'
-import type { StoredEvent } from './types.js'
+import type { StoredEvent } from './schemas.js'
 
 // A stored event with `data` and `metadata` as their stored JSON text and `createdAt` formatted by the
 // database: what a reader that only passes events on (an SSE replay) needs, without parsing and re-encoding.

@@ -1,25 +1,14 @@
 import type { Sql } from '../db/connect.js'
 import { eventColumns } from './event-columns.js'
 import { DEFAULT_MAX_PAGE_BYTES, eventPage, takePage, type PageBounds } from './event-page.js'
-import { readTenant, type StoredEvent } from './types.js'
+import type { LogPage, LogReadQuery, StoredEvent } from './schemas.js'
+import { readTenant } from './types.js'
 
-export interface LogQuery {
-  after?: number
-  limit?: number
+// The filters of GET /events (its repeatable `type` as `types`), in the core's terms.
+export interface LogQuery extends Omit<LogReadQuery, 'type'> {
   types?: string[]
-  category?: string
-  streamId?: string
-  since?: string
-  until?: string
-  correlationId?: string
   // MAX_PAGE_BYTES: the page stops early once it holds this many bytes of events (always at least one)
   maxBytes?: number
-}
-
-export interface LogPage {
-  events: StoredEvent[]
-  next: number | null
-  head: number
 }
 
 // Stream ids use only ASCII below '~', so under collate "C" every id with this prefix sorts before prefix + '~'.

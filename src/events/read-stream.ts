@@ -3,22 +3,12 @@ import type { Sql } from '../db/connect.js'
 import { eventColumns, eventTextColumns } from './event-columns.js'
 import { DEFAULT_MAX_PAGE_BYTES, eventPage, takePage, type PageColumns } from './event-page.js'
 import type { StoredEventText } from './read-log-text.js'
-import { storageTenant, type StoredEvent } from './types.js'
+import type { StoredEvent, StreamPage, StreamReadQuery } from './schemas.js'
+import { storageTenant } from './types.js'
 
-export interface ReadStreamQuery {
-  from?: number
-  direction?: 'forward' | 'backward'
-  limit?: number
-  until?: string
+export interface ReadStreamQuery extends StreamReadQuery {
   // MAX_PAGE_BYTES: the page stops early once it holds this many bytes of events (always at least one)
   maxBytes?: number
-}
-
-export interface StreamPage {
-  streamId: string
-  version: number
-  events: StoredEvent[]
-  next: number | null
 }
 
 export interface StreamTextPage extends Omit<StreamPage, 'events'> {

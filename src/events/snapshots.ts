@@ -1,22 +1,8 @@
 import { Problem, streamNotFound } from '../problems.js'
 import type { Sql, Tx } from '../db/connect.js'
 import { toProblem } from '../db/pg-errors.js'
+import type { Snapshot, SnapshotInput } from './schemas.js'
 import { storageTenant } from './types.js'
-
-export interface Snapshot {
-  streamId: string
-  version: number
-  state: unknown
-  schemaVersion: number
-  createdAt: string
-}
-
-export type SnapshotSummary = Pick<Snapshot, 'version' | 'schemaVersion' | 'createdAt'>
-
-export interface SnapshotInput {
-  state: unknown
-  schemaVersion?: number
-}
 
 export interface PutSnapshotResult {
   snapshot: Snapshot

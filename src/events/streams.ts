@@ -1,30 +1,7 @@
 import { streamNotFound } from '../problems.js'
 import type { Sql } from '../db/connect.js'
-import type { SnapshotSummary } from './snapshots.js'
+import type { StreamInfo, StreamList, StreamListQuery, StreamSummary } from './schemas.js'
 import { readTenant, storageTenant } from './types.js'
-
-export interface StreamInfo {
-  streamId: string
-  category: string
-  version: number
-  createdAt: string
-  updatedAt: string
-  snapshot: SnapshotSummary | null
-}
-
-export interface StreamSummary {
-  streamId: string
-  category: string
-  version: number
-  updatedAt: string
-}
-
-export interface StreamListQuery {
-  category?: string
-  prefix?: string
-  after?: string
-  limit?: number
-}
 
 export const getStream = async (sql: Sql, tenant: string, streamId: string): Promise<StreamInfo> => {
   const owner = storageTenant(tenant, streamId)
@@ -52,7 +29,7 @@ export const listStreams = async (
   sql: Sql,
   tenant: string,
   query: StreamListQuery,
-): Promise<{ streams: StreamSummary[]; next: string | null }> => {
+): Promise<StreamList> => {
   const limit = query.limit ?? 100
   const { category, prefix, after } = query
   const streams = await sql<StreamSummary[]>`

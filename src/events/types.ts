@@ -1,25 +1,3 @@
-export interface InputEvent {
-  eventId?: string
-  type: string
-  data: unknown
-  metadata?: Record<string, unknown>
-  // data and metadata as the client sent them (json-body.ts): stored instead of re-encoding the values
-  json?: { data?: string; metadata?: string } | undefined
-}
-
-export interface StoredEvent {
-  globalPosition: number
-  streamId: string
-  streamVersion: number
-  eventId: string
-  type: string
-  data: unknown
-  metadata: Record<string, unknown>
-  createdAt: string
-}
-
-export type ExpectedVersion = number | 'no_stream' | 'exists' | 'any'
-
 export const SYSTEM_TENANT = '$'
 
 export const isSystemStream = (streamId: string): boolean => streamId.startsWith('$')

@@ -4,8 +4,8 @@ import { SingleFlight } from '../single-flight.js'
 import { cloneExact, toPlain } from './exact-json.js'
 import { applyStep } from './upcast-step.js'
 import { listUpcasters } from './upcaster-store.js'
-import type { CodeUpcaster, CodeUpcasters, UpcasterDefinition } from './upcaster-types.js'
-import type { StoredEvent } from './types.js'
+import type { CodeUpcaster, CodeUpcasters, Upcaster } from './upcaster-types.js'
+import type { StoredEvent } from './schemas.js'
 
 export interface UpcastersOptions {
   // a lost NOTIFY (or a dead LISTEN connection) delays a change made on another instance by at most this
@@ -74,7 +74,7 @@ export class Upcasters {
     }
   }
 
-  #build(definitions: UpcasterDefinition[]): void {
+  #build(definitions: Upcaster[]): void {
     const steps = new Map<string, Map<number, Step>>()
     for (const { type, steps: declared } of definitions) {
       const table = new Map<number, Step>()

@@ -81,69 +81,104 @@ interface Captured {
   text: string
 }
 
-// One flat pass over the body: checks the nesting depth and, for an append body, finds the text of
-// every `events[i].data` and `events[i].metadata`. Grammar is left to JSON.parse, which runs next.
-const scan = (text: string, maxDepth: number, captureEvents: boolean): Captured[] => {
-  const objects: boolean[] = []
-  const captured: Captured[] = []
-  let depth = 0
-  let expectKey = false
-  let rootKey: string | undefined
-  let memberKey: string | undefined
-  let index = -1
-  let captureStart = -1
-  let spaced = false
-  const inEvents = (): boolean => captureEvents && objects[0] === true && rootKey === 'events' && objects[1] === false
-  for (let at = 0; at < text.length; at++) {
-    const code = text.charCodeAt(at)
-    if (isSpace(code)) {
-      if (captureStart !== -1) spaced = true
-      continue
-    }
-    if (code === COLON) continue
-    if (code === COMMA) {
-      expectKey = objects[depth - 1] === true
-      continue
-    }
-    if (depth === 2 && code !== CLOSE_ARRAY && inEvents()) index++
-    if (depth === 3 && captureStart === -1 && !expectKey && code !== CLOSE_OBJECT && (memberKey === 'data' || memberKey === 'metadata') && objects[2] === true && inEvents()) {
-      captureStart = at
-      spaced = false
-    }
-    let end = at + 1
-    if (code === OPEN_OBJECT || code === OPEN_ARRAY) {
-      if (++depth > maxDepth) throw tooDeep(maxDepth)
-      objects[depth - 1] = code === OPEN_OBJECT
-      expectKey = code === OPEN_OBJECT
-    } else if (code === CLOSE_OBJECT || code === CLOSE_ARRAY) {
-      depth--
-      expectKey = false
-    } else if (code === QUOTE) {
-      end = stringEnd(text, at)
-      if (expectKey) {
-        expectKey = false
-        if (depth === 1) {
-          rootKey = keyOf(text, at, end)
-          // JSON.parse keeps the last of repeated keys, and so does this
-          if (rootKey === 'events') captured.length = 0
-          index = -1
-        } else if (depth === 3) {
-          memberKey = keyOf(text, at, end)
-        }
-        at = end - 1
-        continue
+// One flat pass over a body: checks the nesting depth and, for an append body, finds the text of every
+// `events[i].data` and `events[i].metadata`. Grammar is left to JSON.parse, which runs next.
+class BodyScan {
+  readonly captured: Captured[] = []
+  // per open level, whether it is an object (else an array)
+  private readonly objects: boolean[] = []
+  private depth = 0
+  private expectKey = false
+  private rootKey: string | undefined
+  private memberKey: string | undefined
+  // the element of `events` the scan is in
+  private index = -1
+  // where the `data` or `metadata` value being captured starts (-1: none), and whether it holds whitespace
+  private captureStart = -1
+  private spaced = false
+
+  constructor(
+    private readonly text: string,
+    private readonly maxDepth: number,
+    private readonly captureEvents: boolean,
+  ) {}
+
+  run(): Captured[] {
+    const { text } = this
+    for (let at = 0; at < text.length; at++) {
+      const code = text.charCodeAt(at)
+      if (isSpace(code)) {
+        if (this.captureStart !== -1) this.spaced = true
+      } else if (code === COMMA) {
+        this.expectKey = this.objects[this.depth - 1] === true
+      } else if (code !== COLON) {
+        if (this.captureEvents) this.beforeToken(at, code)
+        at = this.token(at, code) - 1
       }
-    } else {
-      end = scalarEnd(text, at)
     }
-    at = end - 1
-    if (captureStart !== -1 && depth === 3) {
-      const raw = text.slice(captureStart, end)
-      captured.push({ index, key: memberKey as 'data' | 'metadata', text: spaced ? compactJson(raw) : raw })
-      captureStart = -1
+    return this.captured
+  }
+
+  // An element of the root `events` array starts at depth 2; the value of its `data` or `metadata` at depth 3.
+  private beforeToken(at: number, code: number): void {
+    if (this.depth === 2 && code !== CLOSE_ARRAY && this.inEvents()) this.index++
+    if (this.depth === 3 && this.captureStart === -1 && !this.expectKey && code !== CLOSE_OBJECT && this.inEventMember()) {
+      this.captureStart = at
+      this.spaced = false
     }
   }
-  return captured
+
+  private inEvents(): boolean {
+    return this.objects[0] === true && this.rootKey === 'events' && this.objects[1] === false
+  }
+
+  private inEventMember(): boolean {
+    return (this.memberKey === 'data' || this.memberKey === 'metadata') && this.objects[2] === true && this.inEvents()
+  }
+
+  // The index just past the token that starts at `at`.
+  private token(at: number, code: number): number {
+    let end = at + 1
+    if (code === OPEN_OBJECT || code === OPEN_ARRAY) {
+      this.open(code === OPEN_OBJECT)
+    } else if (code === CLOSE_OBJECT || code === CLOSE_ARRAY) {
+      this.depth--
+      this.expectKey = false
+    } else if (code === QUOTE) {
+      end = stringEnd(this.text, at)
+      if (this.expectKey) return this.key(at, end)
+    } else {
+      end = scalarEnd(this.text, at)
+    }
+    if (this.captureStart !== -1 && this.depth === 3) this.capture(end)
+    return end
+  }
+
+  private open(object: boolean): void {
+    if (++this.depth > this.maxDepth) throw tooDeep(this.maxDepth)
+    this.objects[this.depth - 1] = object
+    this.expectKey = object
+  }
+
+  // A member name: the root's names which member is `events`, an event's which are `data` and `metadata`.
+  private key(start: number, end: number): number {
+    this.expectKey = false
+    if (this.depth === 1) {
+      this.rootKey = keyOf(this.text, start, end)
+      // JSON.parse keeps the last of repeated keys, and so does this
+      if (this.rootKey === 'events') this.captured.length = 0
+      this.index = -1
+    } else if (this.depth === 3) {
+      this.memberKey = keyOf(this.text, start, end)
+    }
+    return end
+  }
+
+  private capture(end: number): void {
+    const raw = this.text.slice(this.captureStart, end)
+    this.captured.push({ index: this.index, key: this.memberKey as 'data' | 'metadata', text: this.spaced ? compactJson(raw) : raw })
+    this.captureStart = -1
+  }
 }
 
 const attach = (body: unknown, captured: Captured[]): void => {
@@ -162,13 +197,13 @@ const attach = (body: unknown, captured: Captured[]): void => {
 // Every JSON body: the depth is checked before JSON.parse, which keeps `__proto__` and `constructor` as
 // ordinary own keys (the body is data; nothing here reads a prototype through it).
 export const parseJsonBody = (text: string): unknown => {
-  scan(text, MAX_JSON_DEPTH, false)
+  new BodyScan(text, MAX_JSON_DEPTH, false).run()
   return parseOrRefuse(text)
 }
 
 // An append body: the same, plus the sent text of each event's data and metadata (eventJsonText).
 export const parseAppendBody = (text: string): unknown => {
-  const captured = scan(text, MAX_JSON_DEPTH + APPEND_ENVELOPE_DEPTH, true)
+  const captured = new BodyScan(text, MAX_JSON_DEPTH + APPEND_ENVELOPE_DEPTH, true).run()
   const body = parseOrRefuse(text)
   attach(body, captured)
   return body

@@ -1,24 +1,22 @@
-import { Type, type Static } from 'typebox'
+import { Type, type Static, type TSchema } from 'typebox'
 import { Ajv } from 'ajv'
 import { describeAjvError } from '../ajv-errors.js'
 import { Problem } from '../problems.js'
+import { CATEGORY_PATTERN, EVENT_TYPE_PATTERN } from '../events/schemas.js'
 import { FORBIDDEN_SEGMENTS, isEventPath } from './engine/json-path.js'
-import type { DeclarativeDefinition, DeclarativeHandler } from './types.js'
 
 export const PROJECTION_NAME_PATTERN = '^[a-z0-9][a-z0-9_-]{0,62}$'
-const EVENT_TYPE = '^[A-Za-z0-9_.:-]{1,256}$'
-const CATEGORY = '^\\$?[A-Za-z0-9_.:@=]{1,256}$'
 // a document field: dotted segments, none empty
 const FIELD = '^[^.$\\u0000][^.\\u0000]*(\\.[^.\\u0000]+)*$'
 const EVENT_PATH = '^\\$\\.[A-Za-z0-9_]+(\\.[A-Za-z0-9_:@=-]+)*$'
 
-const Fields = (value: ReturnType<typeof Type.Unknown>) => Type.Record(Type.String({ pattern: FIELD }), value, { additionalProperties: false })
+const Fields = <T extends TSchema>(value: T) => Type.Record(Type.String({ pattern: FIELD }), value, { additionalProperties: false })
 
 export const DeclarativeHandlerSchema = Type.Object(
   {
     set: Type.Optional(Fields(Type.Unknown())),
     unset: Type.Optional(Type.Array(Type.String({ pattern: FIELD }))),
-    inc: Type.Optional(Fields(Type.Union([Type.Number(), Type.String({ pattern: EVENT_PATH })]) as never)),
+    inc: Type.Optional(Fields(Type.Union([Type.Number(), Type.String({ pattern: EVENT_PATH })]))),
     push: Type.Optional(Fields(Type.Unknown())),
     merge: Type.Optional(Type.Union([Type.Object({}, { additionalProperties: true }), Type.String({ pattern: EVENT_PATH })])),
     delete: Type.Optional(Type.Boolean()),
@@ -30,13 +28,13 @@ export const DeclarativeDefinitionSchema = Type.Object(
   {
     source: Type.Object(
       {
-        types: Type.Optional(Type.Array(Type.String({ pattern: EVENT_TYPE }), { minItems: 1, maxItems: 256 })),
-        categories: Type.Optional(Type.Array(Type.String({ pattern: CATEGORY }), { minItems: 1, maxItems: 256 })),
+        types: Type.Optional(Type.Array(Type.String({ pattern: EVENT_TYPE_PATTERN }), { minItems: 1, maxItems: 256 })),
+        categories: Type.Optional(Type.Array(Type.String({ pattern: CATEGORY_PATTERN }), { minItems: 1, maxItems: 256 })),
       },
       { additionalProperties: false },
     ),
     documentId: Type.String({ pattern: EVENT_PATH }),
-    handlers: Type.Record(Type.String({ pattern: EVENT_TYPE }), DeclarativeHandlerSchema, {
+    handlers: Type.Record(Type.String({ pattern: EVENT_TYPE_PATTERN }), DeclarativeHandlerSchema, {
       additionalProperties: false,
       minProperties: 1,
     }),
@@ -50,7 +48,8 @@ export const DeclarativeDefinitionSchema = Type.Object(
   { additionalProperties: false },
 )
 
-export type DeclarativeDefinitionInput = Static<typeof DeclarativeDefinitionSchema>
+export type DeclarativeDefinition = Static<typeof DeclarativeDefinitionSchema>
+export type DeclarativeHandler = Static<typeof DeclarativeHandlerSchema>
 
 const ajv = new Ajv({ allErrors: false, strict: false })
 const validate = ajv.compile(DeclarativeDefinitionSchema)

@@ -3,7 +3,9 @@ import type { Sql, Tx } from '../db/connect.js'
 import { ACTIVE, createBackfill, finishBackfill, type BackfillRow } from './backfills/backfill-runs.js'
 import { createGeneration } from './generations.js'
 import { changeProjection } from './projection-lock.js'
-import type { DeclarativeDefinition, ProjectionKind } from './types.js'
+import type { DeclarativeDefinition } from './definition-schema.js'
+import type { ProjectionView } from './schemas.js'
+import type { ProjectionKind } from './types.js'
 
 export interface ProjectionRow {
   name: string
@@ -12,7 +14,7 @@ export interface ProjectionRow {
   definitionVersion: number
   status: 'running' | 'stopped' | 'failed'
   liveGeneration: number
-  lastError: { position: number; eventId: string; message: string; generation?: number } | null
+  lastError: ProjectionView['lastError']
   updatedAt: string
 }
 

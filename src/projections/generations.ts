@@ -1,5 +1,5 @@
 import type { Tx } from '../db/connect.js'
-import type { DeclarativeDefinition } from './types.js'
+import type { DeclarativeDefinition } from './definition-schema.js'
 
 // Every write to projection_generations, each inside a transaction holding the projection lock
 // (projection-lock.ts; the checkpoint's compare-and-set inside a batch's, which holds it shared).

@@ -6,8 +6,9 @@ import { dropGenerations, setCheckpoint } from './generations.js'
 import { changeProjection } from './projection-lock.js'
 import type { ProjectionRunner } from './runner.js'
 import { deleteProjection, getProjection, notFound, putDeclarative, setStatus, type ProjectionRow } from './definitions.js'
-import { viewOf, type ProjectionView } from './projection-view.js'
-import type { DeclarativeDefinition } from './types.js'
+import { viewOf } from './projection-view.js'
+import type { ProjectionView } from './schemas.js'
+import type { DeclarativeDefinition } from './definition-schema.js'
 
 // SPEC "Management": each call answers after it took effect on this instance. This instance's workers
 // stop before a call changes a checkpoint, outside its transaction: a worker's batch waits for the

@@ -1,39 +1,10 @@
-import { Type, type Static } from 'typebox'
-import { PROJECTION_NAME_PATTERN } from './definition-schema.js'
 import type { Sql, Tx } from '../db/connect.js'
 import { documentCount, listGenerations, type ProjectionRow } from './definitions.js'
-import type { DeclarativeDefinition, ProjectionKind, ProjectionStatus } from './types.js'
+import type { ProjectionView } from './schemas.js'
+import type { ProjectionStatus } from './types.js'
 
 // A projection this far behind the head reads as catching-up rather than running.
 export const CATCHING_UP_LAG = 1000
-
-export const ProjectionParams = Type.Object({ name: Type.String({ pattern: PROJECTION_NAME_PATTERN }) })
-
-// The wire shape of a projection's status (SPEC "Management"), the one definition routes and types share.
-export const ProjectionViewSchema = Type.Object({
-  name: Type.String(),
-  kind: Type.Union([Type.Literal('declarative'), Type.Literal('code')]),
-  status: Type.Union([
-    Type.Literal('running'),
-    Type.Literal('stopped'),
-    Type.Literal('failed'),
-    Type.Literal('rebuilding'),
-    Type.Literal('catching-up'),
-  ]),
-  position: Type.Integer(),
-  head: Type.Integer(),
-  lag: Type.Integer(),
-  documents: Type.Integer(),
-  lastError: Type.Union([
-    Type.Object({ position: Type.Integer(), eventId: Type.String(), message: Type.String() }, { additionalProperties: true }),
-    Type.Null(),
-  ]),
-  definitionVersion: Type.Integer(),
-  updatedAt: Type.String(),
-  definition: Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()]),
-})
-
-export type ProjectionView = Static<typeof ProjectionViewSchema>
 
 export const viewOf = async (sql: Sql | Tx, row: ProjectionRow, head: number): Promise<ProjectionView> => {
   const generations = await listGenerations(sql, row.name)

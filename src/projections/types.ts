@@ -1,11 +1,11 @@
-import type { StoredEvent } from '../events/types.js'
+import type { StoredEvent } from '../events/schemas.js'
+import type { DeclarativeDefinition } from './definition-schema.js'
+import type { DocumentQuery as HttpDocumentQuery, ProjectionView, StoredDocument } from './schemas.js'
 
 // The published shape of a projection, for code modules in PROJECTIONS_DIR (examples/projections/).
 
-export interface ProjectionSource {
-  types?: string[]
-  categories?: string[]
-}
+// the events a projection takes, the same for code modules as for declarative definitions
+export type ProjectionSource = DeclarativeDefinition['source']
 
 // An event as a projection handler sees it: the stored event (upcast) plus the tenant that wrote it.
 export interface ProjectionEvent extends StoredEvent {
@@ -14,17 +14,8 @@ export interface ProjectionEvent extends StoredEvent {
 
 export type Document = Record<string, unknown>
 
-export interface StoredDocument {
-  id: string
-  document: Document
-  version: number
-  updatedAt: string
-}
-
-export interface DocumentQuery {
-  filter?: Document
-  limit?: number
-}
+// ctx.query takes the filter and limit of the HTTP query (POST /projections/{name}/query)
+export type DocumentQuery = Pick<HttpDocumentQuery, 'filter' | 'limit'>
 
 // Bound to this projection, the event's tenant and the batch's transaction.
 export interface ProjectionContext {
@@ -44,26 +35,7 @@ export interface CodeProjection {
 
 export type OpName = 'set' | 'unset' | 'inc' | 'push' | 'merge' | 'delete'
 
-export interface DeclarativeHandler {
-  set?: Record<string, unknown>
-  unset?: string[]
-  inc?: Record<string, number | string>
-  push?: Record<string, unknown>
-  merge?: unknown
-  delete?: boolean
-}
+export type SnapshotPolicy = NonNullable<DeclarativeDefinition['snapshots']>
 
-export interface SnapshotPolicy {
-  every: number
-  keep: number
-}
-
-export interface DeclarativeDefinition {
-  source: ProjectionSource
-  documentId: string
-  handlers: Record<string, DeclarativeHandler>
-  snapshots?: SnapshotPolicy
-}
-
-export type ProjectionKind = 'declarative' | 'code'
-export type ProjectionStatus = 'running' | 'stopped' | 'failed' | 'rebuilding' | 'catching-up'
+export type ProjectionKind = ProjectionView['kind']
+export type ProjectionStatus = ProjectionView['status']

@@ -1,6 +1,7 @@
 import type { LogQuery } from '../events/read-log.js'
 import { parseTime } from '../events/times.js'
-import { readTenant, type StoredEvent } from '../events/types.js'
+import type { StoredEvent } from '../events/schemas.js'
+import { readTenant } from '../events/types.js'
 
 export type LogFilter = Omit<LogQuery, 'after' | 'limit'>
 

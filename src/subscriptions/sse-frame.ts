@@ -1,5 +1,5 @@
 import type { StoredEventText } from '../events/read-log-text.js'
-import type { StoredEvent } from '../events/types.js'
+import type { StoredEvent } from '../events/schemas.js'
 import { eventJsonFromText } from '../events/event-json.js'
 
 // One server-sent event per stored event (SPEC "Subscribe"): `id` is the global position, so a client's

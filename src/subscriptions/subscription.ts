@@ -1,5 +1,5 @@
 import { setTimeout as delay } from 'node:timers/promises'
-import type { StoredEvent } from '../events/types.js'
+import type { StoredEvent } from '../events/schemas.js'
 import { eventMatcher, type EventMatcher, type LogFilter, type MatchableEvent } from './event-filter.js'
 import { SSE_HEARTBEAT } from './sse-frame.js'
 

@@ -1,13 +1,22 @@
 import t from 'tap'
+import type { RouteOptions } from 'fastify'
+import { Type } from 'typebox'
 import { parse } from 'yaml'
-import { OpenapiContract, operations, pointer } from '../helpers/openapi-contract.js'
+import { isCrossCutting, OpenapiContract, operations, pointer } from '../helpers/openapi-contract.js'
+import { compare, type Resolve } from '../helpers/schema-agreement.js'
 import { buildTestApp } from '../helpers/test-app.js'
 import { withOperationParameters } from '../../routes/docs.js'
+import { DeclarativeDefinitionSchema } from '../../src/projections/definition-schema.js'
+import { BackfillRequestSchema } from '../../src/projections/backfills/backfill-request-schema.js'
+import { BackfillView } from '../../src/projections/schemas.js'
+import { SnapshotSummary, StreamInfo } from '../../src/events/schemas.js'
 
-// Keeps the route table and openapi.yaml the same set, and the document itself consistent.
+// Keeps the route table and openapi.yaml the same set, each route's schemas and the document's the same shapes,
+// and the document itself consistent.
 const contract = await OpenapiContract.load()
 const { doc } = contract
-const { app } = await buildTestApp(t)
+const routes: RouteOptions[] = []
+const { app } = await buildTestApp(t, {}, { onRoute: (route) => void routes.push(route) })
 
 // OpenAPI cannot template a multi-segment wildcard; these documented paths are fastify wildcards.
 const WILDCARDS: Record<string, string> = { '/docs/static/{file}': '/docs/static/*' }
@@ -42,6 +51,86 @@ t.test('every route fastify serves is an operation of openapi.yaml, and every op
   for (const { path, method } of operations(doc)) {
     t.ok(app.hasRoute({ method: method.toUpperCase() as 'GET', url: toFastify(path) }), `${method.toUpperCase()} ${path} is registered`)
   }
+})
+
+type Json = Record<string, any>
+
+// Bodies a route takes as any JSON because the core checks them itself, so that its message names the bad part.
+const CORE_BODIES: Record<string, Json> = {
+  'PUT /projections/{name}': DeclarativeDefinitionSchema,
+  'POST /projections/{name}/backfills': BackfillRequestSchema,
+}
+const JSON_MEDIA = ['application/json', 'application/problem+json']
+// openapi.yaml itself and its reference page (routes/docs.ts, @fastify/swagger-ui): no route schemas to compare
+const DOCS_PAGES = /^\/(openapi\.json|docs)(\/|$)/
+
+const resolveDoc: Resolve = (ref) =>
+  ref.startsWith('#/') ? ref.slice(2).split('/').reduce<Json | undefined>((node, token) => node?.[decodeURIComponent(token)], doc) : undefined
+const resolveRoute: Resolve = (ref) => app.getSchemas()[ref] as Json | undefined
+
+const jsonSchemaOf = (content: Json | undefined): Json | undefined => {
+  const media = JSON_MEDIA.find((type) => content?.[type])
+  return media ? (content![media].schema as Json) : undefined
+}
+
+const queryNames = (path: string, operation: Json): string[] =>
+  [...(doc.paths[path].parameters ?? []), ...(operation.parameters ?? [])]
+    .map((parameter: Json) => (parameter.$ref ? resolveDoc(parameter.$ref)! : parameter))
+    .filter((parameter) => parameter.in === 'query')
+    .map((parameter) => parameter.name as string)
+
+// Every way one operation's route schemas and openapi.yaml differ: query parameters, request body, and the body of
+// each status either declares.
+const disagreements = (path: string, method: string, operation: Json, schema: Json): string[] => {
+  const label = `${method.toUpperCase()} ${path}`
+  const out: string[] = []
+  const routeQuery = Object.keys(schema.querystring?.properties ?? {}).sort()
+  const docQuery = queryNames(path, operation).sort()
+  if (routeQuery.join() !== docQuery.join()) out.push(`${label} query: the route takes ${routeQuery.join(', ') || 'none'}, openapi.yaml ${docQuery.join(', ') || 'none'}`)
+  const body = CORE_BODIES[label] ?? schema.body
+  const documentedBody = jsonSchemaOf(operation.requestBody?.content)
+  if (Boolean(body) !== Boolean(documentedBody)) out.push(`${label} body: ${body ? 'the route takes one, openapi.yaml none' : 'openapi.yaml takes one, the route none'}`)
+  else if (body) compare({ schema: body, resolve: resolveRoute }, { schema: documentedBody!, resolve: resolveDoc }, `${label} body`, out)
+  const statuses = new Set([...Object.keys(schema.response ?? {}), ...Object.keys(operation.responses).filter((status) => !isCrossCutting(operation, status))])
+  for (const status of statuses) {
+    const routeBody = schema.response?.[status] as Json | undefined
+    const documented = contract.response(path, method, Number(status))?.response
+    if (!routeBody || !documented) {
+      out.push(`${label} ${status}: ${routeBody ? 'the route declares it, openapi.yaml does not' : 'openapi.yaml documents it, the route does not declare it'}`)
+      continue
+    }
+    const documentedSchema = jsonSchemaOf(documented.content)
+    if (documentedSchema) compare({ schema: routeBody, resolve: resolveRoute }, { schema: documentedSchema, resolve: resolveDoc }, `${label} ${status}`, out)
+  }
+  return out
+}
+
+// The route's own schemas, not openapi.yaml, decide what a request may hold and which fields a response carries
+// (the serializer drops the others), so the two must describe the same fields, types and values.
+t.test('every route’s query, body and response schemas agree with openapi.yaml', async (t) => {
+  const byOperation = new Map(routes.filter((route) => route.method !== 'HEAD').flatMap((route) =>
+    [route.method].flat().map((method) => [`${method} ${normalise(route.url)}`, route.schema as Json | undefined] as const)))
+  const schemaOf = (path: string, method: string): Json | undefined => byOperation.get(`${method.toUpperCase()} ${toFastify(path)}`)
+  const compared = operations(doc).filter(({ path }) => !DOCS_PAGES.test(path))
+  const undeclared = compared.filter(({ path, method }) => !schemaOf(path, method)?.response).map(({ path, method }) => `${method.toUpperCase()} ${path}`)
+  t.same(undeclared, [], 'every operation but the docs pages declares its responses')
+  const found = compared.flatMap(({ path, method, operation }) => disagreements(path, method, operation, schemaOf(path, method)!))
+  t.same(found, [], 'no disagreement')
+})
+
+t.test('the comparison finds a field on either side alone, a changed type and a changed value set', async (t) => {
+  const documented = { schema: { $ref: '#/components/schemas/StreamInfo' }, resolve: resolveDoc }
+  const route = (schema: Json) => ({ schema, resolve: resolveRoute })
+  t.same(compare(route(StreamInfo), documented, 'info'), [], 'StreamInfo agrees as it is')
+  const extra = Type.Object({ ...StreamInfo.properties, archived: Type.Boolean() })
+  t.same(compare(route(extra), documented, 'info'), ["info.archived: the route's schema has it, openapi.yaml does not"])
+  const { category: _, ...rest } = StreamInfo.properties
+  t.same(compare(route(Type.Object(rest)), documented, 'info'), ["info.category: openapi.yaml has it, the route's schema does not"])
+  const nested = Type.Object({ ...StreamInfo.properties, snapshot: Type.Union([Type.Object({ ...SnapshotSummary.properties, version: Type.String() }), Type.Null()]) })
+  t.same(compare(route(nested), documented, 'info'), ["info.snapshot.version: the route's schema allows string, openapi.yaml integer"])
+  const status = { schema: { $ref: '#/components/schemas/Backfill' }, resolve: resolveDoc }
+  const paused = Type.Object({ ...BackfillView.properties, status: Type.Union([BackfillView.properties.status, Type.Literal('paused')]) })
+  t.match(compare(route(paused), status, 'run'), [/^run\.status: the route's schema allows .*"paused"/])
 })
 
 t.test('GET /openapi.json serves openapi.yaml exactly, and /docs renders the same document', async (t) => {

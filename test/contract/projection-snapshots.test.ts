@@ -1,7 +1,8 @@
 import t, { type Test } from 'tap'
 import { randomUUID } from 'node:crypto'
 import { OpenapiContract } from '../helpers/openapi-contract.js'
-import { caughtUp, ticks, TICKS } from '../helpers/snapshot-counter.js'
+import { caughtUp } from '../helpers/projection-api.js'
+import { ticks, TICKS } from '../helpers/snapshot-counter.js'
 import { buildTestApp } from '../helpers/test-app.js'
 
 // Projection snapshots, checked against openapi.yaml like every other route.

@@ -3,7 +3,7 @@ import type { Sql } from '../../src/db/connect.js'
 import { testDatabase } from '../helpers/test-database.js'
 import { startServer, type ServerProcess } from '../helpers/server-process.js'
 import { waitFor } from '../helpers/wait-for.js'
-import { waitForSessionsToEnd } from '../helpers/counter-projection.js'
+import { waitForSessionsToEnd } from '../helpers/server-sessions.js'
 
 const STREAMS = 30
 const PER_STREAM = 200

@@ -4,6 +4,7 @@ import type { Sql } from '../../src/db/connect.js'
 import { testDatabase } from '../helpers/test-database.js'
 import { startServer, type HttpResult, type ServerProcess } from '../helpers/server-process.js'
 import { waitFor } from '../helpers/wait-for.js'
+import { waitForSessionsToEnd } from '../helpers/server-sessions.js'
 
 const CLIENTS = 16
 const SHARED_STREAMS = ['shared-0', 'shared-1', 'shared-2']
@@ -272,12 +273,7 @@ t.test('a SIGKILL mid-load loses no acknowledged event, and retries of unanswere
   const server = await startServer(t, { DATABASE_URL: db.url })
   const load = await loadThenKill(t, server)
 
-  // The killed server's backends may still be finishing statements; once they are gone nothing more can commit.
-  await waitFor('the killed server\'s database sessions to end', async () => {
-    const [row] = await db.sql<{ sessions: number }[]>`
-      select count(*)::int as sessions from pg_stat_activity where application_name = ${server.applicationName}`
-    return row!.sessions === 0
-  }, { timeoutMs: 30_000, intervalMs: 50 })
+  await waitForSessionsToEnd(db.sql, server)
 
   const restarted = await startServer(t, { DATABASE_URL: db.url })
   const rejected = load.rejected.flatMap((attempt) => attempt.eventIds)

@@ -6,6 +6,7 @@ import { testDatabase } from '../helpers/test-database.js'
 import { startServer, type ServerProcess } from '../helpers/server-process.js'
 import { waitFor } from '../helpers/wait-for.js'
 import { TickLoad } from '../helpers/tick-load.js'
+import { sessionPids, terminateSessions } from '../helpers/server-sessions.js'
 import { checkCounter, lockHolders, putCounter, readCheckpoint, waitCaughtUp } from '../helpers/counter-projection.js'
 
 const CLIENTS = 4
@@ -13,25 +14,7 @@ const ACKS = 100
 // SPEC "Projections": a dropped LISTEN connection delays but never stalls; the poll is every 500 ms
 const CATCH_UP_MS = 5_000
 
-const listenBackends = async (sql: Sql, server: ServerProcess): Promise<number[]> => {
-  const rows = await sql<{ pid: number }[]>`
-    select pid from pg_stat_activity where application_name = ${server.applicationName} and query ilike 'listen%' order by pid`
-  return rows.map((row) => row.pid)
-}
-
-// Two steps, so the terminating call only ever sees the pids chosen (a filter in the same query may be
-// evaluated after it, terminating every session in the cluster).
-const terminate = async (sql: Sql, pids: number[]): Promise<number[]> => {
-  const rows = await sql<{ pid: number }[]>`
-    select pid from unnest(${pids}::int[]) as pid where pg_terminate_backend(pid) order by pid`
-  return rows.map((row) => row.pid)
-}
-
-const backendsOf = async (sql: Sql, server: ServerProcess): Promise<number[]> => {
-  const rows = await sql<{ pid: number }[]>`
-    select pid from pg_stat_activity where application_name = ${server.applicationName} order by pid`
-  return rows.map((row) => row.pid)
-}
+const listenBackends = (sql: Sql, server: ServerProcess): Promise<number[]> => sessionPids(sql, server, 'listen%')
 
 // An append the server never hears of: written by this process with the core function, no NOTIFY
 // (or, with `notify`, followed by the NOTIFY another instance would send).
@@ -74,7 +57,7 @@ t.test('the projection survives a dropped LISTEN connection and the loss of ever
   })
 
   await t.test('a LISTEN connection terminated by the database: appends still reach the projection, and the server listens again', async (t) => {
-    t.same(await terminate(db.sql, listening), listening, `the LISTEN backend(s) ${listening.join(', ')} were terminated`)
+    t.same(await terminateSessions(db.sql, listening), listening, `the LISTEN backend(s) ${listening.join(', ')} were terminated`)
     const droppedAt = Date.now()
     // appends by another instance (this process) with the NOTIFY it sends: the server can only learn of
     // them through its LISTEN connection or its poll
@@ -98,9 +81,9 @@ t.test('the projection survives a dropped LISTEN connection and the loss of ever
   })
 
   await t.test('every database session of the server terminated: it recovers, re-takes its projection and stays exact', async (t) => {
-    const before = await backendsOf(db.sql, server)
+    const before = await sessionPids(db.sql, server)
     t.ok(before.length >= 3, `the server has ${before.length} backends`)
-    t.same(await terminate(db.sql, before), before, 'every one of them was terminated')
+    t.same(await terminateSessions(db.sql, before), before, 'every one of them was terminated')
     const killedAt = Date.now()
     let failures = 0
     const first = await waitFor('an append to succeed again', async () => {

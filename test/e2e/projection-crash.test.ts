@@ -4,7 +4,8 @@ import { testDatabase } from '../helpers/test-database.js'
 import { startServer, type ServerProcess } from '../helpers/server-process.js'
 import { waitFor } from '../helpers/wait-for.js'
 import { TickLoad } from '../helpers/tick-load.js'
-import { checkCounter, CheckpointSampler, COUNTER, putCounter, readCheckpoint, waitCaughtUp, waitForSessionsToEnd } from '../helpers/counter-projection.js'
+import { checkCounter, CheckpointSampler, COUNTER, putCounter, readCheckpoint, waitCaughtUp } from '../helpers/counter-projection.js'
+import { waitForSessionsToEnd } from '../helpers/server-sessions.js'
 
 const CYCLES = 3
 const CLIENTS = 12

@@ -4,6 +4,7 @@ import { testDatabase } from '../helpers/test-database.js'
 import { startServer, type ServerProcess } from '../helpers/server-process.js'
 import { waitFor } from '../helpers/wait-for.js'
 import { TickLoad } from '../helpers/tick-load.js'
+import { sessionPids, terminateSessions, waitForSessionsToEnd } from '../helpers/server-sessions.js'
 import {
   checkCounter,
   CheckpointSampler,
@@ -12,7 +13,6 @@ import {
   putCounter,
   readCheckpoint,
   waitCaughtUp,
-  waitForSessionsToEnd,
   type LockHolder,
 } from '../helpers/counter-projection.js'
 
@@ -23,15 +23,7 @@ const ACKS_AFTER_KILL = 300
 const TAKEOVER_MS = 10_000
 
 // the runner tries and takes projection locks on one connection of its own
-const lockConnections = async (sql: Sql, server: ServerProcess): Promise<number[]> => {
-  const rows = await sql<{ pid: number }[]>`
-    select pid from pg_stat_activity where application_name = ${server.applicationName} and query ilike '%pg_try_advisory_lock%' order by pid`
-  return rows.map((row) => row.pid)
-}
-
-const terminate = async (sql: Sql, pid: number): Promise<void> => {
-  await sql`select pg_terminate_backend(${pid})`
-}
+const lockConnections = (sql: Sql, server: ServerProcess): Promise<number[]> => sessionPids(sql, server, '%pg_try_advisory_lock%')
 
 const dbNow = async (sql: Sql): Promise<string> => (await sql<{ now: string }[]>`select now()`)[0]!.now
 
@@ -133,7 +125,7 @@ t.test('a dropped lock connection neither crashes an instance nor leaves the pro
     return pids.length > 0 ? pids : false
   }, { timeoutMs: 15_000, intervalMs: 20 })
   const otherLosses = lockLosses(other)
-  await terminate(db.sql, tried!)
+  await terminateSessions(db.sql, [tried!])
   const retried = await waitFor('the other instance to notice and try the lock on a new connection', async () =>
     alive(servers) && lockLosses(other) > otherLosses && (await lockConnections(db.sql, other)).find((pid) => pid !== tried), { timeoutMs: 15_000, intervalMs: 20 })
   t.pass(`the instance whose lock connection ${tried} was terminated is still up and tries the lock on ${retried}`)
@@ -141,7 +133,7 @@ t.test('a dropped lock connection neither crashes an instance nor leaves the pro
 
   // now the owner's: afterwards one instance holds the lock, and only that one moves the checkpoint
   const ownerLosses = lockLosses(ownerServer)
-  await terminate(db.sql, owner.pid)
+  await terminateSessions(db.sql, [owner.pid])
   const droppedAt = Date.now()
   await waitFor('the owner to notice it lost its lock connection', () => alive(servers) && lockLosses(ownerServer) > ownerLosses, { timeoutMs: 15_000, intervalMs: 20 })
   const noticedMs = Date.now() - droppedAt

@@ -3,7 +3,7 @@ import t from 'tap'
 import { loadCodeUpcasters } from '../../src/events/code-upcasters.js'
 import { putUpcaster } from '../../src/events/upcaster-store.js'
 import { Upcasters } from '../../src/events/upcasters.js'
-import type { StoredEvent } from '../../src/events/types.js'
+import type { StoredEvent } from '../../src/events/schemas.js'
 import { testDatabase } from '../helpers/test-database.js'
 import { waitFor } from '../helpers/wait-for.js'
 

@@ -74,16 +74,6 @@ export const projectionWorkers = async (sql: Sql, since?: string): Promise<strin
   return rows.map((row) => row.applicationName)
 }
 
-export const sessionsOf = async (sql: Sql, server: ServerProcess): Promise<number> => {
-  const [row] = await sql<{ sessions: number }[]>`
-    select count(*)::int as sessions from pg_stat_activity where application_name = ${server.applicationName}`
-  return row!.sessions
-}
-
-// A killed server's backends may still be finishing a statement; once they are gone nothing of it can commit.
-export const waitForSessionsToEnd = (sql: Sql, server: ServerProcess): Promise<true> =>
-  waitFor(`the database sessions of ${server.applicationName} to end`, async () => (await sessionsOf(sql, server)) === 0, { timeoutMs: 30_000, intervalMs: 50 })
-
 // GET /projections/counter until it reports lag 0 at or past `position`; returns that view.
 export const waitCaughtUp = async (server: ServerProcess, position: number, timeoutMs = 60_000): Promise<any> => {
   let view: any

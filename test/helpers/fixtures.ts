@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import type { InputEvent } from '../../src/events/types.js'
+import type { InputEvent } from '../../src/events/schemas.js'
 
 export const event = (type = 'OrderPlaced', data: unknown = { total: 1 }, extra: Partial<InputEvent> = {}): InputEvent => ({
   type,

@@ -1,6 +1,5 @@
 import type { FastifyInstance } from 'fastify'
 import type { Sql } from '../../src/db/connect.js'
-import { waitFor } from './wait-for.js'
 
 // A declarative counter over the `tick` category whose `inc` makes any event applied twice show, and
 // whose `Cleared` leaves a tombstone: one document per tenant and bucket.
@@ -65,19 +64,3 @@ export const expectedCounts = async (sql: Sql, upTo = Number.MAX_SAFE_INTEGER): 
 
 export const liveCounts = async (sql: Sql, name: string): Promise<Record<string, number>> =>
   Object.fromEntries((await liveRows(sql, name)).flatMap((row) => (row.document ? [[`${row.tenant}/${row.id}`, row.document.count]] : [])))
-
-// GET /projections/{name} until it is running with lag 0; returns that view.
-export const caughtUp = async (app: FastifyInstance, name: string): Promise<any> => {
-  let view: any
-  await waitFor(`${name} caught up`, async () => {
-    view = (await app.inject({ url: `/projections/${name}` })).json()
-    return view.status === 'running' && view.lag === 0
-  }, { timeoutMs: 30_000 })
-  return view
-}
-
-export const systemEvents = async (app: FastifyInstance, name: string, type: string): Promise<any[]> => {
-  const res = await app.inject({ url: `/streams/$projection-${name}/events?limit=1000` })
-  if (res.statusCode === 404) return []
-  return res.json().events.filter((event: { type: string }) => event.type === type)
-}

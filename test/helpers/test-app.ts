@@ -1,6 +1,6 @@
 import type { Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { buildApp } from '../../src/app.js'
+import { buildApp, type AppDeps } from '../../src/app.js'
 import { loadConfig, type Config } from '../../src/config.js'
 import { createServices, type Services } from '../../src/services.js'
 import { loadOpenapi } from '../../src/http/openapi-document.js'
@@ -13,9 +13,14 @@ export interface TestApp {
   services: Services
 }
 
-// `pool` caps the app's database connections (default 20), for tests that count them
-export const buildTestApp = async (t: Test, env: Record<string, string> = {}, pool?: { max: number }): Promise<TestApp> => {
-  const db = await testDatabase(t, pool)
+// `max` caps the app's database connections (default 20), for tests that count them; `onRoute` is told of
+// every route as it is added
+export const buildTestApp = async (
+  t: Test,
+  env: Record<string, string> = {},
+  { max, onRoute }: { max?: number; onRoute?: AppDeps['onRoute'] } = {},
+): Promise<TestApp> => {
+  const db = await testDatabase(t, { max })
   const config = loadConfig({ LOG_LEVEL: 'silent', ...env })
   const services = await createServices(db.sql, config, { info: () => {}, warn: () => {} })
   await services.start()
@@ -27,6 +32,7 @@ export const buildTestApp = async (t: Test, env: Record<string, string> = {}, po
     openapi: await loadOpenapi(),
     isReady: async () => true,
     logger: false,
+    onRoute,
   })
   t.teardown(() => app.close())
   await app.ready()

@@ -1,6 +1,7 @@
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { buildTestApp } from '../helpers/test-app.js'
+import { caughtUp } from '../helpers/projection-api.js'
 import { waitFor } from '../helpers/wait-for.js'
 import type { Sql } from '../../src/db/connect.js'
 
@@ -30,12 +31,6 @@ const documents = async (sql: Sql, projection: string) =>
   )
 
 const status = async (app: FastifyInstance, name: string) => (await app.inject({ url: `/projections/${name}` })).json()
-
-const caughtUp = (app: FastifyInstance, name: string) =>
-  waitFor(`${name} caught up`, async () => {
-    const view = await status(app, name)
-    return view.lag === 0 && view.status === 'running' && view
-  })
 
 t.test('a declarative projection builds documents from past and live events, per tenant', async (t) => {
   const { app, db } = await buildTestApp(t)

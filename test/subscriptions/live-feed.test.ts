@@ -11,6 +11,7 @@ import { LogWatcher } from '../../src/subscriptions/log-watcher.js'
 import type { Subscription, SubscriptionSink } from '../../src/subscriptions/subscription.js'
 import { testDatabase } from '../helpers/test-database.js'
 import { waitFor } from '../helpers/wait-for.js'
+import { terminateSessions } from '../helpers/server-sessions.js'
 
 // The shared feed against the real log: whatever the moment a subscriber joins or leaves, however slow its socket,
 // whatever connection the database drops, each one gets exactly the matching events after its cursor, in order,
@@ -67,12 +68,11 @@ const storedRows = (sql: Sql): Promise<Row[]> => sql<Row[]>`
 
 const SERVER = 'annalist-feed-test'
 
-// The server side's sessions (LISTEN, reads, appends), in two steps so only these pids are terminated.
-const terminateSessions = async (sql: Sql, like = '%'): Promise<number> => {
+// The server side's idle sessions (LISTEN, reads, appends) whose latest statement matches `like`, terminated.
+const terminateIdle = async (sql: Sql, like = '%'): Promise<number> => {
   const pids = (await sql<{ pid: number }[]>`
     select pid from pg_stat_activity where datname = current_database() and application_name = ${SERVER} and state = 'idle' and query ilike ${like}`).map((row) => row.pid)
-  const done = await sql`select pid from unnest(${pids}::int[]) as pid where pg_terminate_backend(pid)`
-  return done.length
+  return (await terminateSessions(sql, pids)).length
 }
 
 const random = (n: number): number => Math.floor(Math.random() * n)
@@ -215,7 +215,7 @@ t.test('many subscribers joining and leaving at random moments under concurrent 
   const dropper = (async () => {
     for (const like of ['listen%', '%', 'listen%', '%']) {
       await delay(800)
-      drops += await terminateSessions(db.sql, like)
+      drops += await terminateIdle(db.sql, like)
     }
   })()
 

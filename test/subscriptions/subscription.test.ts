@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events'
 import t from 'tap'
-import type { StoredEvent } from '../../src/events/types.js'
+import type { StoredEvent } from '../../src/events/schemas.js'
 import type { LogFilter } from '../../src/subscriptions/event-filter.js'
 import { sseFrame } from '../../src/subscriptions/sse-frame.js'
 import { Subscription, type Feed, type FeedItem, type ReplayPage } from '../../src/subscriptions/subscription.js'

@@ -1,5 +1,6 @@
 import type { Sql } from '../../db/connect.js'
-import { backfillViewFor, getBackfill, TERMINAL, viewOfBackfill, type BackfillView } from './backfill-runs.js'
+import { backfillViewFor, getBackfill, TERMINAL, viewOfBackfill } from './backfill-runs.js'
+import type { BackfillView } from '../schemas.js'
 
 export interface ProgressOptions {
   pollMs: number

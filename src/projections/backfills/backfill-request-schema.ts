@@ -3,10 +3,9 @@ import { Type, type Static } from 'typebox'
 import { describeAjvError } from '../../ajv-errors.js'
 import { Problem } from '../../problems.js'
 import { isTime, parseTime } from '../../events/times.js'
+import { CATEGORY_PATTERN, EVENT_TYPE_PATTERN } from '../../events/schemas.js'
 import type { Projector } from '../engine/apply-event.js'
 
-const EVENT_TYPE = '^[A-Za-z0-9_.:-]{1,256}$'
-const CATEGORY = '^\\$?[A-Za-z0-9_.:@=]{1,256}$'
 
 export const CRITERIA = [
   'full-rebuild',
@@ -33,8 +32,8 @@ export const BackfillRequestSchema = Type.Object(
     filter: Type.Optional(
       Type.Object(
         {
-          types: Type.Optional(Type.Array(Type.String({ pattern: EVENT_TYPE }), { minItems: 1, maxItems: 256 })),
-          categories: Type.Optional(Type.Array(Type.String({ pattern: CATEGORY }), { minItems: 1, maxItems: 256 })),
+          types: Type.Optional(Type.Array(Type.String({ pattern: EVENT_TYPE_PATTERN }), { minItems: 1, maxItems: 256 })),
+          categories: Type.Optional(Type.Array(Type.String({ pattern: CATEGORY_PATTERN }), { minItems: 1, maxItems: 256 })),
           metadata: Type.Optional(Type.Object({}, { additionalProperties: true })),
         },
         { additionalProperties: false },

@@ -4,9 +4,9 @@ import type { Sql, Tx } from '../../db/connect.js'
 import { isUniqueViolation } from '../../db/pg-errors.js'
 import { isAtomic, type BackfillRequest } from './backfill-request-schema.js'
 import { createGeneration, dropGeneration, dropGenerations } from '../generations.js'
-import type { DeclarativeDefinition } from '../types.js'
+import type { DeclarativeDefinition } from '../definition-schema.js'
+import type { BackfillStatus, BackfillView } from '../schemas.js'
 
-export type BackfillStatus = 'queued' | 'running' | 'swapping' | 'completed' | 'failed' | 'cancelled'
 export const ACTIVE: BackfillStatus[] = ['queued', 'running', 'swapping']
 export const TERMINAL: BackfillStatus[] = ['completed', 'failed', 'cancelled']
 
@@ -32,30 +32,6 @@ export interface BackfillRow {
   startedAt: string | null
   finishedAt: string | null
   now: string
-}
-
-// SPEC "Backfills and rebuilds": the published view of a run.
-export interface BackfillView {
-  id: string
-  projection: string
-  status: BackfillStatus
-  criteria: BackfillRequest['criteria']
-  atomic: boolean
-  maxConcurrency: number
-  processed: number
-  total: number | null
-  percent: number
-  eventsPerSecond: number
-  etaSeconds: number | null
-  createdAt: string
-  startedAt: string | null
-  finishedAt: string | null
-  error: string | null
-  requestedBy: string | null
-  correlationId: string | null
-  generation: number
-  snapshotId: string | null
-  request: BackfillRequest
 }
 
 const backfillColumns = (sql: Sql | Tx) => sql`

@@ -1,6 +1,7 @@
 import type { Sql, Tx } from '../../db/connect.js'
 import { eventColumns } from '../../events/event-columns.js'
-import { SYSTEM_TENANT, type StoredEvent } from '../../events/types.js'
+import type { StoredEvent } from '../../events/schemas.js'
+import { SYSTEM_TENANT } from '../../events/types.js'
 import { Problem } from '../../problems.js'
 import { SingleFlight } from '../../single-flight.js'
 import type { LogWatcher } from '../../subscriptions/log-watcher.js'

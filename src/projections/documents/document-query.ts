@@ -1,39 +1,20 @@
 import type postgres from 'postgres'
 import type { Sql } from '../../db/connect.js'
 import { Problem } from '../../problems.js'
+import type { DocumentQuery, OrderKey, WhereClause } from '../schemas.js'
 import type { Document } from '../types.js'
 
 export type Fragment = postgres.PendingQuery<postgres.Row[]>
 
 export const WHERE_OPS = ['eq', 'ne', 'gt', 'gte', 'lt', 'lte', 'in', 'exists', 'prefix'] as const
 export type WhereOp = (typeof WHERE_OPS)[number]
-export type Direction = 'asc' | 'desc'
+export type Direction = NonNullable<OrderKey['direction']>
 
 // a dotted field path inside a document: non-empty segments, no NUL (`$.` is refused by checkPath)
 export const PATH_PATTERN = '^[^.\\u0000]+(\\.[^.\\u0000]+)*$'
 export const MAX_WHERE = 32
 export const MAX_ORDER_BY = 8
 export const MAX_IN_VALUES = 1000
-
-export interface WhereClause {
-  path: string
-  op: WhereOp
-  value: unknown
-}
-
-export interface OrderKey {
-  path: string
-  direction?: Direction
-}
-
-export interface DocumentQueryInput {
-  filter?: Document
-  where?: WhereClause[]
-  orderBy?: OrderKey[]
-  limit?: number
-  cursor?: string
-  count?: boolean
-}
 
 // Where the last page ended: the orderBy it was made for, its sort keys as jsonb text (exact, even for
 // numbers JS cannot hold) and its id, the final tiebreak.
@@ -98,7 +79,7 @@ const condition = (sql: Sql, clause: WhereClause, index: number): Fragment => {
 }
 
 // `document @> $1` keeps the shape projection_documents_document_idx (jsonb_path_ops) serves.
-export const conditions = (sql: Sql, query: DocumentQueryInput): Fragment => {
+export const conditions = (sql: Sql, query: DocumentQuery): Fragment => {
   const parts = [
     ...(query.filter === undefined ? [] : [sql`and document @> ${sql.json(query.filter as never)}::jsonb`]),
     ...(query.where ?? []).map((clause, index) => sql`and ${condition(sql, clause, index)}`),

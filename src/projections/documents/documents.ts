@@ -9,12 +9,11 @@ import {
   orderClause,
   sortKeys,
   sortKeysText,
-  type DocumentQueryInput,
   type Fragment,
 } from './document-query.js'
 import type { ProjectionProgress } from '../progress.js'
 import { getProjection, notFound } from '../definitions.js'
-import type { StoredDocument } from '../types.js'
+import { DEFAULT_TIMEOUT_MS, type DocumentPage, type DocumentQuery, type ReadYourWrites, type StoredDocument } from '../schemas.js'
 
 export interface DocumentRead {
   // the live generation the document was read from; with its version it makes the ETag
@@ -22,21 +21,13 @@ export interface DocumentRead {
   document: StoredDocument
 }
 
-export interface DocumentPage {
-  documents: StoredDocument[]
-  next: string | null
-  count?: number
-}
-
-export const DEFAULT_TIMEOUT_MS = 5000
-
 // Read-your-writes (SPEC "Documents"): wait until the live generation has processed `waitFor`.
 // The projection must exist first, so a wrong name is a 404 at once rather than a 504 later.
 export const awaitPosition = async (
   sql: Sql,
   progress: ProjectionProgress,
   name: string,
-  { waitFor, timeoutMs = DEFAULT_TIMEOUT_MS }: { waitFor?: number; timeoutMs?: number },
+  { waitFor, timeoutMs = DEFAULT_TIMEOUT_MS }: ReadYourWrites,
 ): Promise<void> => {
   if (waitFor === undefined) return
   await getProjection(sql, name)
@@ -78,7 +69,7 @@ const live = (sql: Sql, tenant: string, name: string): Fragment => sql`
    and document is not null`
 
 // Exported for the EXPLAIN test: the page query as it runs, one statement over the live generation.
-export const pageQuery = (sql: Sql, tenant: string, name: string, query: DocumentQueryInput, limit: number): Fragment => {
+export const pageQuery = (sql: Sql, tenant: string, name: string, query: DocumentQuery, limit: number): Fragment => {
   const keys = sortKeys(query.orderBy)
   return sql`
     select id, document::text as document, version, updated_at as "updatedAt", ${sortKeysText(sql, keys)} as "sortKeys"
@@ -89,12 +80,12 @@ export const pageQuery = (sql: Sql, tenant: string, name: string, query: Documen
      limit ${limit}`
 }
 
-const countQuery = (sql: Sql, tenant: string, name: string, query: DocumentQueryInput): Fragment =>
+const countQuery = (sql: Sql, tenant: string, name: string, query: DocumentQuery): Fragment =>
   sql`select count(*) as count ${live(sql, tenant, name)} ${conditions(sql, query)}`
 
 // Keyset paging over the orderBy keys plus id (SPEC "Documents"): a document that exists throughout
 // and keeps its sort keys is seen exactly once, whatever changes between pages.
-export const queryDocuments = async (sql: Sql, tenant: string, name: string, query: DocumentQueryInput): Promise<DocumentPage> => {
+export const queryDocuments = async (sql: Sql, tenant: string, name: string, query: DocumentQuery): Promise<DocumentPage> => {
   const limit = query.limit ?? 100
   const page = pageQuery(sql, tenant, name, query, limit + 1)
   // with count, both read one snapshot, so the total and the page agree even across a swap

@@ -1,7 +1,8 @@
 import type { DocumentSession } from './document-session.js'
 import { applyDeclarative, documentIdOf } from './declarative.js'
 import { checkDocumentId } from './document-id.js'
-import type { CodeProjection, DeclarativeDefinition, ProjectionContext, ProjectionEvent, ProjectionSource } from '../types.js'
+import type { DeclarativeDefinition } from '../definition-schema.js'
+import type { CodeProjection, ProjectionContext, ProjectionEvent, ProjectionSource } from '../types.js'
 
 // One engine, two kinds: both apply an event through the batch's document session.
 export type Projector =

@@ -2,7 +2,8 @@ import { JsonNumber } from '../../events/exact-json.js'
 import { checkDocumentId } from './document-id.js'
 import { HandlerError } from './handler-error.js'
 import { defineOwn, getField, MISSING, resolvePath, setField, unsetField, valueOf } from './json-path.js'
-import type { DeclarativeDefinition, DeclarativeHandler, Document, ProjectionEvent } from '../types.js'
+import type { DeclarativeDefinition, DeclarativeHandler } from '../definition-schema.js'
+import type { Document, ProjectionEvent } from '../types.js'
 
 // The document an event addresses. A documentId path missing from the event, or an empty string, addresses none
 // (as a missing path skips an op); any other value that cannot be a document id fails the handler (document-id.ts).

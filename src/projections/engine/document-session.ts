@@ -1,6 +1,7 @@
 import type { Tx } from '../../db/connect.js'
 import { cloneExact, parseExact, stringifyExact } from '../../events/exact-json.js'
-import type { Document, DocumentQuery, StoredDocument } from '../types.js'
+import type { StoredDocument } from '../schemas.js'
+import type { Document, DocumentQuery } from '../types.js'
 
 interface Entry {
   tenant: string

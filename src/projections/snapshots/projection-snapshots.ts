@@ -5,18 +5,9 @@ import { generationLock } from '../generation-lock.js'
 import { inProjectionLock } from '../projection-lock.js'
 import { getProjection, notFound } from '../definitions.js'
 import { recordSystemEvent } from '../system-events.js'
+import type { ProjectionSnapshot } from '../schemas.js'
 
 // SPEC "Backfills and rebuilds": projection snapshots, backups of a projection's documents at a position.
-
-export interface ProjectionSnapshot {
-  id: string
-  position: number
-  documents: number
-  createdAt: string
-  reason: string
-  generation: number
-  definitionVersion: number
-}
 
 export const AUTOMATIC = 'automatic'
 

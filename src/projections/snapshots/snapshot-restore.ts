@@ -4,7 +4,8 @@ import { generationLock } from '../generation-lock.js'
 import { setCheckpoint } from '../generations.js'
 import { changeProjection } from '../projection-lock.js'
 import type { ProjectionRunner } from '../runner.js'
-import { getProjectionSnapshot, snapshotNotFound, type ProjectionSnapshot } from './projection-snapshots.js'
+import { getProjectionSnapshot, snapshotNotFound } from './projection-snapshots.js'
+import type { ProjectionSnapshot } from '../schemas.js'
 import { notFound } from '../definitions.js'
 
 interface Restorable {

@@ -9,7 +9,7 @@ import { putDeclarative } from '../../../src/projections/definitions.js'
 import type { Projector } from '../../../src/projections/engine/apply-event.js'
 import { changeProjection } from '../../../src/projections/projection-lock.js'
 import { createProjectionSnapshot } from '../../../src/projections/snapshots/projection-snapshots.js'
-import type { DeclarativeDefinition } from '../../../src/projections/types.js'
+import type { DeclarativeDefinition } from '../../../src/projections/definition-schema.js'
 import { testDatabase } from '../../helpers/test-database.js'
 import { waitFor } from '../../helpers/wait-for.js'
 

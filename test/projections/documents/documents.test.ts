@@ -1,7 +1,6 @@
 import t, { type Test } from 'tap'
 import { getDocument, pageQuery, queryDocuments } from '../../../src/projections/documents/documents.js'
-import type { DocumentQueryInput, OrderKey, WhereClause } from '../../../src/projections/documents/document-query.js'
-import type { StoredDocument } from '../../../src/projections/types.js'
+import type { DocumentQuery, OrderKey, StoredDocument, WhereClause } from '../../../src/projections/schemas.js'
 import { Problem } from '../../../src/problems.js'
 import type { Sql } from '../../../src/db/connect.js'
 import { deleteDocuments, putDocuments, seedProjection } from '../../helpers/document-seeds.js'
@@ -9,11 +8,11 @@ import { testDatabase } from '../../helpers/test-database.js'
 
 const { sql } = await testDatabase(t)
 
-const ids = async (name: string, query: DocumentQueryInput, tenant = 'default'): Promise<string[]> =>
+const ids = async (name: string, query: DocumentQuery, tenant = 'default'): Promise<string[]> =>
   (await queryDocuments(sql, tenant, name, query)).documents.map((document) => document.id)
 
 // every page, following next, as one list; `between` runs after each page
-const allPages = async (name: string, query: DocumentQueryInput, between: (page: number) => Promise<void> = async () => {}): Promise<StoredDocument[]> => {
+const allPages = async (name: string, query: DocumentQuery, between: (page: number) => Promise<void> = async () => {}): Promise<StoredDocument[]> => {
   const seen: StoredDocument[] = []
   let cursor: string | undefined
   for (let page = 0; page < 1000; page += 1) {
@@ -26,7 +25,7 @@ const allPages = async (name: string, query: DocumentQueryInput, between: (page:
   throw new Error('paging did not end')
 }
 
-const pagedIds = async (name: string, query: DocumentQueryInput): Promise<string[]> => (await allPages(name, query)).map((document) => document.id)
+const pagedIds = async (name: string, query: DocumentQuery): Promise<string[]> => (await allPages(name, query)).map((document) => document.id)
 
 const problemCode = async (promise: Promise<unknown>): Promise<string | undefined> =>
   promise.then(() => undefined, (error: unknown) => (error instanceof Problem ? error.code : `not a problem: ${String(error)}`))
@@ -171,7 +170,7 @@ const compareRows = (orderBy: OrderKey[], a: StoredDocument, b: StoredDocument):
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0
 }
 
-const churnPaging = async (t: Test, name: string, query: DocumentQueryInput, keysOf: (next: () => number) => Record<string, unknown>) => {
+const churnPaging = async (t: Test, name: string, query: DocumentQuery, keysOf: (next: () => number) => Record<string, unknown>) => {
   const next = random(name.length * 7919)
   await seedProjection(sql, name)
   const stable = Array.from({ length: 60 }, (_, index) => ({ id: `s${String(index).padStart(3, '0')}`, document: keysOf(next) }))
@@ -222,7 +221,7 @@ t.test('hostile paths and values stay data: no SQL error, nothing harmed', async
 })
 
 t.test('bad paths, op values and cursors are validation problems', async (t) => {
-  const bad: DocumentQueryInput[] = [
+  const bad: DocumentQuery[] = [
     { where: [{ path: '$.total', op: 'eq', value: 1 }] },
     { orderBy: [{ path: '$.total' }] },
     { where: [{ path: 'a..b', op: 'eq', value: 1 }] },
@@ -238,7 +237,7 @@ t.test('bad paths, op values and cursors are validation problems', async (t) => 
   for (const query of bad) t.equal(await problemCode(queryDocuments(sql, 'default', 'orders', query)), 'validation-failed', JSON.stringify(query))
 })
 
-const planOf = async (tx: Sql, query: DocumentQueryInput): Promise<string> =>
+const planOf = async (tx: Sql, query: DocumentQuery): Promise<string> =>
   JSON.stringify(await tx`explain (format json) ${pageQuery(tx, 'default', 'big', query, 101)}`)
 
 t.test('filter containment is served by the GIN index on a table large enough to want it', async (t) => {

@@ -2,7 +2,8 @@ import t from 'tap'
 import { applyDeclarative, documentIdOf } from '../../../src/projections/engine/declarative.js'
 import { HandlerError } from '../../../src/projections/engine/handler-error.js'
 import { checkDefinition } from '../../../src/projections/definition-schema.js'
-import type { DeclarativeDefinition, ProjectionEvent } from '../../../src/projections/types.js'
+import type { DeclarativeDefinition } from '../../../src/projections/definition-schema.js'
+import type { ProjectionEvent } from '../../../src/projections/types.js'
 
 const stored = (data: unknown, extra: Partial<ProjectionEvent> = {}): ProjectionEvent => ({
   tenant: 'default',

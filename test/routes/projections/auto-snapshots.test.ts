@@ -1,6 +1,7 @@
 import t from 'tap'
 import { buildTestApp } from '../../helpers/test-app.js'
-import { caughtUp, expectedCounts, liveCounts, systemEvents, ticks, TICKS } from '../../helpers/snapshot-counter.js'
+import { caughtUp, systemEvents } from '../../helpers/projection-api.js'
+import { expectedCounts, liveCounts, ticks, TICKS } from '../../helpers/snapshot-counter.js'
 import { waitFor } from '../../helpers/wait-for.js'
 
 const { app, db } = await buildTestApp(t)

@@ -74,7 +74,12 @@ t.test('a run the database refuses at start ends failed with its error, once, wi
   t.equal(failed.status, 'failed')
   t.match(failed.error, /out of range/)
   t.equal(await snapshotCount(db, 'refused'), 1, 'the snapshot taken before the start failed, and no other')
-  t.match(await failedEvents(app, 'refused'), [{ data: { backfillId: row!.id, error: /out of range/ } }])
+  // the system event is recorded just after the run's status commits
+  const recorded = await waitFor('ProjectionBackfillFailed', async () => {
+    const events = await failedEvents(app, 'refused')
+    return events.length > 0 && events
+  })
+  t.match(recorded, [{ data: { backfillId: row!.id, error: /out of range/ } }])
   const next = await post(app, 'refused', { criteria: 'full-rebuild', atomic: false })
   t.equal(next.statusCode, 202, 'nothing holds the projection any more')
   t.equal((await ended(app, 'refused', next.json().id)).status, 'completed')

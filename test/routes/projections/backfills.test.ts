@@ -1,8 +1,9 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { buildTestApp } from '../../helpers/test-app.js'
 import { waitFor } from '../../helpers/wait-for.js'
 import { SseClient } from '../../helpers/sse-client.js'
+import { caughtUp, systemEvents } from '../../helpers/projection-api.js'
 
 // one document per stream: every Tick counts once and records its position
 const TICKS = {
@@ -41,11 +42,13 @@ const appendTicks = async (app: FastifyInstance, streams: number, perStream: num
   return positions
 }
 
-const caughtUp = (app: FastifyInstance, name: string) =>
-  waitFor(`${name} caught up`, async () => {
-    const view = await get(app, `/projections/${name}`)
-    return view.lag === 0 && view.status === 'running' && view
-  }, { timeoutMs: 60_000 })
+// An app whose `ticks` projection has applied `streams` × `perStream` Tick events; `live` is its view then.
+const ticking = async (t: Test, streams: number, perStream: number) => {
+  const { app, db } = await buildTestApp(t)
+  await appendTicks(app, streams, perStream)
+  await put(app, 'ticks', TICKS)
+  return { app, db, live: await caughtUp(app, 'ticks') }
+}
 
 const finished = (app: FastifyInstance, name: string, id: string, status = 'completed') =>
   waitFor(`backfill ${id} ${status}`, async () => {
@@ -54,8 +57,6 @@ const finished = (app: FastifyInstance, name: string, id: string, status = 'comp
     return view.status === status && view
   }, { timeoutMs: 60_000 })
 
-const systemEvents = async (app: FastifyInstance, name: string) =>
-  (await get(app, `/streams/$projection-${name}/events?limit=1000`)).events as { type: string; data: Record<string, unknown>; metadata: Record<string, unknown> }[]
 
 t.test('an atomic rebuild of 20,000 events never shows readers a failed, empty or older projection', async (t) => {
   const { app } = await buildTestApp(t)
@@ -133,10 +134,7 @@ t.test('an atomic rebuild of 20,000 events never shows readers a failed, empty o
 })
 
 t.test('rollback swaps the previous generation and its definition back, and again forward', async (t) => {
-  const { app } = await buildTestApp(t)
-  await appendTicks(app, 3, 4)
-  await put(app, 'ticks', TICKS)
-  await caughtUp(app, 'ticks')
+  const { app } = await ticking(t, 3, 4)
   t.equal((await post(app, '/projections/ticks/rollback')).statusCode, 409, 'nothing to roll back to yet')
 
   const doubled = { ...TICKS, handlers: { Tick: { inc: { count: 2 } } } }
@@ -166,10 +164,7 @@ t.test('rollback swaps the previous generation and its definition back, and agai
 })
 
 t.test('cancelling an atomic rebuild mid-way leaves the live projection untouched', async (t) => {
-  const { app, db } = await buildTestApp(t)
-  await appendTicks(app, 10, 1000)
-  await put(app, 'ticks', TICKS)
-  const live = await caughtUp(app, 'ticks')
+  const { app, db, live } = await ticking(t, 10, 1000)
   const started = (await post(app, '/projections/ticks/backfills', { criteria: 'full-rebuild', batchSize: 50 })).json()
   await waitFor('the rebuild under way', async () => {
     const view = await get(app, `/projections/ticks/backfills/${started.id}`)
@@ -230,10 +225,7 @@ t.test('bad requests are 400 and change nothing; unknown ids 404', async (t) => 
 })
 
 t.test('progress streams as server-sent events until the run ends', async (t) => {
-  const { app } = await buildTestApp(t)
-  await appendTicks(app, 4, 500)
-  await put(app, 'ticks', TICKS)
-  await caughtUp(app, 'ticks')
+  const { app } = await ticking(t, 4, 500)
   const address = await app.listen({ port: 0, host: '127.0.0.1' })
   const started = (await post(app, '/projections/ticks/backfills', { criteria: 'full-rebuild', batchSize: 100 })).json()
   const client = await SseClient.open(address, `/projections/ticks/backfills/${started.id}/progress`)
@@ -250,10 +242,7 @@ t.test('progress streams as server-sent events until the run ends', async (t) =>
 })
 
 t.test('appending ProjectionBackfillRequested to $projections starts a run whose events carry its correlationId', async (t) => {
-  const { app } = await buildTestApp(t)
-  await appendTicks(app, 5, 20)
-  await put(app, 'ticks', TICKS)
-  await caughtUp(app, 'ticks')
+  const { app } = await ticking(t, 5, 20)
   const request = (projection: string, correlationId: string, body: Record<string, unknown>) =>
     post(app, '/streams/$projections/events', {
       events: [{ type: 'ProjectionBackfillRequested', data: { projection, ...body }, metadata: { correlationId } }],
@@ -284,10 +273,7 @@ t.test('appending ProjectionBackfillRequested to $projections starts a run whose
 })
 
 t.test('maxConcurrency 4 builds per-stream documents in partitions, each event exactly once', async (t) => {
-  const { app, db } = await buildTestApp(t)
-  await appendTicks(app, 37, 100)
-  await put(app, 'ticks', TICKS)
-  await caughtUp(app, 'ticks')
+  const { app, db } = await ticking(t, 37, 100)
   const started = (await post(app, '/projections/ticks/backfills', { criteria: 'full-rebuild', maxConcurrency: 4, batchSize: 200 })).json()
   t.equal(started.maxConcurrency, 4)
   const done = await finished(app, 'ticks', started.id)
@@ -390,10 +376,7 @@ t.test('a non-atomic run snapshots the live documents first, and restoring that 
 })
 
 t.test('deleting a projection cancels its run first', async (t) => {
-  const { app, db } = await buildTestApp(t)
-  await appendTicks(app, 10, 1000)
-  await put(app, 'ticks', TICKS)
-  await caughtUp(app, 'ticks')
+  const { app, db } = await ticking(t, 10, 1000)
   const run = (await post(app, '/projections/ticks/backfills', { criteria: 'full-rebuild', batchSize: 20 })).json()
   await waitFor('the run under way', async () => (await get(app, `/projections/ticks/backfills/${run.id}`)).processed > 0)
   t.equal((await app.inject({ method: 'DELETE', url: '/projections/ticks' })).statusCode, 204)

@@ -1,7 +1,8 @@
 import t from 'tap'
 import { randomUUID } from 'node:crypto'
 import { buildTestApp } from '../../helpers/test-app.js'
-import { caughtUp, clear, expectedCounts, liveCounts, liveRows, systemEvents, ticks, TICKS } from '../../helpers/snapshot-counter.js'
+import { caughtUp, systemEvents } from '../../helpers/projection-api.js'
+import { clear, expectedCounts, liveCounts, liveRows, ticks, TICKS } from '../../helpers/snapshot-counter.js'
 import { waitFor } from '../../helpers/wait-for.js'
 
 const { app, db } = await buildTestApp(t)
