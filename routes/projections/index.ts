@@ -4,9 +4,10 @@ import type { Sql } from '../../src/db/connect.js'
 import { ProblemRef } from '../../src/http/schemas.js'
 import { checkDefinition } from '../../src/projections/definition-schema.js'
 import { rollbackProjection } from '../../src/projections/backfills/backfill-commands.js'
-import { defineProjection, removeProjection, resetProjection, skipFailedEvent, startProjection, stopProjection } from '../../src/projections/management.js'
+import { defineProjection, removeProjection, resetProjection, restartProjection, skipFailedEvent, startProjection, stopProjection } from '../../src/projections/management.js'
 import type { ProjectionRunner } from '../../src/projections/runner.js'
-import { ProjectionParams, ProjectionViewSchema as ProjectionView, viewOf } from '../../src/projections/projection-view.js'
+import { ProjectionParams, ProjectionViewSchema as ProjectionView, viewOf, type TenantScope } from '../../src/projections/projection-view.js'
+import { tenantScope } from '../../src/http/tenant.js'
 import { getProjection, listProjections } from '../../src/projections/definitions.js'
 import type { LogHead } from '../../src/events/log-head.js'
 
@@ -18,25 +19,28 @@ export interface ProjectionRoutesOptions {
 
 const problems = { 400: ProblemRef, 404: ProblemRef, 500: ProblemRef }
 
-const ACTIONS = {
+const scopeOf = (tenant: string | undefined): TenantScope => (tenant === undefined ? 'every' : { tenant })
+
+// restart and skip act on the held tenants the caller sees (tenantScope; docs/projection-failures.md)
+const ACTIONS: Record<string, (sql: Sql, runner: ProjectionRunner, name: string, tenant?: string) => Promise<unknown>> = {
   start: startProjection,
   stop: stopProjection,
-  restart: startProjection,
+  restart: restartProjection,
   skip: skipFailedEvent,
   reset: resetProjection,
   rollback: rollbackProjection,
-} as const
+}
 
 export const projectionRoutes: FastifyPluginAsyncTypebox<ProjectionRoutesOptions> = async (app, { sql, runner, logHead }) => {
   // head as /events reports it, so `lag: 0` means every event acknowledged before the request is applied
-  const view = async (name: string) => viewOf(sql, await getProjection(sql, name), await logHead.catchUp())
+  const view = async (name: string, tenant: string | undefined) => viewOf(sql, await getProjection(sql, name), await logHead.catchUp(), scopeOf(tenant))
 
-  app.get('/', { schema: { response: { 200: Type.Object({ projections: Type.Array(ProjectionView) }), 500: ProblemRef } } }, async () => ({
-    projections: await Promise.all((await listProjections(sql)).map(async (row) => viewOf(sql, row, await logHead.catchUp()))),
+  app.get('/', { schema: { response: { 200: Type.Object({ projections: Type.Array(ProjectionView) }), 500: ProblemRef } } }, async (request) => ({
+    projections: await Promise.all((await listProjections(sql)).map(async (row) => viewOf(sql, row, await logHead.catchUp(), scopeOf(tenantScope(request))))),
   }))
 
   app.get('/:name', { schema: { params: ProjectionParams, response: { 200: ProjectionView, ...problems } } }, async (request) =>
-    view(request.params.name),
+    view(request.params.name, tenantScope(request)),
   )
 
   app.put('/:name', {
@@ -46,7 +50,7 @@ export const projectionRoutes: FastifyPluginAsyncTypebox<ProjectionRoutesOptions
       response: { 200: ProjectionView, 201: ProjectionView, 409: ProblemRef, ...problems },
     },
   }, async (request, reply) => {
-    const { created, view } = await defineProjection(sql, runner, request.params.name, checkDefinition(request.body), await logHead.catchUp())
+    const { created, view } = await defineProjection(sql, runner, request.params.name, checkDefinition(request.body), await logHead.catchUp(), scopeOf(tenantScope(request)))
     return reply.code(created ? 201 : 200).send(view)
   })
 
@@ -59,8 +63,8 @@ export const projectionRoutes: FastifyPluginAsyncTypebox<ProjectionRoutesOptions
     app.post(`/:name/${action}`, {
       schema: { params: ProjectionParams, response: { 200: ProjectionView, 409: ProblemRef, ...problems } },
     }, async (request) => {
-      await act(sql, runner, request.params.name)
-      return view(request.params.name)
+      await act(sql, runner, request.params.name, tenantScope(request))
+      return view(request.params.name, tenantScope(request))
     })
   }
 }

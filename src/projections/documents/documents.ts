@@ -12,7 +12,7 @@ import {
   type DocumentQueryInput,
   type Fragment,
 } from './document-query.js'
-import type { ProjectionProgress } from '../progress.js'
+import { positionFor, type ProjectionProgress } from '../progress.js'
 import { getProjection, notFound } from '../definitions.js'
 import type { StoredDocument } from '../types.js'
 
@@ -30,18 +30,21 @@ export interface DocumentPage {
 
 export const DEFAULT_TIMEOUT_MS = 5000
 
-// Read-your-writes (SPEC "Documents"): wait until the live generation has processed `waitFor`.
+// Read-your-writes (SPEC "Documents"): wait until the live generation has processed `waitFor` for the
+// reader's tenant (a held tenant's documents are only as far as its hold, docs/projection-failures.md).
 // The projection must exist first, so a wrong name is a 404 at once rather than a 504 later.
 export const awaitPosition = async (
   sql: Sql,
   progress: ProjectionProgress,
+  tenant: string,
   name: string,
   { waitFor, timeoutMs = DEFAULT_TIMEOUT_MS }: { waitFor?: number; timeoutMs?: number },
 ): Promise<void> => {
   if (waitFor === undefined) return
   await getProjection(sql, name)
-  if (await progress.waitFor(name, waitFor, timeoutMs)) return
-  const position = (await progress.livePosition(name)) ?? 0
+  if (await progress.waitFor(name, tenant, waitFor, timeoutMs)) return
+  const live = await progress.liveProgress(name)
+  const position = live ? positionFor(live, tenant) : 0
   throw new Problem('timeout', { name, waitFor, position }, `projection ${name} did not reach position ${waitFor} within ${timeoutMs} ms (it is at ${position})`)
 }
 
