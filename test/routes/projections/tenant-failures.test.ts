@@ -33,6 +33,7 @@ const heldAt = (tenant: string, position: number) => waitFor(`${tenant} held at 
 }, { timeoutMs: 30_000 })
 
 let poison = 0
+let snapshotId = ''
 
 t.test('acme’s poison event holds acme only: beta’s documents keep moving, each key sees its own tenant', async (t) => {
   await deposit(KEYS.acme, 'account-1', deposits([10]))
@@ -58,6 +59,10 @@ t.test('acme’s poison event holds acme only: beta’s documents keep moving, e
   t.equal(acmeRead.statusCode, 504, 'acme’s read of a held position times out rather than answer without it')
   t.equal(acmeRead.json().position, poison - 1)
   t.same((await as(KEYS.acme, { url: `/projections/${LEDGER}/documents/account-1` })).json().document, { total: 10, seen: [poison - 1] })
+
+  const snapshot = await as(KEYS.ops, { method: 'POST', url: `/projections/${LEDGER}/snapshots` })
+  t.equal(snapshot.statusCode, 201, 'a snapshot taken while acme is held')
+  snapshotId = snapshot.json().id
 
   const metrics = (await as(KEYS.ops, { url: '/metrics' })).body
   t.match(metrics, /^annalist_projection_failed_tenants\{projection="ledger"\} 1$/m)
@@ -106,4 +111,29 @@ t.test('skip moves the held tenants in scope past their events; the others stay 
   const skips = system.filter((event: { type: string }) => event.type === 'ProjectionSkippedEvent').map((event: { data: unknown }) => event.data)
   t.match(skips, [{ tenant: 'acme', position: acmePoison }, { tenant: 'beta', position: betaPoison }])
   t.equal((await act(KEYS.ops, 'skip')).statusCode, 409, 'nothing left to skip')
+})
+
+t.test('a restored snapshot brings its holds back; the replay holds again where events fail, and resumes exactly', async (t) => {
+  const restored = await as(KEYS.ops, { method: 'POST', url: `/projections/${LEDGER}/snapshots/${snapshotId}/restore` })
+  t.equal(restored.statusCode, 200)
+  t.same((await as(KEYS.acme, { url: `/projections/${LEDGER}/documents/account-1` })).json().document, { total: 10, seen: [poison - 1] }, 'acme’s documents as of its hold')
+  const every = await waitFor('the replay to reach the head', async () => {
+    const now = await view(KEYS.ops)
+    return now.lag === 0 && now.failures.length === 2 && now
+  }, { timeoutMs: 30_000 })
+  t.match(every.failures, [{ tenant: 'acme', position: poison }, { tenant: 'beta' }], 'acme held by the snapshot, beta again by its poison event')
+  t.equal((await act(KEYS.ops, 'skip', { 'x-tenant-id': 'beta' })).statusCode, 200)
+  t.equal((await act(KEYS.ops, 'restart', { 'x-tenant-id': 'acme' })).statusCode, 200)
+  // acme's catch-up passes its fixed event, then meets its `always` one on account-2 and is held there
+  const again = await waitFor('acme held on account-2', async () => {
+    const now = await view(KEYS.acme)
+    return now.failures.length === 1 && now.failures[0].position > poison && now.failures[0]
+  }, { timeoutMs: 30_000 })
+  t.equal((await act(KEYS.ops, 'skip', { 'x-tenant-id': 'acme' })).statusCode, 200)
+  await settled()
+  await checkLedger(t, db.sql, 'acme', 'account-1')
+  await checkLedger(t, db.sql, 'acme', 'account-2', [again.position])
+  const betaSkipped = (await db.sql<{ position: number }[]>`select global_position as position from events where tenant = 'beta' and data ->> 'poison' = 'always'`).map((row) => row.position)
+  await checkLedger(t, db.sql, 'beta', 'account-1')
+  await checkLedger(t, db.sql, 'beta', 'account-2', betaSkipped)
 })
