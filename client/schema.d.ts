@@ -733,6 +733,11 @@ export interface paths {
          *     or `catching-up` (running, 1000 or more events behind `head`). `lag` = `head - position`; `head` is the
          *     gap-safe head of the global log as `/events` reports it, so `lag: 0` means every event acknowledged before
          *     the request has been applied. `lastError` holds `position`, `eventId` and `message` of the event it failed on.
+         *
+         *     Failures are per tenant (docs/projection-failures.md): a tenant whose event keeps failing is held at it
+         *     while the projection goes on with every other tenant. An admin key of tenant `*` without `X-Tenant-Id`
+         *     (or any caller of a server without keys and without the header) sees every held tenant in `failures`;
+         *     any other caller sees its own tenant's only, and `position` and `lag` are then that tenant's.
          */
         get: operations["getProjection"];
         /**
@@ -846,7 +851,10 @@ export interface paths {
         put?: never;
         /**
          * Retry a failed projection
-         * @description Clears `lastError` and runs again from its checkpoint, retrying the event it failed on.
+         * @description Starts the projection if it was stopped, and resumes its held tenants, each retrying the event it failed
+         *     on: every held tenant for an admin key of tenant `*` without `X-Tenant-Id` (or on a server without keys
+         *     and without the header), else the one tenant the request acts for. A resumed tenant catches up on its
+         *     own events in order, beside the other tenants' (docs/projection-failures.md).
          */
         post: operations["restartProjection"];
         delete?: never;
@@ -880,7 +888,10 @@ export interface paths {
         put?: never;
         /**
          * Skip the event a failed projection stopped on
-         * @description Moves the checkpoint past the poison event, records `ProjectionSkippedEvent` (with `position`, `eventId`, `error`) and runs again. `409 conflict` when the projection has not failed.
+         * @description Moves each held tenant past the event it failed on, records `ProjectionSkippedEvent` (with `tenant`,
+         *     `generation`, `position`, `eventId`, `error`) and resumes it. Which tenants: as for `restart` (every held
+         *     tenant for an admin key of tenant `*` without `X-Tenant-Id`, else the tenant the request acts for).
+         *     `409 conflict` when none of them is held.
          */
         post: operations["skipProjectionEvent"];
         delete?: never;
@@ -1330,11 +1341,14 @@ export interface paths {
          * @description Prometheus text exposition (admin keys only): `annalist_http_request_duration_seconds` (histogram by
          *     `method`, `route` pattern and `status`), `annalist_appends_total` (by `outcome` created/duplicate),
          *     `annalist_events_appended_total`, `annalist_projection_position`, `_lag`, `_documents` and `_status`
-         *     (1 for the current status), `annalist_backfill_processed_events` / `_total_events` per running backfill,
+         *     (1 for the current status), `annalist_projection_failed_tenants` (tenants held after a failure),
+         *     `annalist_backfill_processed_events` / `_total_events` per running backfill,
          *     `annalist_db_connections` (by state) and `annalist_db_pool_size` (pool use), `annalist_log_head_position`,
          *     `annalist_subscriptions_open`, and `annalist_oldest_transaction_seconds` labelled with the `pid`,
          *     `application_name` and `state` of the oldest open transaction in the database: while it runs the
-         *     gap-safe head cannot pass it, so a stalled log names its cause. Process metrics are prefixed `annalist_`.
+         *     gap-safe head cannot pass it, so a stalled log names its cause. Process metrics are prefixed `annalist_`,
+         *     among them the event-loop delay since the previous scrape, `annalist_nodejs_eventloop_lag_p99_seconds`
+         *     (and `_p50`, `_p90`, `_max`, `_min`, `_mean`, `_stddev`).
          */
         get: operations["getMetrics"];
         put?: never;
@@ -1657,9 +1671,12 @@ export interface components {
             name: string;
             /** @enum {string} */
             kind: "declarative" | "code";
-            /** @enum {string} */
+            /**
+             * @description `failed` while a tenant the caller sees is held (the projection keeps running for the others).
+             * @enum {string}
+             */
             status: "running" | "stopped" | "failed" | "rebuilding" | "catching-up";
-            /** @description The last global position the live generation has processed. */
+            /** @description The last global position the live generation has processed: for one tenant, that tenant's own checkpoint while it is held or catching up. */
             position: number;
             /** @description The gap-safe head of the global log. */
             head: number;
@@ -1675,7 +1692,18 @@ export interface components {
                 message: string;
                 /** @description The generation that failed: the live one, or a new one being built. */
                 generation?: number;
+                /** @description The tenant of that event, held there. */
+                tenant?: string;
             };
+            /** @description The tenants held after a failure, in the live and a building generation, by position: every tenant's for an admin key of tenant `*` without `X-Tenant-Id` (or on a server without keys and without the header), else the request's own tenant's only. `lastError` is the first. */
+            failures: {
+                tenant: string;
+                generation: number;
+                /** @description The global position of the event the tenant is held at. */
+                position: number;
+                eventId: string;
+                message: string;
+            }[];
             definitionVersion: number;
             /** Format: date-time */
             updatedAt: string;
@@ -3977,7 +4005,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["ProjectionNotFound"];
-            /** @description `conflict`: the projection has not failed (`projectionStatus` says what it is). Or `conflict` (`ConcurrentChangeProblem`): concurrent changes to the projection kept getting in the way after the server's own retries (rare; try again). */
+            /** @description `conflict`: no tenant in the request's scope is held (`projectionStatus` says what the projection is). Or `conflict` (`ConcurrentChangeProblem`): concurrent changes to the projection kept getting in the way after the server's own retries (rare; try again). */
             409: {
                 headers: {
                     "x-request-id": components["headers"]["XRequestId"];

@@ -327,8 +327,8 @@ const TERMINAL = ['completed', 'failed', 'cancelled']
 const ACTIONS = [
   { action: 'stop', label: 'Stop', when: (p) => p.status !== 'stopped', says: 'stops applying events (the current batch commits first).' },
   { action: 'start', label: 'Start', when: (p) => p.status === 'stopped', says: 'resumes applying events from its position.' },
-  { action: 'restart', label: 'Restart', when: () => true, says: 'clears any error and runs again from its position (a failed projection retries the event it failed on).' },
-  { action: 'skip', label: 'Skip', when: (p) => p.status === 'failed', says: 'moves past the event it failed on (recorded as ProjectionSkippedEvent) and runs again.' },
+  { action: 'restart', label: 'Restart', when: () => true, says: 'runs it again and resumes its held tenants, each retrying the event it failed on.' },
+  { action: 'skip', label: 'Skip', when: (p) => p.status === 'failed', says: 'moves each held tenant past the event it failed on (recorded as ProjectionSkippedEvent) and resumes it.' },
   { action: 'reset', label: 'Reset', when: () => true, says: 'clears its documents and replays every event in place; reads see it rebuilt from nothing.' },
   {
     action: 'rebuild',
@@ -373,7 +373,7 @@ const renderProjections = (projections, onAction) => {
       cell(formatNumber(projection.head), 'num', 'Head'),
       cell(formatNumber(projection.lag), projection.lag > 0 ? 'num lagging' : 'num', 'Lag'),
       cell(formatNumber(projection.documents), 'num', 'Documents'),
-      cell(projection.lastError ? `#${projection.lastError.position}: ${projection.lastError.message}` : '', 'error', 'Last error'),
+      cell(projection.lastError ? `${projection.lastError.tenant ? `${projection.lastError.tenant} ` : ''}#${projection.lastError.position}: ${projection.lastError.message}` : '', 'error', 'Last error'),
       actions,
     )
     return row

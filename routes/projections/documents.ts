@@ -52,7 +52,7 @@ export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = 
     onSend: async (_request, reply, payload) => (reply.statusCode === 304 ? withoutBody(reply) : payload),
   }, async (request, reply) => {
     const { name, id } = request.params
-    await awaitPosition(sql, progress, name, request.query)
+    await awaitPosition(sql, progress, request.tenant, name, request.query)
     const { generation, document } = await getDocument(sql, request.tenant, name, id)
     // strong: a generation's document at one version is one exact JSON value
     const etag = `"${generation}.${document.version}"`
@@ -71,7 +71,7 @@ export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = 
     const { name } = request.params
     const { filter, orderBy, limit, cursor, count } = request.query
     const query = { filter: parseFilter(filter), orderBy: parseOrderBy(orderBy), limit, cursor, count }
-    await awaitPosition(sql, progress, name, request.query)
+    await awaitPosition(sql, progress, request.tenant, name, request.query)
     return sendExact(reply, await queryDocuments(sql, request.tenant, name, query))
   })
 
@@ -83,7 +83,7 @@ export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = 
       response: { 200: DocumentPage, 413: ProblemRef, 415: ProblemRef, ...problems },
     },
   }, async (request, reply) => {
-    await awaitPosition(sql, progress, request.params.name, request.query)
+    await awaitPosition(sql, progress, request.tenant, request.params.name, request.query)
     return sendExact(reply, await queryDocuments(sql, request.tenant, request.params.name, request.body))
   })
 }

@@ -4,10 +4,11 @@ import type { Sql } from '../../src/db/connect.js'
 import { ProblemRef } from '../../src/http/schemas.js'
 import { checkDefinition } from '../../src/projections/definition-schema.js'
 import { rollbackProjection } from '../../src/projections/backfills/backfill-commands.js'
-import { defineProjection, removeProjection, resetProjection, skipFailedEvent, startProjection, stopProjection } from '../../src/projections/management.js'
+import { defineProjection, removeProjection, resetProjection, restartProjection, skipFailedEvent, startProjection, stopProjection } from '../../src/projections/management.js'
 import type { ProjectionRunner } from '../../src/projections/runner.js'
-import { projectionViewFor, viewOf } from '../../src/projections/projection-view.js'
+import { projectionViewFor, viewOf, type TenantScope } from '../../src/projections/projection-view.js'
 import { ProjectionList, ProjectionParams, ProjectionView } from '../../src/projections/schemas.js'
+import { tenantScope } from '../../src/http/tenant.js'
 import { getProjection, listProjections } from '../../src/projections/definitions.js'
 import type { LogHead } from '../../src/events/log-head.js'
 
@@ -19,26 +20,33 @@ export interface ProjectionRoutesOptions {
 
 const problems = { 400: ProblemRef, 404: ProblemRef, 500: ProblemRef }
 
-const ACTIONS = {
+const scopeOf = (tenant: string | undefined): TenantScope => (tenant === undefined ? 'every' : { tenant })
+
+// restart and skip act on the held tenants the caller sees (tenantScope; docs/projection-failures.md)
+const ACTIONS: Record<string, (sql: Sql, runner: ProjectionRunner, name: string, tenant?: string) => Promise<unknown>> = {
   start: startProjection,
   stop: stopProjection,
-  restart: startProjection,
+  restart: restartProjection,
   skip: skipFailedEvent,
   reset: resetProjection,
   rollback: rollbackProjection,
-} as const
+}
 
 export const projectionRoutes: FastifyPluginAsyncTypebox<ProjectionRoutesOptions> = async (app, { sql, runner, logHead }) => {
   // head as /events reports it, so `lag: 0` means every event acknowledged before the request is applied
-  const view = async (name: string) => viewOf(sql, await getProjection(sql, name), await logHead.catchUp())
+  const view = async (name: string, tenant: string | undefined) => viewOf(sql, await getProjection(sql, name), await logHead.catchUp(), scopeOf(tenant))
 
   // read keys get a failure's position, not its message (projection-view.ts)
   app.get('/', { schema: { response: { 200: ProjectionList, 400: ProblemRef, 500: ProblemRef } } }, async (request) => ({
-    projections: await Promise.all((await listProjections(sql)).map(async (row) => projectionViewFor(await viewOf(sql, row, await logHead.catchUp()), request.role === 'admin'))),
+    projections: await Promise.all(
+      (await listProjections(sql)).map(async (row) =>
+        projectionViewFor(await viewOf(sql, row, await logHead.catchUp(), scopeOf(tenantScope(request))), request.role === 'admin'),
+      ),
+    ),
   }))
 
   app.get('/:name', { schema: { params: ProjectionParams, response: { 200: ProjectionView, ...problems } } }, async (request) =>
-    projectionViewFor(await view(request.params.name), request.role === 'admin'),
+    projectionViewFor(await view(request.params.name, tenantScope(request)), request.role === 'admin'),
   )
 
   app.put('/:name', {
@@ -48,7 +56,7 @@ export const projectionRoutes: FastifyPluginAsyncTypebox<ProjectionRoutesOptions
       response: { 200: ProjectionView, 201: ProjectionView, 400: ProblemRef, 409: ProblemRef, 413: ProblemRef, 415: ProblemRef, 500: ProblemRef },
     },
   }, async (request, reply) => {
-    const { created, view } = await defineProjection(sql, runner, request.params.name, checkDefinition(request.body), await logHead.catchUp())
+    const { created, view } = await defineProjection(sql, runner, request.params.name, checkDefinition(request.body), await logHead.catchUp(), scopeOf(tenantScope(request)))
     return reply.code(created ? 201 : 200).send(view)
   })
 
@@ -61,8 +69,8 @@ export const projectionRoutes: FastifyPluginAsyncTypebox<ProjectionRoutesOptions
     app.post(`/:name/${action}`, {
       schema: { params: ProjectionParams, response: { 200: ProjectionView, 409: ProblemRef, ...problems } },
     }, async (request) => {
-      await act(sql, runner, request.params.name)
-      return view(request.params.name)
+      await act(sql, runner, request.params.name, tenantScope(request))
+      return view(request.params.name, tenantScope(request))
     })
   }
 }

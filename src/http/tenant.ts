@@ -64,3 +64,11 @@ export const resolveCaller = (keys: ApiKeys) => async (request: FastifyRequest, 
     throw new Problem('forbidden', {}, `${request.method} ${request.routeOptions.url ?? request.url.split('?')[0]} needs the ${needed} role; this key has ${key.role}`)
   }
 }
+
+// Projections are global and their documents per tenant: a caller acting for no tenant in particular (an admin
+// key of tenant `*`, or anyone on an open server, without X-Tenant-Id) sees and manages every tenant's
+// failures; any other caller its own tenant's (docs/projection-failures.md). Undefined: every tenant.
+export const tenantScope = (request: FastifyRequest): string | undefined => {
+  const unscoped = request.role === 'admin' && request.headers['x-tenant-id'] === undefined && (request.apiKey === undefined || request.apiKey.tenant === '*')
+  return unscoped ? undefined : request.tenant
+}

@@ -167,6 +167,7 @@ export class Metrics {
     gauge('annalist_projection_position', 'Global position the projection has processed', (view) => view.position)
     gauge('annalist_projection_lag', 'Events between the projection and the gap-safe head', (view) => view.lag)
     gauge('annalist_projection_documents', 'Documents in the live generation', (view) => view.documents)
+    gauge('annalist_projection_failed_tenants', 'Tenants whose events the projection holds after a failure (docs/projection-failures.md)', (view) => view.failures.length)
     new Gauge({
       name: 'annalist_projection_status',
       help: 'The projection status: 1 for the current one',

@@ -6,8 +6,9 @@ import { dropGenerations, setCheckpoint } from './generations.js'
 import { changeProjection } from './projection-lock.js'
 import type { ProjectionRunner } from './runner.js'
 import { deleteProjection, getProjection, notFound, putDeclarative, setStatus, type ProjectionRow } from './definitions.js'
-import { viewOf } from './projection-view.js'
+import { viewOf, type TenantScope } from './projection-view.js'
 import type { ProjectionView } from './schemas.js'
+import { resumeHolds } from './tenant-holds.js'
 import type { DeclarativeDefinition } from './definition-schema.js'
 
 // SPEC "Management": each call answers after it took effect on this instance. This instance's workers
@@ -27,27 +28,43 @@ export const startProjection = async (sql: Sql, runner: ProjectionRunner, name: 
   await runner.record(name, 'ProjectionStarted')
 }
 
+// Starts the projection and resumes its held tenants (all of them, or `tenant`'s): each tries the event it
+// failed on again (docs/projection-failures.md).
+export const restartProjection = async (sql: Sql, runner: ProjectionRunner, name: string, tenant?: string): Promise<void> => {
+  await runner.stopLocal(name)
+  const resumed = await changeProjection(sql, name, async (tx) => {
+    await lockedProjection(tx, name)
+    await tx`update projections set status = 'running', last_error = null, updated_at = now() where name = ${name}`
+    return resumeHolds(tx, name, tenant, false)
+  })
+  await runner.changed()
+  const tenants = resumed.map((hold) => hold.tenant)
+  await runner.record(name, 'ProjectionStarted', tenants.length > 0 ? { resumed: tenants } : {})
+}
+
 const lockedProjection = async (tx: Tx, name: string) => {
-  const [row] = await tx<Pick<ProjectionRow, 'status' | 'lastError' | 'liveGeneration'>[]>`
-    select status, last_error as "lastError", live_generation as "liveGeneration" from projections where name = ${name}`
+  const [row] = await tx<Pick<ProjectionRow, 'status' | 'liveGeneration'>[]>`
+    select status, live_generation as "liveGeneration" from projections where name = ${name}`
   if (!row) throw notFound(name)
   return row
 }
 
-// Skips the one event the projection failed on, and records that it did (SPEC "Projections").
-export const skipFailedEvent = async (sql: Sql, runner: ProjectionRunner, name: string): Promise<void> => {
+// Skips the event each held tenant (all, or `tenant`) failed on, records that it did, and resumes the
+// tenant after it (SPEC "Projections"; docs/projection-failures.md).
+export const skipFailedEvent = async (sql: Sql, runner: ProjectionRunner, name: string, tenant?: string): Promise<void> => {
   await runner.stopLocal(name)
-  const failure = await changeProjection(sql, name, async (tx) => {
+  const skipped = await changeProjection(sql, name, async (tx) => {
     const projection = await lockedProjection(tx, name)
-    const failed = projection.lastError
-    if (projection.status !== 'failed' || !failed) {
-      throw new Problem('conflict', { projectionStatus: projection.status }, `${name} has not failed: there is no event to skip`)
+    const resumed = await resumeHolds(tx, name, tenant, true)
+    if (resumed.length === 0) {
+      const whose = tenant === undefined ? '' : ` for tenant ${tenant}`
+      throw new Problem('conflict', { projectionStatus: projection.status }, `${name} has not failed${whose}: there is no event to skip`)
     }
-    await setCheckpoint(tx, name, failed.generation ?? projection.liveGeneration, failed.position, 'forward-only')
-    await tx`update projections set status = 'running', last_error = null, updated_at = now() where name = ${name}`
-    return failed
+    return resumed
   })
-  await runner.record(name, 'ProjectionSkippedEvent', { position: failure.position, eventId: failure.eventId, error: failure.message })
+  for (const { tenant, generation, failure } of skipped) {
+    await runner.record(name, 'ProjectionSkippedEvent', { tenant, generation, position: failure.position, eventId: failure.eventId, error: failure.message })
+  }
   await runner.changed()
 }
 
@@ -61,6 +78,7 @@ export const resetProjection = async (sql: Sql, runner: ProjectionRunner, name: 
     const cancelled = active ? await finishBackfill(tx, active.id, 'cancelled', 'projection reset') : undefined
     await dropGenerations(tx, name, 'building')
     await tx`delete from projection_documents where projection = ${name} and generation = ${projection.liveGeneration}`
+    await tx`delete from projection_tenant_holds where projection = ${name} and generation = ${projection.liveGeneration}`
     await setCheckpoint(tx, name, projection.liveGeneration, 0)
     await tx`update projections set status = 'running', last_error = null, updated_at = now() where name = ${name}`
     return cancelled
@@ -81,8 +99,9 @@ export const defineProjection = async (
   name: string,
   definition: DeclarativeDefinition,
   head: number,
+  scope: TenantScope = 'every',
 ): Promise<{ created: boolean; view: ProjectionView }> => {
-  const put = await putDeclarative(sql, name, definition, async (tx) => viewOf(tx, await getProjection(tx, name), head))
+  const put = await putDeclarative(sql, name, definition, async (tx) => viewOf(tx, await getProjection(tx, name), head, scope))
   if (put.outcome === 'rebuilding') {
     if (put.cancelled) await recordCancelled(runner, put.cancelled, 'superseded by a new definition')
     await runner.record(name, 'ProjectionBackfillRequested', { backfillId: put.backfillId, request: { criteria: 'full-rebuild', atomic: true, requestedBy: 'definition-change' } })

@@ -3,11 +3,20 @@ import { CHANNEL } from '../db/channels.js'
 import type { Sql } from '../db/connect.js'
 import { SingleFlight } from '../single-flight.js'
 
+// How far the live generation is: its checkpoint, and the own checkpoint of each tenant it holds
+// (docs/projection-failures.md), whose documents are only that far.
+export interface LiveProgress {
+  position: number
+  held: Record<string, number>
+}
+
+export const positionFor = (progress: LiveProgress, tenant: string): number => Math.min(progress.position, progress.held[tenant] ?? progress.position)
+
 // Read-your-writes for documents (SPEC "Documents", waitFor). A commit of a batch (by a local worker,
 // or by another instance through NOTIFY) leads to one read of the live checkpoint per projection,
-// however many requests wait on it; the waiters compare the position it finds with their own.
+// however many requests wait on it; the waiters compare the position it finds for their tenant with their own.
 export class ProjectionProgress {
-  #positions = new EventEmitter<Record<string, [number]>>()
+  #positions = new EventEmitter<Record<string, [LiveProgress]>>()
   readonly #reads = new Map<string, SingleFlight<[], void>>()
   #unlisten: (() => Promise<void>) | undefined
 
@@ -30,13 +39,16 @@ export class ProjectionProgress {
     void this.sql`select pg_notify(${CHANNEL.progress}, ${name})`.catch(() => undefined)
   }
 
-  async livePosition(name: string): Promise<number | undefined> {
-    const [row] = await this.sql<{ position: number }[]>`
-      select g.position
+  async liveProgress(name: string): Promise<LiveProgress | undefined> {
+    const [row] = await this.sql<LiveProgress[]>`
+      select g.position,
+             coalesce((select jsonb_object_agg(h.tenant, h.position)
+                         from projection_tenant_holds h
+                        where h.projection = g.projection and h.generation = g.generation), '{}') as held
         from projections p
         join projection_generations g on g.projection = p.name and g.generation = p.live_generation
        where p.name = ${name}`
-    return row?.position
+    return row
   }
 
   // One read at a time per projection; a change during a read asks for one more, so some read always
@@ -45,27 +57,27 @@ export class ProjectionProgress {
     let reads = this.#reads.get(name)
     if (!reads) {
       reads = new SingleFlight(async () => {
-        const position = await this.livePosition(name).catch(() => undefined)
-        if (position !== undefined) this.#positions.emit(name, position)
+        const progress = await this.liveProgress(name).catch(() => undefined)
+        if (progress !== undefined) this.#positions.emit(name, progress)
       })
       this.#reads.set(name, reads)
     }
     void reads.run()
   }
 
-  // true once the live generation has processed `position`; false after timeoutMs
-  waitFor(name: string, position: number, timeoutMs: number): Promise<boolean> {
+  // true once the live generation has processed `position` for `tenant`; false after timeoutMs
+  waitFor(name: string, tenant: string, position: number, timeoutMs: number): Promise<boolean> {
     return new Promise((resolve) => {
       const finish = (reached: boolean): void => {
         clearTimeout(timer)
-        this.#positions.off(name, onPosition)
+        this.#positions.off(name, onProgress)
         resolve(reached)
       }
-      const onPosition = (current: number): void => {
-        if (current >= position) finish(true)
+      const onProgress = (progress: LiveProgress): void => {
+        if (positionFor(progress, tenant) >= position) finish(true)
       }
       const timer = setTimeout(() => finish(false), timeoutMs)
-      this.#positions.on(name, onPosition)
+      this.#positions.on(name, onProgress)
       this.#read(name)
     })
   }

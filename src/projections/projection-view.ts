@@ -1,19 +1,29 @@
 import type { Sql, Tx } from '../db/connect.js'
 import { documentCount, listGenerations, type ProjectionRow } from './definitions.js'
 import type { ProjectionView } from './schemas.js'
+import { readHolds } from './tenant-holds.js'
 import type { ProjectionStatus } from './types.js'
 
 // A projection this far behind the head reads as catching-up rather than running.
 export const CATCHING_UP_LAG = 1000
 
-export const viewOf = async (sql: Sql | Tx, row: ProjectionRow, head: number): Promise<ProjectionView> => {
+// Whose failures a caller sees: every tenant's, or one tenant's (docs/projection-failures.md).
+export type TenantScope = { tenant: string } | 'every'
+
+// For one tenant, position and lag are that tenant's: its own checkpoint while it is held or catching up.
+export const viewOf = async (sql: Sql | Tx, row: ProjectionRow, head: number, scope: TenantScope = 'every'): Promise<ProjectionView> => {
   const generations = await listGenerations(sql, row.name)
   const live = generations.find((generation) => generation.generation === row.liveGeneration)
-  const position = live?.position ?? 0
+  const current = new Set(generations.filter((generation) => generation.state !== 'retired').map((generation) => generation.generation))
+  const holds = (await readHolds(sql, row.name)).filter((hold) => current.has(hold.generation) && (scope === 'every' || hold.tenant === scope.tenant))
+  const failures = holds.flatMap(({ tenant, generation, failure }) => (failure ? [{ tenant, generation, ...failure }] : []))
+  failures.sort((a, b) => a.position - b.position)
+  const own = scope === 'every' ? undefined : holds.find((hold) => hold.generation === row.liveGeneration)
+  const position = Math.min(live?.position ?? 0, own?.position ?? Number.POSITIVE_INFINITY)
   const lag = Math.max(0, head - position)
   const rebuilding = generations.some((generation) => generation.state === 'building')
   const status: ProjectionStatus =
-    row.status !== 'running' ? row.status : rebuilding ? 'rebuilding' : lag >= CATCHING_UP_LAG ? 'catching-up' : 'running'
+    row.status !== 'running' ? row.status : failures.length > 0 ? 'failed' : rebuilding ? 'rebuilding' : lag >= CATCHING_UP_LAG ? 'catching-up' : 'running'
   return {
     name: row.name,
     kind: row.kind,
@@ -22,7 +32,8 @@ export const viewOf = async (sql: Sql | Tx, row: ProjectionRow, head: number): P
     head,
     lag,
     documents: await documentCount(sql, row.name, row.liveGeneration),
-    lastError: row.lastError,
+    lastError: (scope === 'every' ? row.lastError : null) ?? failures[0] ?? null,
+    failures,
     definitionVersion: row.definitionVersion,
     updatedAt: row.updatedAt,
     definition: row.definition,
@@ -36,4 +47,10 @@ export const viewOf = async (sql: Sql | Tx, row: ProjectionRow, head: number): P
 export const FAILURE_MESSAGE_WITHHELD = 'the handler failed on this event; its message is shown to admin keys only'
 
 export const projectionViewFor = (view: ProjectionView, admin: boolean): ProjectionView =>
-  admin || view.lastError === null ? view : { ...view, lastError: { ...view.lastError, message: FAILURE_MESSAGE_WITHHELD } }
+  admin
+    ? view
+    : {
+        ...view,
+        lastError: view.lastError === null ? null : { ...view.lastError, message: FAILURE_MESSAGE_WITHHELD },
+        failures: view.failures.map((failure) => ({ ...failure, message: FAILURE_MESSAGE_WITHHELD })),
+      }

@@ -9,7 +9,7 @@ import { BackfillJob, type BackfillJobDeps } from './backfills/backfill-job.js'
 import { activeBackfills } from './backfills/backfill-runs.js'
 import type { ProjectionProgress } from './progress.js'
 import { swapInBuilt } from './backfills/swap-in.js'
-import { listGenerations, listProjections, registerCode, setStatus, type GenerationRow, type ProjectionRow } from './definitions.js'
+import { listGenerations, listProjections, registerCode, type GenerationRow, type ProjectionRow } from './definitions.js'
 import { recordSystemEvent, type SystemEventType } from './system-events.js'
 import type { CodeProjection, ProjectionEvent } from './types.js'
 import type { ProjectionFailure } from './engine/apply-batch.js'
@@ -77,7 +77,7 @@ export class ProjectionRunner {
       // a swap that fails (the database away) is tried again when the worker next finds itself caught up
       caughtUp: (worker) =>
         void this.#caughtUp(worker).catch((error) => options.log.warn({ err: error, projection: worker.name }, 'generation swap failed')),
-      failed: (worker, failure) => this.#failed(worker, failure),
+      held: (worker, failure) => this.#held(worker, failure),
     }
     this.#jobDeps = {
       sql: options.sql,
@@ -271,10 +271,9 @@ export class ProjectionRunner {
     await this.changed()
   }
 
-  async #failed(worker: ProjectionWorker, failure: ProjectionFailure): Promise<void> {
-    this.options.log.warn({ projection: worker.name, ...failure }, 'projection failed')
-    await setStatus(this.options.sql, worker.name, 'failed', { ...failure, generation: worker.generation })
-    await this.record(worker.name, 'ProjectionFailed', { ...failure, error: failure.message })
-    void this.changed()
+  // the worker goes on with the other tenants; status and metrics read the hold (docs/projection-failures.md)
+  async #held(worker: ProjectionWorker, failure: ProjectionFailure): Promise<void> {
+    this.options.log.warn({ projection: worker.name, generation: worker.generation, ...failure }, 'projection failed for a tenant; its events are held')
+    await this.record(worker.name, 'ProjectionFailed', { ...failure, generation: worker.generation, error: failure.message })
   }
 }

@@ -35,6 +35,16 @@ export const ProjectionView = Type.Object({
       { additionalProperties: true },
     ),
   ),
+  // tenants held at a failing event (docs/projection-failures.md), those the caller's scope covers
+  failures: Type.Array(
+    Type.Object({
+      tenant: Type.String(),
+      generation: Type.Integer(),
+      position: Type.Integer(),
+      eventId: Type.String(),
+      message: Type.String(),
+    }),
+  ),
   definitionVersion: Type.Integer(),
   updatedAt: Type.String(),
   definition: Nullable(Type.Object({}, { additionalProperties: true })),

@@ -1,6 +1,7 @@
 import t, { type Test } from 'tap'
 import type { FastifyInstance, InjectOptions } from 'fastify'
 import { connect } from '../../src/db/connect.js'
+import { Metrics } from '../../src/observability/metrics.js'
 import { events, streamId, withId } from '../helpers/fixtures.js'
 import { buildBrokenApp, LEAKS } from '../helpers/broken-app.js'
 import { OpenapiContract } from '../helpers/openapi-contract.js'
@@ -9,7 +10,8 @@ import { waitFor } from '../helpers/wait-for.js'
 
 // GET /metrics: Prometheus text with the series SPEC "Operations" names, checked against openapi.yaml.
 const contract = await OpenapiContract.load()
-const { app, db } = await buildTestApp(t)
+const testApp = await buildTestApp(t)
+const { app, db } = testApp
 const PATH = '/metrics'
 
 const callOn = (target: FastifyInstance) => async (t: Test, options: InjectOptions = {}) => {
@@ -100,6 +102,18 @@ t.test('a bad tenant header is 400; a database failure is a generic 500', async 
   const res = await callOn(await buildBrokenApp(t, contract.doc))(t)
   t.equal(res.statusCode, 500)
   t.notMatch(res.body, LEAKS, 'no database details leak')
+})
+
+t.test('the server adds the event-loop delay since the previous scrape (docs/operations.md)', async (t) => {
+  // the server's own Metrics, as src/server.ts makes it: Node's process metrics are once per process
+  const { services } = testApp
+  const metrics = new Metrics(db.sql, services.logHead, { poolSize: 2 })
+  metrics.collectProcessMetrics()
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  const text = (await metrics.render()).body
+  for (const stat of ['p50', 'p90', 'p99', 'max']) {
+    t.match(text, new RegExp(`^annalist_nodejs_eventloop_lag_${stat}_seconds [0-9.e-]+$`, 'm'), stat)
+  }
 })
 
 t.test('every documented status of /metrics was produced', async (t) => {

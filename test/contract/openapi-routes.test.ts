@@ -207,7 +207,7 @@ t.test('every schema compiles and every example matches its schema', async (t) =
 })
 
 t.test('responses are checked with every object closed, so a field no schema names fails', async (t) => {
-  const status = { name: 'orders', kind: 'declarative', status: 'failed', position: 1, head: 2, lag: 1, documents: 0, definitionVersion: 1, updatedAt: '2025-03-01T11:02:07.480Z', definition: null }
+  const status = { name: 'orders', kind: 'declarative', status: 'failed', position: 1, head: 2, lag: 1, documents: 0, failures: [], definitionVersion: 1, updatedAt: '2025-03-01T11:02:07.480Z', definition: null }
   const at = pointer('components', 'schemas', 'ProjectionStatus')
   const lastError = { position: 2, eventId: '7d444840-9dc0-11d1-b245-5ffdce74fad2', message: 'boom', generation: 1 }
   t.notOk(contract.validate(at, { ...status, lastError }), 'named fields pass, lastError.generation included')

@@ -100,8 +100,11 @@ t.test('a failing handler is retried, then failed with position, event id and me
     return view.status === 'failed' && view
   })
   const [stored] = await db.sql<{ eventId: string }[]>`select event_id as "eventId" from events where global_position = ${poison.firstPosition}`
-  t.match(failed.lastError, { position: poison.firstPosition, eventId: stored!.eventId, message: /push skus/ })
-  t.equal(failed.position, poison.firstPosition - 1, 'the checkpoint stops right before the poison event')
+  t.match(failed.lastError, { position: poison.firstPosition, eventId: stored!.eventId, message: /push skus/, tenant: 'default' })
+  t.match(failed.failures, [{ tenant: 'default', position: poison.firstPosition }])
+  // the tenant's own view: its documents stop right before the poison event (docs/projection-failures.md)
+  const own = (await app.inject({ url: '/projections/labels', headers: { 'x-tenant-id': 'default' } })).json()
+  t.equal(own.position, poison.firstPosition - 1, 'the tenant stops right before the poison event')
   const other = await caughtUp(app, 'counter')
   t.equal(other.documents, 2, 'the other projection kept running')
 
@@ -124,7 +127,7 @@ t.test('a failing handler is retried, then failed with position, event id and me
   const types = system.events.map((e: { type: string }) => e.type)
   t.ok(types.includes('ProjectionFailed'))
   const skip = system.events.find((e: { type: string }) => e.type === 'ProjectionSkippedEvent')
-  t.match(skip?.data, { projection: 'labels', position: poison.firstPosition, eventId: stored!.eventId })
+  t.match(skip?.data, { projection: 'labels', tenant: 'default', position: poison.firstPosition, eventId: stored!.eventId })
   const notFailed = await app.inject({ method: 'POST', url: '/projections/labels/skip' })
   t.equal(notFailed.statusCode, 409, 'nothing to skip once running')
 })

@@ -11,7 +11,7 @@ import {
   sortKeysText,
   type Fragment,
 } from './document-query.js'
-import type { ProjectionProgress } from '../progress.js'
+import { positionFor, type ProjectionProgress } from '../progress.js'
 import { getProjection, notFound } from '../definitions.js'
 import { DEFAULT_TIMEOUT_MS, type DocumentPage, type DocumentQuery, type ReadYourWrites, type StoredDocument } from '../schemas.js'
 
@@ -21,18 +21,21 @@ export interface DocumentRead {
   document: StoredDocument
 }
 
-// Read-your-writes (SPEC "Documents"): wait until the live generation has processed `waitFor`.
+// Read-your-writes (SPEC "Documents"): wait until the live generation has processed `waitFor` for the
+// reader's tenant (a held tenant's documents are only as far as its hold, docs/projection-failures.md).
 // The projection must exist first, so a wrong name is a 404 at once rather than a 504 later.
 export const awaitPosition = async (
   sql: Sql,
   progress: ProjectionProgress,
+  tenant: string,
   name: string,
   { waitFor, timeoutMs = DEFAULT_TIMEOUT_MS }: ReadYourWrites,
 ): Promise<void> => {
   if (waitFor === undefined) return
   await getProjection(sql, name)
-  if (await progress.waitFor(name, waitFor, timeoutMs)) return
-  const position = (await progress.livePosition(name)) ?? 0
+  if (await progress.waitFor(name, tenant, waitFor, timeoutMs)) return
+  const live = await progress.liveProgress(name)
+  const position = live ? positionFor(live, tenant) : 0
   throw new Problem('timeout', { name, waitFor, position }, `projection ${name} did not reach position ${waitFor} within ${timeoutMs} ms (it is at ${position})`)
 }
 

@@ -47,7 +47,7 @@ export const applyEvent = async (projector: Projector, session: DocumentSession,
     const handler = handles(projector, event.type) ? projector.definition.handlers[event.type] : undefined
     const id = handler && documentIdOf(projector.definition, event)
     if (!handler || id === undefined) return
-    const { document, version } = await session.getForUpdate(event.tenant, id)
+    const { document, version } = await session.get(event.tenant, id)
     // a document (or its tombstone) carries the position of the last event applied to it: never apply one twice
     if (version >= event.globalPosition) return
     session.put(event.tenant, id, applyDeclarative(handler, event, document ?? {}), event.globalPosition)
@@ -58,9 +58,14 @@ export const applyEvent = async (projector: Projector, session: DocumentSession,
   await handler(event, contextFor(session, event))
 }
 
-// ids are checked as declarative ones are (document-id.ts): a bad one fails this event's handler
+// A code handler works on copies, both ways: what it changes counts once it stores it, and a throw
+// leaves the session's documents as they were. Ids are checked as declarative ones are (document-id.ts): a bad
+// one fails this event's handler.
 const contextFor = (session: DocumentSession, event: ProjectionEvent): ProjectionContext => ({
-  load: async (id) => (await session.get(event.tenant, checkDocumentId(id, 'ctx.load'))).document ?? undefined,
+  load: async (id) => {
+    const { document } = await session.get(event.tenant, checkDocumentId(id, 'ctx.load'))
+    return document === null ? undefined : structuredClone(document)
+  },
   // loaded first, so the session knows the stored version it must not write over
   store: async (raw, document) => {
     const id = checkDocumentId(raw, 'ctx.store')

@@ -1,5 +1,5 @@
 import type { Tx } from '../../db/connect.js'
-import { cloneExact, parseExact, stringifyExact } from '../../events/exact-json.js'
+import { parseExact, stringifyExact } from '../../events/exact-json.js'
 import type { StoredDocument } from '../schemas.js'
 import type { Document, DocumentQuery } from '../types.js'
 
@@ -14,8 +14,8 @@ interface Entry {
 const keyOf = (tenant: string, id: string): string => `${tenant}\u0000${id}`
 
 // The documents one batch touches, loaded once and written once at the end of the batch, inside the
-// batch's transaction. A journal per event lets a failing event be taken back without losing the
-// events before it; a batch that is all or nothing (a backfill's) goes without, and without copies.
+// batch's transaction. A journal per event (of entries, never of copies) lets a failing event be taken
+// back without losing the events before it; a batch that is all or nothing (a backfill's) goes without.
 export class DocumentSession {
   #entries = new Map<string, Entry>()
   #journal: Map<string, Entry | undefined> | undefined
@@ -31,17 +31,23 @@ export class DocumentSession {
     private readonly exact = false,
   ) {}
 
+  // Each key once: a batch of 1,000 events on one document asks for it 1,000 times, and the join below
+  // would answer (and this parse) that document as many times.
   async preload(keys: { tenant: string; id: string }[]): Promise<void> {
-    const missing = keys.filter((key) => !this.#entries.has(keyOf(key.tenant, key.id)))
-    if (missing.length === 0) return
+    const missing = new Map<string, { tenant: string; id: string }>()
+    for (const { tenant, id } of keys) {
+      const key = keyOf(tenant, id)
+      if (!this.#entries.has(key)) missing.set(key, { tenant, id })
+    }
+    if (missing.size === 0) return
     const rows = await this.tx<{ tenant: string; id: string; document: string | null; version: number }[]>`
       select d.tenant, d.id, d.document::text as document, d.version
         from projection_documents d
-        join jsonb_to_recordset(${this.tx.json(missing as never)}) as k(tenant text, id text)
+        join jsonb_to_recordset(${this.tx.json([...missing.values()] as never)}) as k(tenant text, id text)
           on d.tenant = k.tenant and d.id = k.id
        where d.projection = ${this.projection}
          and d.generation = ${this.generation}`
-    for (const key of missing) this.#entries.set(keyOf(key.tenant, key.id), { ...key, document: null, version: 0, dirty: false })
+    for (const [key, { tenant, id }] of missing) this.#entries.set(key, { tenant, id, document: null, version: 0, dirty: false })
     const parse = this.exact ? parseExact : JSON.parse
     for (const row of rows) {
       const document = row.document === null ? null : (parse(row.document) as Document)
@@ -49,16 +55,10 @@ export class DocumentSession {
     }
   }
 
+  // The session's own document, no copy: declarative ops change it in place and take their changes back
+  // when they fail (declarative.ts); a code handler is given a copy (apply-event.ts). A copy here would
+  // make each event cost the size of its document.
   async get(tenant: string, id: string): Promise<{ document: Document | null; version: number }> {
-    await this.preload([{ tenant, id }])
-    const entry = this.#entries.get(keyOf(tenant, id))!
-    const copy = this.exact ? cloneExact : structuredClone
-    return { document: entry.document === null ? null : copy(entry.document), version: entry.version }
-  }
-
-  // The document itself, for a caller that writes it back with put(), when no event is ever taken back.
-  async getForUpdate(tenant: string, id: string): Promise<{ document: Document | null; version: number }> {
-    if (this.undoable) return this.get(tenant, id)
     await this.preload([{ tenant, id }])
     const entry = this.#entries.get(keyOf(tenant, id))!
     return { document: entry.document, version: entry.version }

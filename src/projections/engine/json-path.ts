@@ -12,8 +12,27 @@ export const splitField = (field: string): string[] => field.split('.')
 
 const hasOwn = (value: unknown, key: string): boolean => typeof value === 'object' && value !== null && Object.hasOwn(value, key)
 
+// What puts a document back as it was before the ops of one event, newest first: a handler's ops change
+// the document in place (no copy per event), so a failing one must take back those that ran.
+export type Undo = (() => void)[]
+
+export const undoAll = (undo: Undo): void => {
+  for (let step = undo.pop(); step; step = undo.pop()) step()
+}
+
+const remember = (target: Record<string, unknown>, key: string, undo: Undo | undefined): void => {
+  if (!undo) return
+  if (Object.hasOwn(target, key)) {
+    const before = target[key]
+    undo.push(() => defineOwn(target, key, before))
+  } else {
+    undo.push(() => delete target[key])
+  }
+}
+
 // An own, plain data property, whatever the key: `__proto__` included, no setter reached.
-export const defineOwn = (target: object, key: string, value: unknown): void => {
+export const defineOwn = (target: object, key: string, value: unknown, undo?: Undo): void => {
+  remember(target as Record<string, unknown>, key, undo)
   Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true })
 }
 
@@ -28,8 +47,12 @@ export const resolvePath = (root: unknown, path: string): unknown => {
   return current
 }
 
-// A value from the definition: a `$.` path into the event, or a literal, copied so no document shares it.
-export const valueOf = (event: unknown, value: unknown): unknown => (isEventPath(value) ? resolvePath(event, value) : cloneExact(value))
+// A value from the definition: a `$.` path into the event, or a literal, copied so no document shares it
+// (documents change in place: two fields holding one object would change together).
+export const valueOf = (event: unknown, value: unknown): unknown => {
+  const found = isEventPath(value) ? resolvePath(event, value) : value
+  return found === MISSING ? MISSING : cloneExact(found)
+}
 
 export const getField = (document: Document, field: string): unknown => {
   let current: unknown = document
@@ -48,21 +71,21 @@ const ownObject = (parent: Record<string, unknown>, key: string): Record<string,
   return isObject(value) ? value : undefined
 }
 
-export const setField = (document: Document, field: string, value: unknown): void => {
+export const setField = (document: Document, field: string, value: unknown, undo?: Undo): void => {
   const keys = splitField(field)
   let current: Record<string, unknown> = document
   for (const key of keys.slice(0, -1)) {
     let next = ownObject(current, key)
     if (!next) {
       next = {}
-      defineOwn(current, key, next)
+      defineOwn(current, key, next, undo)
     }
     current = next
   }
-  defineOwn(current, keys.at(-1)!, value)
+  defineOwn(current, keys.at(-1)!, value, undo)
 }
 
-export const unsetField = (document: Document, field: string): void => {
+export const unsetField = (document: Document, field: string, undo?: Undo): void => {
   const keys = splitField(field)
   let current: Record<string, unknown> | undefined = document
   for (const key of keys.slice(0, -1)) {
@@ -70,5 +93,7 @@ export const unsetField = (document: Document, field: string): void => {
     if (!current) return
   }
   const last = keys.at(-1)!
-  if (Object.hasOwn(current, last)) delete current[last]
+  if (!Object.hasOwn(current, last)) return
+  remember(current, last, undo)
+  delete current[last]
 }

@@ -25,19 +25,20 @@ export const sourceConditions = (sql: Sql | Tx, { types, categories }: Projectio
 
 // Projections read every tenant's events (documents belong to the event's tenant); system events
 // only when the source names a `$` category. Bounded by the gap-safe head like every log read, and by
-// `limit` events and `maxBytes` of them (always one), so large events cost a worker bounded memory.
+// `limit` events and `maxBytes` of them (always one), so large events cost a worker bounded memory. With
+// `tenant`, that tenant's only (a held tenant's catch-up, docs/projection-failures.md).
 export const readSourceEvents = async (
   sql: Sql,
   source: ProjectionSource,
   after: number,
   head: number,
-  { limit, maxBytes, exact }: { limit: number; maxBytes: number; exact: boolean },
+  { limit, maxBytes, exact, tenant }: { limit: number; maxBytes: number; exact: boolean; tenant?: string },
 ): Promise<SourceBatch> => {
   if (head <= after) return { events: [], readTo: after }
   const rows = await eventPage<StoredEventText & { tenant: string }>(
     sql,
     sql`tenant, ${eventTextColumns(sql)}`,
-    sql`global_position > ${after} and global_position <= ${head} ${sourceConditions(sql, source)}`,
+    sql`global_position > ${after} and global_position <= ${head} ${sourceConditions(sql, source)} ${tenant === undefined ? sql`` : sql`and tenant = ${tenant}`}`,
     { order: sql`global_position`, key: sql`global_position`, limit, maxBytes },
   )
   const page = takePage(rows)

@@ -1,10 +1,11 @@
 import type { Sql } from '../../db/connect.js'
 import type { LogWatcher } from '../../subscriptions/log-watcher.js'
 import { sourceOf, type Projector } from './apply-event.js'
-import { applyBatch, LostCheckpoint, type BatchOutcome, type BatchTarget, type ProjectionFailure } from './apply-batch.js'
+import { applyBatch, inBatchLocks, LostCheckpoint, type BatchOutcome, type BatchTarget, type ProjectionFailure } from './apply-batch.js'
 import { readSourceEvents, type SourceBatch } from './source-events.js'
 import { isTransient, messageOf } from './transient-errors.js'
 import { advanceCheckpoint } from '../generations.js'
+import { advanceHold, heldTenants, holdTenant, readHolds, type TenantHold } from '../tenant-holds.js'
 import type { ProjectionEvent } from '../types.js'
 
 export interface WorkerDeps {
@@ -18,21 +19,35 @@ export interface WorkerDeps {
   pollMs: number
   committed: (worker: ProjectionWorker) => void
   caughtUp: (worker: ProjectionWorker) => void
-  failed: (worker: ProjectionWorker, failure: ProjectionFailure) => Promise<void>
+  // a tenant is held at the event it failed on (docs/projection-failures.md)
+  held: (worker: ProjectionWorker, failure: ProjectionFailure) => Promise<void>
   log: { warn: (object: object, message: string) => void }
 }
 
-type Outcome = BatchOutcome | { kind: 'unavailable'; position: number }
+type Outcome = BatchOutcome | { kind: 'unavailable'; position: number } | { kind: 'narrow'; position: number; readTo: number }
+
+// What a round applies: the projection's events after its checkpoint, or one resumed tenant's after its own.
+type Path = { kind: 'main' } | { kind: 'tenant'; hold: TenantHold }
+
+const keyOf = (path: Path): string => (path.kind === 'main' ? '' : path.hold.tenant)
 
 // One loop per projection generation: read a batch after the checkpoint (gap-safe, filtered by the
 // source), apply it, and commit the documents with the checkpoint in one transaction, so every event
-// takes effect exactly once across crashes (SPEC "Projections").
+// takes effect exactly once across crashes (SPEC "Projections"). A tenant whose event keeps failing is held
+// there; the others go on, and a resumed tenant catches up on its own path (docs/projection-failures.md).
 export class ProjectionWorker {
   #position: number
   #stopping = false
   #finished = false
   #done: Promise<void> = Promise.resolve()
   #wake: (() => void) | undefined
+  // the path that failed, tried again one event at a time until it passes or its tenant is held
+  #retry: { key: string; failedAt: number; failures: number } | undefined
+  // a batch the database refused as a whole: its events one at a time, to find the one it refuses
+  #narrow: { key: string; until: number } | undefined
+  #tenantTurn = true
+  // the checkpoint an empty batch last ran at (to let a caught-up tenant rejoin), so it runs once there
+  #emptyAt = -1
   readonly #target: BatchTarget
 
   constructor(
@@ -50,6 +65,7 @@ export class ProjectionWorker {
       upcast: deps.upcast,
       documents: 'exclusive',
       onFailure: 'commit-before',
+      held: (tx, from) => heldTenants(tx, name, generation, from),
       advance: (tx, from, to) => advanceCheckpoint(tx, name, generation, from, to),
     }
   }
@@ -69,7 +85,7 @@ export class ProjectionWorker {
     await this.#done
   }
 
-  // stopped, failed, or yielded its checkpoint: the runner starts a fresh one if still wanted
+  // stopped, or yielded its checkpoint: the runner starts a fresh one if still wanted
   get finished(): boolean {
     return this.#finished
   }
@@ -77,38 +93,15 @@ export class ProjectionWorker {
   async #run(): Promise<void> {
     const onAdvance = (): void => this.#wake?.()
     this.deps.logWatcher.on('advance', onAdvance)
-    let failures = 0
-    let failedAt = -1
     try {
       while (!this.#stopping) {
-        const head = this.deps.logWatcher.head
-        if (this.#position >= head) {
+        const path = await this.#nextPath()
+        if (!path) {
           this.deps.caughtUp(this)
           await this.#sleep(this.deps.pollMs)
           continue
         }
-        // after a failure, one event at a time, so the poison event is the only one held back
-        const limit = failures > 0 ? 1 : this.deps.batchSize
-        const batch = await readSourceEvents(this.deps.sql, sourceOf(this.projector), this.#position, head, { limit, maxBytes: this.deps.maxBatchBytes, exact: this.projector.kind === 'declarative' })
-        const outcome = await this.#apply(batch)
-        const moved = outcome.position > this.#position
-        this.#position = outcome.position
-        if (moved) this.deps.committed(this)
-        if (outcome.kind === 'applied') {
-          failures = 0
-          continue
-        }
-        if (outcome.kind === 'unavailable') {
-          await this.#sleep(this.deps.pollMs)
-          continue
-        }
-        failures = outcome.failure.position === failedAt ? failures + 1 : 1
-        failedAt = outcome.failure.position
-        if (failures >= this.deps.retryDelaysMs.length + 1) {
-          await this.deps.failed(this, outcome.failure)
-          return
-        }
-        await this.#sleep(this.deps.retryDelaysMs[failures - 1]!)
+        await this.#settle(path, await this.#round(path))
       }
     } catch (error) {
       if (!(error instanceof LostCheckpoint)) throw error
@@ -119,17 +112,94 @@ export class ProjectionWorker {
     }
   }
 
-  async #apply(batch: SourceBatch): Promise<Outcome> {
-    const from = this.#position
+  // A resumed tenant's catch-up and the projection's batches take turns, so neither waits for the other to
+  // end; a path that failed goes again until it passes or its tenant is held. Undefined: nothing to do.
+  async #nextPath(): Promise<Path | undefined> {
+    const resumed = (await readHolds(this.deps.sql, this.name, this.generation)).filter((hold) => hold.failure === null)
+    const pending = this.#retry ?? this.#narrow
+    if (pending?.key === '') return { kind: 'main' }
+    if (pending) {
+      const hold = resumed.find((candidate) => candidate.tenant === pending.key)
+      if (hold) return { kind: 'tenant', hold }
+      this.#retry = this.#narrow = undefined
+    }
+    const behind = resumed.find((hold) => hold.position < this.#position)
+    const work = this.#position < this.deps.logWatcher.head
+    if (behind && (this.#tenantTurn || !work)) {
+      this.#tenantTurn = false
+      return { kind: 'tenant', hold: behind }
+    }
+    this.#tenantTurn = true
+    if (work) return { kind: 'main' }
+    // a tenant that caught up rejoins in the projection's next batch: an empty one, once, if no event waits
+    const rejoining = resumed.some((hold) => hold.position === this.#position) && this.#emptyAt !== this.#position
+    if (!rejoining) return undefined
+    this.#emptyAt = this.#position
+    return { kind: 'main' }
+  }
+
+  async #round(path: Path): Promise<Outcome> {
+    const key = keyOf(path)
+    const single = this.#retry?.key === key || this.#narrow?.key === key
+    const options = { limit: single ? 1 : this.deps.batchSize, maxBytes: this.deps.maxBatchBytes, exact: this.projector.kind === 'declarative' }
+    if (path.kind === 'main') {
+      const batch = await readSourceEvents(this.deps.sql, sourceOf(this.projector), this.#position, this.deps.logWatcher.head, options)
+      return this.#apply(this.#target, this.#position, batch)
+    }
+    const { tenant, position } = path.hold
+    const batch = await readSourceEvents(this.deps.sql, sourceOf(this.projector), position, this.#position, { ...options, tenant })
+    return this.#apply(this.#tenantTarget(tenant, this.#position), position, batch)
+  }
+
+  // A resumed tenant's events go to the same documents under the same locks; its own checkpoint moves.
+  #tenantTarget(tenant: string, main: number): BatchTarget {
+    const { name, generation } = this
+    return { ...this.#target, held: undefined, advance: (tx, from, to) => advanceHold(tx, name, generation, tenant, from, to, main) }
+  }
+
+  async #settle(path: Path, outcome: Outcome): Promise<void> {
+    const key = keyOf(path)
+    const from = path.kind === 'main' ? this.#position : path.hold.position
+    if (path.kind === 'main') this.#position = Math.max(this.#position, outcome.position)
+    if (outcome.position > from) this.deps.committed(this)
+    if (this.#narrow?.key === key && outcome.position >= this.#narrow.until) this.#narrow = undefined
+    if (outcome.kind === 'applied') {
+      if (this.#retry?.key === key) this.#retry = undefined
+    } else if (outcome.kind === 'unavailable') {
+      await this.#sleep(this.deps.pollMs)
+    } else if (outcome.kind === 'narrow') {
+      this.#narrow = { key, until: outcome.readTo }
+    } else {
+      await this.#failed(path, outcome.failure)
+    }
+  }
+
+  // retried with backoff, one event at a time; then its tenant is held there and the rest goes on
+  async #failed(path: Path, failure: ProjectionFailure): Promise<void> {
+    const key = keyOf(path)
+    const failures = this.#retry?.key === key && this.#retry.failedAt === failure.position ? this.#retry.failures + 1 : 1
+    if (failures <= this.deps.retryDelaysMs.length) {
+      this.#retry = { key, failedAt: failure.position, failures }
+      await this.#sleep(this.deps.retryDelaysMs[failures - 1]!)
+      return
+    }
+    this.#retry = undefined
+    const { name, generation } = this
+    if (!(await inBatchLocks(this.deps.sql, this.#target, (tx) => holdTenant(tx, name, generation, failure.tenant, failure)))) throw new LostCheckpoint()
+    await this.deps.held(this, failure)
+  }
+
+  async #apply(target: BatchTarget, from: number, batch: SourceBatch): Promise<Outcome> {
     try {
-      return await applyBatch(this.deps.sql, this.#target, { events: batch.events, from, readTo: batch.readTo })
+      return await applyBatch(this.deps.sql, target, { events: batch.events, from, readTo: batch.readTo })
     } catch (error) {
       if (error instanceof LostCheckpoint) throw error
       if (isTransient(error)) return { kind: 'unavailable', position: from }
       // the database refused the batch (a document it cannot store): nothing of it committed
-      const first = batch.events[0]
+      const [first, second] = batch.events
       if (!first) throw error
-      return { kind: 'failed', position: from, failure: { position: first.globalPosition, eventId: first.eventId, message: messageOf(error) } }
+      if (second) return { kind: 'narrow', position: from, readTo: batch.readTo }
+      return { kind: 'failed', position: from, failure: { tenant: first.tenant, position: first.globalPosition, eventId: first.eventId, message: messageOf(error) } }
     }
   }
 

@@ -38,12 +38,16 @@ export const copyLiveGeneration = (
     if (generation !== undefined && live.generation !== generation) return null
     await tx`select pg_advisory_xact_lock(${generationLock.classId}, ${generationLock.key(name, live.generation)})`
     const id = randomUUID()
+    // a held tenant's documents are as of its hold: the snapshot keeps the holds with them
     await tx`
-      insert into projection_snapshots (id, projection, generation, definition, definition_version, position, reason)
-      select ${id}, projection, generation, definition, definition_version, position, ${reason}
-        from projection_generations
-       where projection = ${name}
-         and generation = ${live.generation}`
+      insert into projection_snapshots (id, projection, generation, definition, definition_version, position, reason, holds)
+      select ${id}, g.projection, g.generation, g.definition, g.definition_version, g.position, ${reason},
+             coalesce((select jsonb_agg(jsonb_build_object('tenant', h.tenant, 'position', h.position, 'failure', h.failure))
+                         from projection_tenant_holds h
+                        where h.projection = g.projection and h.generation = g.generation), '[]')
+        from projection_generations g
+       where g.projection = ${name}
+         and g.generation = ${live.generation}`
     const [snapshot] = await tx<ProjectionSnapshot[]>`
       with copied as (
         insert into projection_snapshot_documents (snapshot, tenant, id, document, version, updated_at)

@@ -46,7 +46,7 @@ const lockRestorable = async (tx: Tx, name: string, id: string): Promise<Restora
   return { liveGeneration: projection.liveGeneration, ...row }
 }
 
-// Replaces the live generation's documents and checkpoint with the snapshot's in one transaction, so a
+// Replaces the live generation's documents, checkpoint and tenant holds with the snapshot's in one transaction, so a
 // reader sees either the projection before or the snapshot, never a mix or nothing. Only documents that
 // differ are written. A worker elsewhere whose batch follows fails its checkpoint compare-and-set (the
 // whole batch rolls back) and yields.
@@ -86,6 +86,13 @@ const replaceLiveGeneration = (sql: Sql, name: string, id: string): Promise<void
             updated_at = excluded.updated_at
         where projection_documents.version is distinct from excluded.version
            or projection_documents.document is distinct from excluded.document`
+    await tx`delete from projection_tenant_holds where projection = ${name} and generation = ${generation}`
+    await tx`
+      insert into projection_tenant_holds (projection, generation, tenant, position, failure)
+      select ${name}, ${generation}, h.tenant, h.position, h.failure
+        from projection_snapshots s
+        cross join jsonb_to_recordset(s.holds) as h(tenant text, position bigint, failure jsonb)
+       where s.id = ${id}`
     await setCheckpoint(tx, name, generation, restorable.snapshotPosition)
   })
 

@@ -113,3 +113,36 @@ t.test('a check that throws after the locks gives the batch up before anything i
   await t.rejects(applyBatch(sql, batchTarget, { events: [event(1, 'e-1')], from: 0, readTo: 1 }), /the run ended/)
   t.same(await documents('checked'), {})
 })
+
+// issue 18: a batch on one document once loaded that document as often as the batch had events, and
+// every event copied it whole, so a growing document made a catch-up quadratic
+t.test('a batch costs the same on a document of 20,000 items as on a new one', async (t) => {
+  const pushing: Projector = {
+    kind: 'declarative',
+    definition: { source: {}, documentId: '$.streamId', handlers: { ItemAdded: { push: { skus: '$.data.sku' } } } } as never,
+  }
+  const items = Array.from({ length: 20_000 }, (_, i) => `sku-${i}`)
+  await sql`
+    insert into projection_documents (projection, generation, tenant, id, document, version)
+    values ('grown', 1, 'default', 'big', ${sql.json({ skus: items })}, 1)`
+  const { checkpoint, batchTarget } = target('grown', pushing)
+  checkpoint.position = 1
+  const adding = (from: number, streamId: string): ProjectionEvent[] =>
+    Array.from({ length: 1000 }, (_, i) => ({ ...event(from + i + 1, streamId, 'ItemAdded'), data: { sku: `sku-${from + i}` } }))
+  // alternated, so a machine that gets busier meanwhile slows both alike; the fastest of each is compared
+  const took = { big: [] as number[], small: [] as number[] }
+  for (let round = 0; round < 3; round++) {
+    for (const streamId of ['small', 'big'] as const) {
+      const from = checkpoint.position
+      const started = performance.now()
+      await applyBatch(sql, batchTarget, { events: adding(from, streamId), from, readTo: from + 1000 })
+      took[streamId].push(performance.now() - started)
+    }
+  }
+  const [big] = await sql<{ n: number }[]>`select jsonb_array_length(document -> 'skus') as n from projection_documents where projection = 'grown' and id = 'big'`
+  t.equal(big!.n, 23_000, 'every event pushed once')
+  const fastest = (times: number[]) => Math.min(...times)
+  // the big one is loaded and written once per batch, never once per event
+  t.ok(fastest(took.big) < 4 * fastest(took.small) + 250,
+    `1,000 events on the big document took ${fastest(took.big).toFixed(0)} ms, on the new one ${fastest(took.small).toFixed(0)} ms (each the fastest of 3: ${took.big.map(Math.round)} / ${took.small.map(Math.round)})`)
+})

@@ -71,6 +71,27 @@ t.test('delete removes the document', async (t) => {
   t.equal(applyDeclarative({ delete: true }, stored({}), { a: 1 }), null)
 })
 
+// ops change the document in place (no copy per event), so a failing one must take back those before it
+t.test('a handler whose op fails leaves the document exactly as it was', async (t) => {
+  const before = () => ({ a: 0, keep: { deep: [1, 2] }, z: 'gone?', arr: ['x'], n: 'many' })
+  const document = before()
+  const handler = { set: { a: 1, 'b.c': 2, 'keep.deep': [] }, unset: ['z', 'keep'], push: { arr: 'y', fresh: 'y' }, inc: { n: 1 } }
+  t.ok(failsWithHandlerError(() => applyDeclarative(handler, stored({}), document)), 'inc on a non-number fails')
+  t.same(document, before(), 'set, unset and the parents they made are taken back')
+  const pushed = { arr: ['x'] }
+  t.ok(failsWithHandlerError(() => applyDeclarative({ push: { arr: 'y', more: 'z' }, merge: '$.data.n' }, stored({ n: 1 }), pushed)))
+  t.same(pushed, { arr: ['x'] }, 'pushes are taken back')
+  t.same(Object.keys(pushed), ['arr'])
+})
+
+t.test('a value from the event is copied: two fields never share one object', async (t) => {
+  const event = stored({ address: { city: 'Oslo' } })
+  const document = applyDeclarative({ set: { home: '$.data.address', work: '$.data.address' } }, event, {})!
+  applyDeclarative({ set: { 'home.city': 'Bergen' } }, event, document)
+  t.same(document, { home: { city: 'Bergen' }, work: { city: 'Oslo' } })
+  t.same(event.data, { address: { city: 'Oslo' } }, 'and the event stays as stored')
+})
+
 t.test('documentId comes from the event; missing or empty ids address nothing, other values that cannot be ids fail', async (t) => {
   const definition = { documentId: '$.data.orderId' } as DeclarativeDefinition
   t.equal(documentIdOf(definition, stored({ orderId: 'o-1' })), 'o-1')

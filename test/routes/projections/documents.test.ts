@@ -149,14 +149,14 @@ t.test('hostile paths, values and ids never produce a 5xx', async (t) => {
 t.test('waitFor waits for the live position, woken by progress, then reads', async (t) => {
   const { progress } = services
   const checked: number[] = []
-  const livePosition = progress.livePosition.bind(progress)
-  progress.livePosition = async (name: string) => {
-    const position = await livePosition(name)
-    if (name === 'orders' && position !== undefined) checked.push(position)
-    return position
+  const liveProgress = progress.liveProgress.bind(progress)
+  progress.liveProgress = async (name: string) => {
+    const live = await liveProgress(name)
+    if (name === 'orders' && live !== undefined) checked.push(live.position)
+    return live
   }
   t.teardown(() => {
-    progress.livePosition = livePosition
+    progress.liveProgress = liveProgress
   })
   let settled = false
   const pending = get('/projections/orders/documents/order-1?waitFor=45&timeoutMs=30000').then((res) => {
