@@ -4,7 +4,7 @@ import { checkLedger, deposits, LEDGER, ledgerDir } from '../helpers/ledger-proj
 import { startServer, type ServerProcess } from '../helpers/server-process.js'
 import { testDatabase } from '../helpers/test-database.js'
 import { waitFor } from '../helpers/wait-for.js'
-import { waitForSessionsToEnd } from '../helpers/counter-projection.js'
+import { waitForSessionsToEnd } from '../helpers/server-sessions.js'
 
 // A held tenant across SIGKILLs (docs/projection-failures.md): the hold outlives the process, the other
 // tenant goes on under the next one, and a restart's catch-up killed half-way resumes in the next process
