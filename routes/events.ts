@@ -3,8 +3,11 @@ import { Type } from 'typebox'
 import type { Sql } from '../src/db/connect.js'
 import type { LogHead } from '../src/events/log-head.js'
 import { eventJson } from '../src/events/event-json.js'
-import { readLogText } from '../src/events/read-log-text.js'
+import { readChunkBytes } from '../src/events/event-page.js'
+import { nextAfter } from '../src/events/read-log.js'
+import { readLogChunks } from '../src/events/read-log-text.js'
 import type { Upcasters } from '../src/events/upcasters.js'
+import { sendPage } from '../src/http/page-body.js'
 import { LogQuery, ProblemRef, StoredEvent } from '../src/http/schemas.js'
 
 export interface EventRoutesOptions {
@@ -26,9 +29,12 @@ export const eventRoutes: FastifyPluginAsyncTypebox<EventRoutesOptions> = async 
   }, async (request, reply) => {
     const { type, ...filters } = request.query
     const head = await logHead.catchUp()
-    const page = await readLogText(sql, request.tenant, head, { ...filters, types: type, maxBytes: maxPageBytes })
+    const page = await readLogChunks(sql, request.tenant, head, { ...filters, types: type, maxBytes: maxPageBytes }, readChunkBytes(maxPageBytes))
     // spliced from the stored text: data and metadata exactly as sent (SPEC "Details")
-    const events = page.events.map((event) => eventJson(event, upcasters))
-    return reply.type('application/json; charset=utf-8').send(`{"events":[${events.join(',')}],"next":${page.next},"head":${head}}`)
+    return sendPage(reply, page, {
+      open: '{"events":[',
+      event: (event) => eventJson(event, upcasters),
+      close: (last, following) => `],"next":${nextAfter(last?.globalPosition, following)},"head":${head}}`,
+    })
   })
 }

@@ -152,7 +152,7 @@ export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
   await app.register(upcasterRoutes, { prefix: '/upcasters', sql, upcasters })
   await app.register(healthRoutes, { prefix: '/health', isReady: deps.isReady })
   await app.register(projectionRoutes, { prefix: '/projections', sql, runner, logHead })
-  await app.register(documentRoutes, { prefix: '/projections', sql, progress: deps.services.progress })
+  await app.register(documentRoutes, { prefix: '/projections', sql, progress: deps.services.progress, maxPageBytes: config.MAX_PAGE_BYTES })
   await app.register(backfillRoutes, { prefix: '/projections', sql, runner, heartbeatMs: config.SUBSCRIBE_HEARTBEAT_MS })
   await app.register(projectionSnapshotRoutes, { prefix: '/projections', sql, runner, logHead })
   await app.register(metricsRoutes, { metrics })

@@ -7,7 +7,7 @@ import { cancelBackfill, requestBackfill } from '../../src/projections/backfills
 import { getBackfill, listBackfills, viewOfBackfill } from '../../src/projections/backfills/backfill-runs.js'
 import type { ProjectionRunner } from '../../src/projections/runner.js'
 import { getProjection } from '../../src/projections/definitions.js'
-import { acceptsEventStream, endAfterHeaders, openEventStream } from '../../src/http/event-stream.js'
+import { acceptsEventStream, drained, endAfterHeaders, openEventStream } from '../../src/http/event-stream.js'
 import { backfillProgressFrames } from '../../src/projections/backfills/backfill-progress.js'
 import { ProjectionParams } from '../../src/projections/projection-view.js'
 
@@ -97,7 +97,10 @@ export const backfillRoutes: FastifyPluginAsyncTypebox<BackfillRoutesOptions> = 
     open.add(end)
     stream.once('close', () => open.delete(end))
     const closed = (): boolean => stream.writableEnded || stream.destroyed
-    for await (const frame of backfillProgressFrames(sql, name, id, first, { pollMs: progressPollMs, heartbeatMs, closed, log: request.log })) stream.write(frame)
+    for await (const frame of backfillProgressFrames(sql, name, id, first, { pollMs: progressPollMs, heartbeatMs, closed, log: request.log })) {
+      // a client that stops reading is sent nothing more until it takes this frame; the next one has the latest view
+      if (!stream.write(frame)) await drained(stream)
+    }
     open.delete(end)
     end()
   })

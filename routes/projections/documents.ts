@@ -13,6 +13,8 @@ import type { ProjectionProgress } from '../../src/projections/progress.js'
 export interface DocumentRoutesOptions {
   sql: Sql
   progress: ProjectionProgress
+  // MAX_PAGE_BYTES: a page of documents also stops once it holds this many bytes of them (always one)
+  maxPageBytes: number
 }
 
 const Name = Type.String({ pattern: PROJECTION_NAME_PATTERN })
@@ -85,7 +87,7 @@ const DocumentListQuery = Type.Object({
   ...ReadYourWrites,
 })
 
-export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = async (app, { sql, progress }) => {
+export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = async (app, { sql, progress, maxPageBytes }) => {
   app.get('/:name/documents/:id', {
     schema: {
       params: Type.Object({ name: Name, id: DocumentId }),
@@ -116,7 +118,7 @@ export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = 
     const { filter, orderBy, limit, cursor, count } = request.query
     const query = { filter: parseFilter(filter), orderBy: parseOrderBy(orderBy), limit, cursor, count }
     await awaitPosition(sql, progress, name, request.query)
-    return sendExact(reply, await queryDocuments(sql, request.tenant, name, query))
+    return sendExact(reply, await queryDocuments(sql, request.tenant, name, query, maxPageBytes))
   })
 
   app.post('/:name/query', {
@@ -128,6 +130,6 @@ export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = 
     },
   }, async (request, reply) => {
     await awaitPosition(sql, progress, request.params.name, request.query)
-    return sendExact(reply, await queryDocuments(sql, request.tenant, request.params.name, request.body))
+    return sendExact(reply, await queryDocuments(sql, request.tenant, request.params.name, request.body, maxPageBytes))
   })
 }

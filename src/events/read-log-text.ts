@@ -1,4 +1,5 @@
 import type { Sql } from '../db/connect.js'
+import { ChunkedPage } from './chunked-page.js'
 import { eventTextColumns } from './event-columns.js'
 import { eventPage, takePage } from './event-page.js'
 import { logBounds, logConditions, nextAfter, type LogQuery } from './read-log.js'
@@ -18,4 +19,15 @@ export const readLogText = async (sql: Sql, tenant: string, head: number, query:
   const rows = await eventPage<StoredEventText>(sql, eventTextColumns(sql), logConditions(sql, tenant, head, query), logBounds(sql, query))
   const { events, following } = takePage(rows)
   return { events, next: nextAfter(events.at(-1)?.globalPosition, following) }
+}
+
+// The same page read as chunks of at most `chunkBytes` (chunked-page.ts); `head` keeps every chunk on the same rows.
+// Its `next` is nextAfter(the last event's position, page.following).
+export const readLogChunks = (sql: Sql, tenant: string, head: number, query: LogQuery, chunkBytes: number): Promise<ChunkedPage<StoredEventText>> => {
+  const { limit, maxBytes } = logBounds(sql, query)
+  return ChunkedPage.open<StoredEventText>(async (last, chunkLimit, chunkMaxBytes) => {
+    const after = last?.globalPosition ?? query.after
+    const rows = await eventPage<StoredEventText>(sql, eventTextColumns(sql), logConditions(sql, tenant, head, { ...query, after }), logBounds(sql, { ...query, limit: chunkLimit, maxBytes: chunkMaxBytes }))
+    return takePage(rows)
+  }, { limit, maxBytes, chunkBytes })
 }

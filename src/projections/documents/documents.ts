@@ -1,5 +1,6 @@
 import type { Sql } from '../../db/connect.js'
 import { parseExact } from '../../events/exact-json.js'
+import { DEFAULT_MAX_PAGE_BYTES } from '../../events/event-page.js'
 import { Problem } from '../../problems.js'
 import {
   afterCursor,
@@ -64,7 +65,8 @@ export const getDocument = async (sql: Sql, tenant: string, name: string, id: st
 }
 
 type StoredDocumentText = Omit<StoredDocument, 'document'> & { document: string }
-type PageRow = StoredDocumentText & { sortKeys: string }
+// `followed`: a matching document comes after this one in the page order
+type PageRow = StoredDocumentText & { sortKeys: string; followed: boolean }
 
 // Documents are read as jsonb text and parsed keeping every number (SPEC "Details"); routes write them
 // back with stringifyExact.
@@ -77,26 +79,38 @@ const live = (sql: Sql, tenant: string, name: string): Fragment => sql`
    and tenant = ${tenant}
    and document is not null`
 
-// Exported for the EXPLAIN test: the page query as it runs, one statement over the live generation.
-export const pageQuery = (sql: Sql, tenant: string, name: string, query: DocumentQueryInput, limit: number): Fragment => {
+// Exported for the EXPLAIN test: the page query as it runs, one statement over the live generation. Like a page of
+// events (event-page.ts) it stops early once it holds `maxBytes` of document text, always taking one document
+// (SPEC "Details": MAX_PAGE_BYTES); the cut is made in the database, so documents past it are measured, never sent.
+export const pageQuery = (sql: Sql, tenant: string, name: string, query: DocumentQueryInput, limit: number, maxBytes: number): Fragment => {
   const keys = sortKeys(query.orderBy)
   return sql`
-    select id, document::text as document, version, updated_at as "updatedAt", ${sortKeysText(sql, keys)} as "sortKeys"
-      ${live(sql, tenant, name)}
-      ${conditions(sql, query)}
-      ${query.cursor === undefined ? sql`` : afterCursor(sql, keys, decodeCursor(query.cursor, keys))}
-      ${orderClause(sql, keys)}
-     limit ${limit}`
+    select id, document::text as document, version, "updatedAt", "sortKeys", followed
+      from (
+        select id, document, version, updated_at as "updatedAt", ${sortKeysText(sql, keys)} as "sortKeys",
+               row_number() over page as page_index,
+               sum(octet_length(document::text)) over page as page_bytes,
+               lead(id) over page is not null as followed
+          ${live(sql, tenant, name)}
+          ${conditions(sql, query)}
+          ${query.cursor === undefined ? sql`` : afterCursor(sql, keys, decodeCursor(query.cursor, keys))}
+        window page as (${orderClause(sql, keys)} rows unbounded preceding)
+          ${orderClause(sql, keys)}
+         limit ${limit}
+      ) as page
+     where page_index = 1
+        or page_bytes <= ${maxBytes}
+     order by page_index`
 }
 
 const countQuery = (sql: Sql, tenant: string, name: string, query: DocumentQueryInput): Fragment =>
   sql`select count(*) as count ${live(sql, tenant, name)} ${conditions(sql, query)}`
 
 // Keyset paging over the orderBy keys plus id (SPEC "Documents"): a document that exists throughout
-// and keeps its sort keys is seen exactly once, whatever changes between pages.
-export const queryDocuments = async (sql: Sql, tenant: string, name: string, query: DocumentQueryInput): Promise<DocumentPage> => {
-  const limit = query.limit ?? 100
-  const page = pageQuery(sql, tenant, name, query, limit + 1)
+// and keeps its sort keys is seen exactly once, whatever changes between pages. A page ends at `limit`
+// documents or `maxBytes` of them, whichever comes first; `next` continues after its last document.
+export const queryDocuments = async (sql: Sql, tenant: string, name: string, query: DocumentQueryInput, maxBytes = DEFAULT_MAX_PAGE_BYTES): Promise<DocumentPage> => {
+  const page = pageQuery(sql, tenant, name, query, query.limit ?? 100, maxBytes)
   // with count, both read one snapshot, so the total and the page agree even across a swap
   const [rows, total] = query.count
     ? await sql.begin('isolation level repeatable read read only', async (tx) => [
@@ -105,11 +119,11 @@ export const queryDocuments = async (sql: Sql, tenant: string, name: string, que
       ] as const)
     : [await sql<PageRow[]>`${page}`, undefined]
   if (rows.length === 0) await getProjection(sql, name)
-  const documents = rows.slice(0, limit).map(({ sortKeys: _, ...document }) => exactDocument(document))
-  const last = rows.length > limit ? rows[limit - 1]! : undefined
+  const documents = rows.map(({ sortKeys: _, followed: __, ...document }) => exactDocument(document))
+  const last = rows.at(-1)
   return {
     documents,
-    next: last ? encodeCursor(sortKeys(query.orderBy), last.sortKeys, last.id) : null,
+    next: last?.followed ? encodeCursor(sortKeys(query.orderBy), last.sortKeys, last.id) : null,
     ...(total === undefined ? {} : { count: total }),
   }
 }
