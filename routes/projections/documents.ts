@@ -7,7 +7,10 @@ import { matchesIfNoneMatch } from '../../src/http/etag.js'
 import { Limit, Position, ProblemRef } from '../../src/http/schemas.js'
 import { PROJECTION_NAME_PATTERN } from '../../src/projections/definition-schema.js'
 import { MAX_ORDER_BY, MAX_WHERE, parseFilter, parseOrderBy, PATH_PATTERN, WHERE_OPS } from '../../src/projections/documents/document-query.js'
-import { awaitPosition, DEFAULT_TIMEOUT_MS, getDocument, queryDocuments } from '../../src/projections/documents/documents.js'
+import { awaitPosition, DEFAULT_TIMEOUT_MS, exactDocument, getDocument, nextCursor } from '../../src/projections/documents/documents.js'
+import { readDocumentPage, type DocumentChunks } from '../../src/projections/documents/document-page.js'
+import { readChunkBytes } from '../../src/events/event-page.js'
+import { sendPage } from '../../src/http/page-body.js'
 import type { ProjectionProgress } from '../../src/projections/progress.js'
 
 export interface DocumentRoutesOptions {
@@ -75,6 +78,14 @@ const withoutBody = (reply: FastifyReply): null => {
 const sendExact = (reply: FastifyReply, body: unknown): FastifyReply =>
   reply.type('application/json; charset=utf-8').send(stringifyExact(body))
 
+// `{documents, next, count?}`, written a chunk of documents at a time (page-body.ts), each document exact
+const sendDocuments = (reply: FastifyReply, chunks: DocumentChunks): FastifyReply =>
+  sendPage(reply, chunks.page, {
+    open: '{"documents":[',
+    event: ({ sortKeys: _, ...row }) => stringifyExact(exactDocument(row)),
+    close: (last) => `],"next":${JSON.stringify(nextCursor(chunks, last))}${chunks.count === undefined ? '' : `,"count":${chunks.count}`}}`,
+  })
+
 const problems = { 400: ProblemRef, 404: ProblemRef, 500: ProblemRef, 504: ProblemRef }
 
 // GET …/documents: the query of POST …/query as query parameters (filter and orderBy as JSON text)
@@ -118,7 +129,7 @@ export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = 
     const { filter, orderBy, limit, cursor, count } = request.query
     const query = { filter: parseFilter(filter), orderBy: parseOrderBy(orderBy), limit, cursor, count }
     await awaitPosition(sql, progress, name, request.query)
-    return sendExact(reply, await queryDocuments(sql, request.tenant, name, query, maxPageBytes))
+    return sendDocuments(reply, await readDocumentPage(sql, request.tenant, name, query, maxPageBytes, readChunkBytes(maxPageBytes)))
   })
 
   app.post('/:name/query', {
@@ -130,6 +141,6 @@ export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = 
     },
   }, async (request, reply) => {
     await awaitPosition(sql, progress, request.params.name, request.query)
-    return sendExact(reply, await queryDocuments(sql, request.tenant, request.params.name, request.body, maxPageBytes))
+    return sendDocuments(reply, await readDocumentPage(sql, request.tenant, request.params.name, request.body, maxPageBytes, readChunkBytes(maxPageBytes)))
   })
 }

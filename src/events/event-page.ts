@@ -23,8 +23,8 @@ export interface PageBounds {
 }
 
 // What eventPage adds to every row, taken off again by takePage.
-export interface PageColumns {
-  following: number | null
+export interface PageColumns<K = number> {
+  following: K | null
   followingBytes: number | null
   pageBytes: number
 }
@@ -56,17 +56,17 @@ export const eventPage = <E>(sql: Sql | Tx, columns: Fragment, where: Fragment, 
       or page_bytes <= ${maxBytes}
    order by ${order}`
 
-export interface TakenPage<E> {
+export interface TakenPage<E, K = number> {
   events: E[]
-  // the key of the first matching row after the events (null: none) and its event_bytes
-  following: number | null
+  // the key of the first matching row after the events (null: none) and its size
+  following: K | null
   followingBytes: number | null
-  // the event_bytes of the events
+  // the size of the events
   bytes: number
 }
 
 // The page's events, without the paging columns, and what follows them.
-export const takePage = <E>(rows: readonly (E & PageColumns)[]): TakenPage<E> => {
+export const takePage = <E, K = number>(rows: readonly (E & PageColumns<K>)[]): TakenPage<E, K> => {
   const events = rows.map(({ following: _, followingBytes: __, pageBytes: ___, ...event }) => event as unknown as E)
   const last = rows.at(-1)
   return { events, following: last?.following ?? null, followingBytes: last?.followingBytes ?? null, bytes: last?.pageBytes ?? 0 }

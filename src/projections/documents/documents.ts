@@ -2,17 +2,8 @@ import type { Sql } from '../../db/connect.js'
 import { parseExact } from '../../events/exact-json.js'
 import { DEFAULT_MAX_PAGE_BYTES } from '../../events/event-page.js'
 import { Problem } from '../../problems.js'
-import {
-  afterCursor,
-  conditions,
-  decodeCursor,
-  encodeCursor,
-  orderClause,
-  sortKeys,
-  sortKeysText,
-  type DocumentQueryInput,
-  type Fragment,
-} from './document-query.js'
+import { encodeCursor, type DocumentQueryInput } from './document-query.js'
+import { readDocumentPage, type DocumentChunks, type PageRow, type StoredDocumentText } from './document-page.js'
 import type { ProjectionProgress } from '../progress.js'
 import { getProjection, notFound } from '../definitions.js'
 import type { StoredDocument } from '../types.js'
@@ -64,66 +55,25 @@ export const getDocument = async (sql: Sql, tenant: string, name: string, id: st
   return { generation, document: exactDocument(document as StoredDocumentText) }
 }
 
-type StoredDocumentText = Omit<StoredDocument, 'document'> & { document: string }
-// `followed`: a matching document comes after this one in the page order
-type PageRow = StoredDocumentText & { sortKeys: string; followed: boolean }
-
 // Documents are read as jsonb text and parsed keeping every number (SPEC "Details"); routes write them
 // back with stringifyExact.
-const exactDocument = (row: StoredDocumentText): StoredDocument => ({ ...row, document: parseExact(row.document) as StoredDocument['document'] })
+export const exactDocument = (row: StoredDocumentText): StoredDocument => ({ ...row, document: parseExact(row.document) as StoredDocument['document'] })
 
-const live = (sql: Sql, tenant: string, name: string): Fragment => sql`
-  from projection_documents
- where projection = ${name}
-   and generation = (select live_generation from projections where name = ${name})
-   and tenant = ${tenant}
-   and document is not null`
-
-// Exported for the EXPLAIN test: the page query as it runs, one statement over the live generation. Like a page of
-// events (event-page.ts) it stops early once it holds `maxBytes` of document text, always taking one document
-// (SPEC "Details": MAX_PAGE_BYTES); the cut is made in the database, so documents past it are measured, never sent.
-export const pageQuery = (sql: Sql, tenant: string, name: string, query: DocumentQueryInput, limit: number, maxBytes: number): Fragment => {
-  const keys = sortKeys(query.orderBy)
-  return sql`
-    select id, document::text as document, version, "updatedAt", "sortKeys", followed
-      from (
-        select id, document, version, updated_at as "updatedAt", ${sortKeysText(sql, keys)} as "sortKeys",
-               row_number() over page as page_index,
-               sum(octet_length(document::text)) over page as page_bytes,
-               lead(id) over page is not null as followed
-          ${live(sql, tenant, name)}
-          ${conditions(sql, query)}
-          ${query.cursor === undefined ? sql`` : afterCursor(sql, keys, decodeCursor(query.cursor, keys))}
-        window page as (${orderClause(sql, keys)} rows unbounded preceding)
-          ${orderClause(sql, keys)}
-         limit ${limit}
-      ) as page
-     where page_index = 1
-        or page_bytes <= ${maxBytes}
-     order by page_index`
-}
-
-const countQuery = (sql: Sql, tenant: string, name: string, query: DocumentQueryInput): Fragment =>
-  sql`select count(*) as count ${live(sql, tenant, name)} ${conditions(sql, query)}`
+// The `next` of a page read with readDocumentPage, once its chunks are read: after its last document, if any follows.
+export const nextCursor = (page: DocumentChunks, last: PageRow | undefined): string | null =>
+  page.page.following !== null && last ? encodeCursor(page.keys, last.sortKeys, last.id) : null
 
 // Keyset paging over the orderBy keys plus id (SPEC "Documents"): a document that exists throughout
 // and keeps its sort keys is seen exactly once, whatever changes between pages. A page ends at `limit`
 // documents or `maxBytes` of them, whichever comes first; `next` continues after its last document.
-export const queryDocuments = async (sql: Sql, tenant: string, name: string, query: DocumentQueryInput, maxBytes = DEFAULT_MAX_PAGE_BYTES): Promise<DocumentPage> => {
-  const page = pageQuery(sql, tenant, name, query, query.limit ?? 100, maxBytes)
-  // with count, both read one snapshot, so the total and the page agree even across a swap
-  const [rows, total] = query.count
-    ? await sql.begin('isolation level repeatable read read only', async (tx) => [
-        await tx<PageRow[]>`${page}`,
-        (await tx<{ count: number }[]>`${countQuery(sql, tenant, name, query)}`)[0]?.count ?? 0,
-      ] as const)
-    : [await sql<PageRow[]>`${page}`, undefined]
-  if (rows.length === 0) await getProjection(sql, name)
-  const documents = rows.map(({ sortKeys: _, followed: __, ...document }) => exactDocument(document))
-  const last = rows.at(-1)
+// The page whole, for callers that want it in memory (routes write it as it is read: document-page.ts).
+export const queryDocuments = async (sql: Sql, tenant: string, name: string, query: DocumentQueryInput, maxBytes = DEFAULT_MAX_PAGE_BYTES, chunkBytes = maxBytes): Promise<DocumentPage> => {
+  const page = await readDocumentPage(sql, tenant, name, query, maxBytes, chunkBytes)
+  const rows: PageRow[] = []
+  for await (const chunk of page.page.chunks()) rows.push(...chunk)
   return {
-    documents,
-    next: last?.followed ? encodeCursor(sortKeys(query.orderBy), last.sortKeys, last.id) : null,
-    ...(total === undefined ? {} : { count: total }),
+    documents: rows.map(({ sortKeys: _, ...document }) => exactDocument(document)),
+    next: nextCursor(page, rows.at(-1)),
+    ...(page.count === undefined ? {} : { count: page.count }),
   }
 }

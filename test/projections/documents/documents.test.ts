@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap'
-import { getDocument, pageQuery, queryDocuments } from '../../../src/projections/documents/documents.js'
+import { pageQuery } from '../../../src/projections/documents/document-page.js'
+import { getDocument, queryDocuments } from '../../../src/projections/documents/documents.js'
 import type { DocumentQueryInput, OrderKey, WhereClause } from '../../../src/projections/documents/document-query.js'
 import type { StoredDocument } from '../../../src/projections/types.js'
 import { Problem } from '../../../src/problems.js'
