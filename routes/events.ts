@@ -34,7 +34,7 @@ export const eventRoutes: FastifyPluginAsyncTypebox<EventRoutesOptions> = async 
     return sendPage(reply, page, {
       open: '{"events":[',
       event: (event) => eventJson(event, upcasters),
-      close: (last, following) => `],"next":${nextAfter(last?.globalPosition, following)},"head":${head}}`,
+      close: ({ anchor, following }) => `],"next":${nextAfter(anchor, following)},"head":${head}}`,
     })
   })
 }

@@ -3,11 +3,10 @@ import { Type } from 'typebox'
 import type { Sql } from '../src/db/connect.js'
 import { eventJson } from '../src/events/event-json.js'
 import { readChunkBytes } from '../src/events/event-page.js'
-import { loadJson, loadStream } from '../src/events/load.js'
+import { loadStream } from '../src/events/load.js'
 import { latestSnapshot, listSnapshots, putSnapshot } from '../src/events/snapshots.js'
-import type { StoredEventText } from '../src/events/read-log-text.js'
 import type { Upcasters } from '../src/events/upcasters.js'
-import { pacedStream } from '../src/http/paced-stream.js'
+import { sendPage } from '../src/http/page-body.js'
 import { ProblemRef, StoredEvent, StreamId, StreamParams, Timestamp } from '../src/http/schemas.js'
 
 export interface SnapshotRoutesOptions {
@@ -45,7 +44,7 @@ const problems = { 400: ProblemRef, 500: ProblemRef }
 
 // SPEC "Snapshots": /streams/{streamId}/snapshots… and /streams/{streamId}/load
 export const snapshotRoutes: FastifyPluginAsyncTypebox<SnapshotRoutesOptions> = async (app, { sql, upcasters, snapshotEvery, snapshotKeep, maxPageBytes }) => {
-  // a load is read and written a chunk at a time (event-page.ts)
+  // a load is one page of every event after the snapshot, read and written a chunk at a time (chunked-page.ts)
   const readBytes = readChunkBytes(maxPageBytes)
   app.put('/:streamId/snapshots/:version', {
     schema: {
@@ -79,9 +78,11 @@ export const snapshotRoutes: FastifyPluginAsyncTypebox<SnapshotRoutesOptions> = 
       response: { 200: Loaded, 404: ProblemRef, ...problems },
     },
   }, async (request, reply) => {
-    const loaded = await loadStream(sql, request.tenant, request.params.streamId, request.query, readBytes)
-    const json = loadJson(sql, request.tenant, loaded, { maxBytes: readBytes, snapshotEvery, eventJson: (event: StoredEventText) => eventJson(event, upcasters) })
-    // one page at a time, the next read only once the socket took the last (SPEC "Details": slow clients)
-    return reply.type('application/json; charset=utf-8').send(pacedStream(json))
+    const { streamId, version, snapshot, events } = await loadStream(sql, request.tenant, request.params.streamId, request.query, readBytes)
+    return sendPage(reply, events, {
+      open: `{"streamId":${JSON.stringify(streamId)},"version":${version},"snapshot":${JSON.stringify(snapshot)},"events":[`,
+      event: (event) => eventJson(event, upcasters),
+      close: ({ count }) => `],"snapshotDue":${count >= snapshotEvery}}`,
+    })
   })
 }

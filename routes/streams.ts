@@ -146,7 +146,7 @@ export const streamRoutes: FastifyPluginAsyncTypebox<StreamRoutesOptions> = asyn
     return sendPage(reply, page, {
       open: `{"streamId":${JSON.stringify(streamId)},"version":${version},"events":[`,
       event: (event) => eventJson(event, upcasters),
-      close: (_last, following) => `],"next":${following}}`,
+      close: ({ following }) => `],"next":${following}}`,
     })
   })
 

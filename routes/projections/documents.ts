@@ -79,11 +79,11 @@ const sendExact = (reply: FastifyReply, body: unknown): FastifyReply =>
   reply.type('application/json; charset=utf-8').send(stringifyExact(body))
 
 // `{documents, next, count?}`, written a chunk of documents at a time (page-body.ts), each document exact
-const sendDocuments = (reply: FastifyReply, chunks: DocumentChunks): FastifyReply =>
+const sendDocuments = (reply: FastifyReply, chunks: DocumentChunks): Promise<FastifyReply> =>
   sendPage(reply, chunks.page, {
     open: '{"documents":[',
     event: ({ sortKeys: _, ...row }) => stringifyExact(exactDocument(row)),
-    close: (last) => `],"next":${JSON.stringify(nextCursor(chunks, last))}${chunks.count === undefined ? '' : `,"count":${chunks.count}`}}`,
+    close: () => `],"next":${JSON.stringify(nextCursor(chunks))}${chunks.count === undefined ? '' : `,"count":${chunks.count}`}}`,
   })
 
 const problems = { 400: ProblemRef, 404: ProblemRef, 500: ProblemRef, 504: ProblemRef }

@@ -21,13 +21,13 @@ export const readLogText = async (sql: Sql, tenant: string, head: number, query:
   return { events, next: nextAfter(events.at(-1)?.globalPosition, following) }
 }
 
-// The same page read as chunks of at most `chunkBytes` (chunked-page.ts); `head` keeps every chunk on the same rows.
-// Its `next` is nextAfter(the last event's position, page.following).
+// The same page read as chunks of at most `chunkBytes` (chunked-page.ts), anchored on global positions; `head`
+// keeps every chunk on the same rows. Its `next` is nextAfter(page.anchor, page.following).
 export const readLogChunks = (sql: Sql, tenant: string, head: number, query: LogQuery, chunkBytes: number): Promise<ChunkedPage<StoredEventText>> => {
   const { limit, maxBytes } = logBounds(sql, query)
-  return ChunkedPage.open<StoredEventText>(async (last, chunkLimit, chunkMaxBytes) => {
-    const after = last?.globalPosition ?? query.after
-    const rows = await eventPage<StoredEventText>(sql, eventTextColumns(sql), logConditions(sql, tenant, head, { ...query, after }), logBounds(sql, { ...query, limit: chunkLimit, maxBytes: chunkMaxBytes }))
-    return takePage(rows)
-  }, { limit, maxBytes, chunkBytes })
+  const read = async (after: number | undefined, chunkLimit: number, chunkMaxBytes: number) => {
+    const chunkQuery = { ...query, after: after ?? query.after, limit: chunkLimit, maxBytes: chunkMaxBytes }
+    return takePage<StoredEventText>(await eventPage<StoredEventText>(sql, eventTextColumns(sql), logConditions(sql, tenant, head, chunkQuery), logBounds(sql, chunkQuery)))
+  }
+  return ChunkedPage.open(read, (event: StoredEventText) => event.globalPosition, { limit, maxBytes, chunkBytes })
 }

@@ -51,16 +51,17 @@ export const readStreamChunks = async (sql: Sql, tenant: string, streamId: strin
   const owner = storageTenant(tenant, streamId)
   const forward = query.direction !== 'backward'
   let version = 0
-  const page = await ChunkedPage.open<StoredEventText>(async (last, limit, maxBytes) => {
-    if (last === undefined) {
+  const read = async (after: number | undefined, limit: number, maxBytes: number): Promise<TakenPage<StoredEventText>> => {
+    if (after === undefined) {
       const first = await readFirst<StoredEventText>(sql, tenant, streamId, { ...query, limit, maxBytes }, eventTextColumns(sql))
       version = first.version
       return first.page
     }
-    const range = forward ? sql`stream_version > ${last.streamVersion} and stream_version <= ${version}` : sql`stream_version < ${last.streamVersion}`
-    const rows = await eventPage<StoredEventText>(sql, eventTextColumns(sql), sql`tenant = ${owner} and stream_id = ${streamId} and ${range}`, streamBounds(sql, forward, limit, maxBytes))
-    return takePage(rows)
-  }, { limit: query.limit ?? 100, maxBytes: query.maxBytes ?? DEFAULT_MAX_PAGE_BYTES, chunkBytes })
+    const range = forward ? sql`stream_version > ${after} and stream_version <= ${version}` : sql`stream_version < ${after}`
+    return takePage<StoredEventText>(await eventPage<StoredEventText>(sql, eventTextColumns(sql), sql`tenant = ${owner} and stream_id = ${streamId} and ${range}`, streamBounds(sql, forward, limit, maxBytes)))
+  }
+  const bounds = { limit: query.limit ?? 100, maxBytes: query.maxBytes ?? DEFAULT_MAX_PAGE_BYTES, chunkBytes }
+  const page = await ChunkedPage.open(read, (event: StoredEventText) => event.streamVersion, bounds)
   return { streamId, version, page }
 }
 

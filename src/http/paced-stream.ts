@@ -1,20 +1,19 @@
 import { Readable } from 'node:stream'
 
-// A response body made of `chunks` (JSON text written a page at a time) that asks for the next chunk only once the
-// socket has taken the last one: a client that stops reading holds one chunk, not the next one too (Readable.from
-// reads one ahead, whatever its highWaterMark). A chunk that fails ends the body unfinished.
-export const pacedStream = (chunks: AsyncIterable<string>): Readable => {
-  const iterator = chunks[Symbol.asyncIterator]()
-  return new Readable({
+// A response body whose pieces `next` makes one at a time (null: the end), each asked for only once the socket has
+// taken the last: a client that stops reading holds one piece, and the process holds nothing between pieces but
+// what `next` keeps (Readable.from reads one piece ahead, whatever its highWaterMark, and an async generator keeps
+// its locals while suspended). A piece that fails ends the body unfinished.
+export const pacedStream = (next: () => Promise<string | null>, close?: () => unknown): Readable =>
+  new Readable({
     highWaterMark: 0,
     read() {
-      iterator.next().then(
-        ({ value, done }) => this.push(done ? null : value),
+      next().then(
+        (piece) => this.push(piece),
         (error: Error) => this.destroy(error),
       )
     },
     destroy(error, callback) {
-      Promise.resolve(iterator.return?.()).then(() => callback(error), callback)
+      Promise.resolve(close?.()).then(() => callback(error), callback)
     },
   })
-}

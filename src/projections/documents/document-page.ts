@@ -9,9 +9,15 @@ export type StoredDocumentText = Omit<StoredDocument, 'document'> & { document: 
 // `sortKeys`: the row's sort keys as jsonb text, for the cursor of the page it ends
 export type PageRow = StoredDocumentText & { sortKeys: string }
 
+// where a page ends or the next read starts: after this document, with these sort keys
+export interface DocumentAnchor {
+  k: string
+  i: string
+}
+
 export interface DocumentChunks {
   // a page of documents; what follows it is keyed by document id
-  page: ChunkedPage<PageRow, string>
+  page: ChunkedPage<PageRow, string, DocumentAnchor>
   keys: SortKey[]
   count?: number
 }
@@ -27,7 +33,7 @@ const live = (sql: Sql, tenant: string, name: string): Fragment => sql`
 // `after` (a page's cursor, or the last document of the read before). Like a page of events (event-page.ts) it stops
 // early once it holds `maxBytes` of document text, always taking one document (SPEC "Details": MAX_PAGE_BYTES); the
 // cut is made in the database, so documents past it are measured, never sent.
-export const pageQuery = (sql: Sql, tenant: string, name: string, query: DocumentQueryInput, limit: number, maxBytes: number, after?: { k: string; i: string }): Fragment => {
+export const pageQuery = (sql: Sql, tenant: string, name: string, query: DocumentQueryInput, limit: number, maxBytes: number, after?: DocumentAnchor): Fragment => {
   const keys = sortKeys(query.orderBy)
   return sql`
     select id, document::text as document, version, "updatedAt", "sortKeys", following, following_bytes as "followingBytes", page_bytes as "pageBytes"
@@ -59,16 +65,17 @@ const countQuery = (sql: Sql, tenant: string, name: string, query: DocumentQuery
 export const readDocumentPage = async (sql: Sql, tenant: string, name: string, query: DocumentQueryInput, maxBytes: number, chunkBytes: number): Promise<DocumentChunks> => {
   const keys = sortKeys(query.orderBy)
   const start = query.cursor === undefined ? undefined : decodeCursor(query.cursor, keys)
-  const reader = (db: Sql | Tx) => async (last: PageRow | undefined, limit: number, bytes: number) =>
-    takePage<PageRow, string>(await db<(PageRow & PageColumns<string>)[]>`${pageQuery(sql, tenant, name, query, limit, bytes, last ? { k: last.sortKeys, i: last.id } : start)}`)
+  const reader = (db: Sql | Tx) => async (after: DocumentAnchor | undefined, limit: number, bytes: number) =>
+    takePage<PageRow, string>(await db<(PageRow & PageColumns<string>)[]>`${pageQuery(sql, tenant, name, query, limit, bytes, after ?? start)}`)
+  const anchorOf = (row: PageRow): DocumentAnchor => ({ k: row.sortKeys, i: row.id })
   const bounds = { limit: query.limit ?? 100, maxBytes, chunkBytes }
   const [page, count] = query.count
     ? await sql.begin('isolation level repeatable read read only', async (tx) => [
         // chunkBytes = maxBytes: the first read is the whole page, so the transaction is never read from again
-        await ChunkedPage.open(reader(tx), { ...bounds, chunkBytes: maxBytes }),
+        await ChunkedPage.open(reader(tx), anchorOf, { ...bounds, chunkBytes: maxBytes }),
         (await tx<{ count: number }[]>`${countQuery(sql, tenant, name, query)}`)[0]?.count ?? 0,
       ] as const)
-    : [await ChunkedPage.open(reader(sql), bounds), undefined]
-  if (page.first.events.length === 0) await getProjection(sql, name)
+    : [await ChunkedPage.open(reader(sql), anchorOf, bounds), undefined]
+  if (page.empty) await getProjection(sql, name)
   return { page, keys, ...(count === undefined ? {} : { count }) }
 }

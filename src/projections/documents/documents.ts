@@ -60,20 +60,20 @@ export const getDocument = async (sql: Sql, tenant: string, name: string, id: st
 export const exactDocument = (row: StoredDocumentText): StoredDocument => ({ ...row, document: parseExact(row.document) as StoredDocument['document'] })
 
 // The `next` of a page read with readDocumentPage, once its chunks are read: after its last document, if any follows.
-export const nextCursor = (page: DocumentChunks, last: PageRow | undefined): string | null =>
-  page.page.following !== null && last ? encodeCursor(page.keys, last.sortKeys, last.id) : null
+export const nextCursor = ({ page, keys }: DocumentChunks): string | null =>
+  page.following !== null && page.anchor ? encodeCursor(keys, page.anchor.k, page.anchor.i) : null
 
 // Keyset paging over the orderBy keys plus id (SPEC "Documents"): a document that exists throughout
 // and keeps its sort keys is seen exactly once, whatever changes between pages. A page ends at `limit`
 // documents or `maxBytes` of them, whichever comes first; `next` continues after its last document.
 // The page whole, for callers that want it in memory (routes write it as it is read: document-page.ts).
 export const queryDocuments = async (sql: Sql, tenant: string, name: string, query: DocumentQueryInput, maxBytes = DEFAULT_MAX_PAGE_BYTES, chunkBytes = maxBytes): Promise<DocumentPage> => {
-  const page = await readDocumentPage(sql, tenant, name, query, maxBytes, chunkBytes)
+  const chunks = await readDocumentPage(sql, tenant, name, query, maxBytes, chunkBytes)
   const rows: PageRow[] = []
-  for await (const chunk of page.page.chunks()) rows.push(...chunk)
+  for (let chunk = await chunks.page.next(); chunk !== null; chunk = await chunks.page.next()) rows.push(...chunk)
   return {
     documents: rows.map(({ sortKeys: _, ...document }) => exactDocument(document)),
-    next: nextCursor(page, rows.at(-1)),
-    ...(page.count === undefined ? {} : { count: page.count }),
+    next: nextCursor(chunks),
+    ...(chunks.count === undefined ? {} : { count: chunks.count }),
   }
 }
