@@ -17,6 +17,7 @@ import { resolveCaller } from './http/tenant.js'
 import { ApiKeys } from './http/api-keys.js'
 import { requiredAccess } from './http/access.js'
 import { CallerLimit, callerOf } from './http/caller-limit.js'
+import { limitConnections } from './http/connection-limits.js'
 import { loggerOptions } from './observability/logger.js'
 import { Metrics } from './observability/metrics.js'
 import { metricsRoutes } from '../routes/metrics.js'
@@ -69,6 +70,14 @@ const createFastify = (deps: AppDeps) => {
     // SPEC "Details": HEAD is answered wherever GET is, by the GET route itself (same status, headers and access)
     exposeHeadRoutes: true,
     forceCloseConnections: 'idle',
+    // SPEC "Details": the headers and body of a request must arrive within REQUEST_TIMEOUT_MS (408, then closed).
+    // Node looks for late requests every connectionsCheckingInterval, 30 s unless told: a quarter of the timeout here.
+    requestTimeout: config.REQUEST_TIMEOUT_MS,
+    http: {
+      requestTimeout: config.REQUEST_TIMEOUT_MS,
+      headersTimeout: config.REQUEST_TIMEOUT_MS,
+      connectionsCheckingInterval: Math.min(1000, Math.ceil(config.REQUEST_TIMEOUT_MS / 4)),
+    },
     clientErrorHandler,
   }).withTypeProvider<TypeBoxTypeProvider>()
 
@@ -144,6 +153,8 @@ export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
   const subscriptions = new CallerLimit(config.MAX_SUBSCRIPTIONS_PER_KEY)
   metrics.subscriptionsGauge(() => subscriptions.total)
   await addRequestHooks(app, config, metrics)
+  const unwatch = limitConnections(app.server, config, app.log, metrics)
+  app.addHook('onClose', async () => unwatch())
 
   await app.register(streamRoutes, { prefix: '/streams', sql, upcasters, maxEventsPerAppend: config.MAX_EVENTS_PER_APPEND, maxPageBytes: config.MAX_PAGE_BYTES, metrics })
   await app.register(eventRoutes, { prefix: '/events', sql, logHead, upcasters, maxPageBytes: config.MAX_PAGE_BYTES })
