@@ -4,7 +4,7 @@ import { Readable } from 'node:stream'
 // taken the last: a client that stops reading holds one piece, and the process holds nothing between pieces but
 // what `next` keeps (Readable.from reads one piece ahead, whatever its highWaterMark, and an async generator keeps
 // its locals while suspended). A piece that fails ends the body unfinished.
-export const pacedStream = (next: () => Promise<string | null>, close?: () => unknown): Readable =>
+export const pacedStream = (next: () => Promise<string | null>): Readable =>
   new Readable({
     highWaterMark: 0,
     read() {
@@ -12,8 +12,5 @@ export const pacedStream = (next: () => Promise<string | null>, close?: () => un
         (piece) => this.push(piece),
         (error: Error) => this.destroy(error),
       )
-    },
-    destroy(error, callback) {
-      Promise.resolve(close?.()).then(() => callback(error), callback)
     },
   })
