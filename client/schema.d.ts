@@ -294,10 +294,11 @@ export interface paths {
          *     the start of the stream): a hint to store a new snapshot at `version`.
          *
          *     The answer is not paged: however many events follow the snapshot, they all come in this one
-         *     response. The server writes it as it reads, `MAX_PAGE_BYTES` (default 16 MiB) of events at a
-         *     time, as fast as the client takes them (chunked, without `content-length`). Should the
-         *     database fail after the first of those pages, the connection is closed before the JSON is
-         *     complete, so a client never mistakes a partial answer for a whole one. Snapshot often enough
+         *     response. The server writes it as it reads, 1 MiB of events at a time (or `MAX_PAGE_BYTES`
+         *     when that is less), as fast as the client takes them (chunked, without `content-length`, unless
+         *     the first read holds every event). Should the database fail after the first of those reads, the
+         *     connection is closed before the JSON is complete, so a client never mistakes a partial answer for
+         *     a whole one. Snapshot often enough
          *     that the tail stays small, or read a long tail with `GET /streams/{streamId}/events`.
          */
         get: operations["loadStream"];
@@ -1316,7 +1317,9 @@ export interface paths {
          *     field sorts as `null`: first ascending, last descending. `id` (ascending) is always the final key.
          *
          *     **Paging.** `next` is an opaque cursor for the following page (pass it back as `cursor` with the
-         *     same `orderBy`), or `null` on the last page. Pages are keyset pages: a document that exists
+         *     same `orderBy`), or `null` on the last page. A page holds at most `limit` documents and stops early
+         *     once it holds `MAX_PAGE_BYTES` (default 16 MiB) of document text (always at least one document).
+         *     Pages are keyset pages: a document that exists
          *     throughout and keeps its sort keys is returned exactly once, whatever is inserted, updated or
          *     deleted between pages. A cursor that is malformed or made for another `orderBy` is `400`.
          *
@@ -1757,7 +1760,7 @@ export interface components {
         };
         DocumentPage: {
             documents: components["schemas"]["StoredDocument"][];
-            /** @description The `cursor` for the next page; null on the last page. */
+            /** @description The `cursor` for the next page (the page reached `limit` or `MAX_PAGE_BYTES`); null on the last page. */
             next: components["schemas"]["DocumentCursor"] | null;
             /** @description Present when `count` was asked for; every matching document, ignoring `limit` and `cursor`. */
             count?: number;

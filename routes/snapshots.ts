@@ -1,12 +1,12 @@
-import { Readable } from 'node:stream'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import type { Sql } from '../src/db/connect.js'
 import { eventJson } from '../src/events/event-json.js'
-import { loadJson, loadStream } from '../src/events/load.js'
+import { readChunkBytes } from '../src/events/event-page.js'
+import { loadStream } from '../src/events/load.js'
 import { latestSnapshot, listSnapshots, putSnapshot } from '../src/events/snapshots.js'
-import type { StoredEventText } from '../src/events/read-log-text.js'
 import type { Upcasters } from '../src/events/upcasters.js'
+import { sendPage } from '../src/http/page-body.js'
 import { ProblemRef } from '../src/http/schemas.js'
 import { LoadedStream, LoadQuery, Snapshot, SnapshotInput, SnapshotList, StreamId, StreamParams, Version } from '../src/events/schemas.js'
 
@@ -22,6 +22,8 @@ const problems = { 400: ProblemRef, 500: ProblemRef }
 
 // SPEC "Snapshots": /streams/{streamId}/snapshots… and /streams/{streamId}/load
 export const snapshotRoutes: FastifyPluginAsyncTypebox<SnapshotRoutesOptions> = async (app, { sql, upcasters, snapshotEvery, snapshotKeep, maxPageBytes }) => {
+  // a load is one page of every event after the snapshot, read and written a chunk at a time (chunked-page.ts)
+  const readBytes = readChunkBytes(maxPageBytes)
   app.put('/:streamId/snapshots/:version', {
     schema: {
       params: Type.Object({ streamId: StreamId, version: Version }),
@@ -54,9 +56,11 @@ export const snapshotRoutes: FastifyPluginAsyncTypebox<SnapshotRoutesOptions> = 
       response: { 200: LoadedStream, 404: ProblemRef, ...problems },
     },
   }, async (request, reply) => {
-    const loaded = await loadStream(sql, request.tenant, request.params.streamId, request.query, maxPageBytes)
-    const json = loadJson(sql, request.tenant, loaded, { maxBytes: maxPageBytes, snapshotEvery, eventJson: (event: StoredEventText) => eventJson(event, upcasters) })
-    // not object mode: the stream holds one page at a time and pipes it to the socket with back-pressure
-    return reply.type('application/json; charset=utf-8').send(Readable.from(json, { objectMode: false }))
+    const { streamId, version, snapshot, events } = await loadStream(sql, request.tenant, request.params.streamId, request.query, readBytes)
+    return sendPage(reply, events, {
+      open: `{"streamId":${JSON.stringify(streamId)},"version":${version},"snapshot":${JSON.stringify(snapshot)},"events":[`,
+      event: (event) => eventJson(event, upcasters),
+      close: ({ count }) => `],"snapshotDue":${count >= snapshotEvery}}`,
+    })
   })
 }

@@ -6,7 +6,9 @@ import { jsonBodyParser } from '../src/http/json-body-parser.js'
 import { eventJsonText, parseAppendBody } from '../src/http/json-body.js'
 import type { Metrics } from '../src/observability/metrics.js'
 import { appendEvents } from '../src/events/append.js'
-import { readStreamText } from '../src/events/read-stream.js'
+import { readStreamChunks } from '../src/events/read-stream.js'
+import { readChunkBytes } from '../src/events/event-page.js'
+import { sendPage } from '../src/http/page-body.js'
 import { eventJson } from '../src/events/event-json.js'
 import { getStream, listStreams } from '../src/events/streams.js'
 import { ProblemRef } from '../src/http/schemas.js'
@@ -57,12 +59,13 @@ export const streamRoutes: FastifyPluginAsyncTypebox<StreamRoutesOptions> = asyn
       response: { 200: StreamPage, 404: ProblemRef, ...problems },
     },
   }, async (request, reply) => {
-    const page = await readStreamText(sql, request.tenant, request.params.streamId, { ...request.query, maxBytes: maxPageBytes })
+    const { streamId, version, page } = await readStreamChunks(sql, request.tenant, request.params.streamId, { ...request.query, maxBytes: maxPageBytes }, readChunkBytes(maxPageBytes))
     // spliced from the stored JSON text: parsing and re-encoding every event is most of a read's cost
-    const events = page.events.map((event) => eventJson(event, upcasters))
-    return reply
-      .type('application/json; charset=utf-8')
-      .send(`{"streamId":${JSON.stringify(page.streamId)},"version":${page.version},"events":[${events.join(',')}],"next":${page.next}}`)
+    return sendPage(reply, page, {
+      open: `{"streamId":${JSON.stringify(streamId)},"version":${version},"events":[`,
+      event: (event) => eventJson(event, upcasters),
+      close: ({ following }) => `],"next":${following}}`,
+    })
   })
 
   app.get('/:streamId', {

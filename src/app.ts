@@ -17,6 +17,7 @@ import { resolveCaller } from './http/tenant.js'
 import { ApiKeys } from './http/api-keys.js'
 import { requiredAccess } from './http/access.js'
 import { CallerLimit, callerOf } from './http/caller-limit.js'
+import { limitConnections } from './http/connection-limits.js'
 import { loggerOptions } from './observability/logger.js'
 import { Metrics } from './observability/metrics.js'
 import { metricsRoutes } from '../routes/metrics.js'
@@ -73,6 +74,14 @@ const createFastify = (deps: AppDeps) => {
     // SPEC "Details": HEAD is answered wherever GET is, by the GET route itself (same status, headers and access)
     exposeHeadRoutes: true,
     forceCloseConnections: 'idle',
+    // SPEC "Details": the headers and body of a request must arrive within REQUEST_TIMEOUT_MS (408, then closed).
+    // Node looks for late requests every connectionsCheckingInterval, 30 s unless told: a quarter of the timeout here.
+    requestTimeout: config.REQUEST_TIMEOUT_MS,
+    http: {
+      requestTimeout: config.REQUEST_TIMEOUT_MS,
+      headersTimeout: config.REQUEST_TIMEOUT_MS,
+      connectionsCheckingInterval: Math.min(1000, Math.ceil(config.REQUEST_TIMEOUT_MS / 4)),
+    },
     clientErrorHandler,
   }).withTypeProvider<TypeBoxTypeProvider>()
 
@@ -149,6 +158,8 @@ export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
   metrics.subscriptionsGauge(() => subscriptions.total)
   await addRequestHooks(app, config, metrics)
   if (deps.onRoute) app.addHook('onRoute', deps.onRoute)
+  const unwatch = limitConnections(app.server, config, app.log, metrics)
+  app.addHook('onClose', async () => unwatch())
 
   await app.register(streamRoutes, { prefix: '/streams', sql, upcasters, maxEventsPerAppend: config.MAX_EVENTS_PER_APPEND, maxPageBytes: config.MAX_PAGE_BYTES, metrics })
   await app.register(eventRoutes, { prefix: '/events', sql, logHead, upcasters, maxPageBytes: config.MAX_PAGE_BYTES })
@@ -157,7 +168,7 @@ export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
   await app.register(upcasterRoutes, { prefix: '/upcasters', sql, upcasters })
   await app.register(healthRoutes, { prefix: '/health', isReady: deps.isReady })
   await app.register(projectionRoutes, { prefix: '/projections', sql, runner, logHead })
-  await app.register(documentRoutes, { prefix: '/projections', sql, progress: deps.services.progress })
+  await app.register(documentRoutes, { prefix: '/projections', sql, progress: deps.services.progress, maxPageBytes: config.MAX_PAGE_BYTES })
   await app.register(backfillRoutes, { prefix: '/projections', sql, runner, heartbeatMs: config.SUBSCRIBE_HEARTBEAT_MS, limit: subscriptions })
   await app.register(projectionSnapshotRoutes, { prefix: '/projections', sql, runner, logHead })
   await app.register(metricsRoutes, { metrics })

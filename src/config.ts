@@ -32,6 +32,12 @@ export const ConfigSchema = Type.Object({
   SNAPSHOT_KEEP: Type.Integer({ default: 5, minimum: 1 }),
   // SPEC "Details": a heartbeat comment every 15 s on /subscribe; tests make it short
   SUBSCRIBE_HEARTBEAT_MS: Type.Integer({ default: 15000, minimum: 10 }),
+  // SPEC "Details": a connection with response bytes waiting that the client takes none of for this long is closed
+  SEND_TIMEOUT_MS: Type.Integer({ default: 60000, minimum: 100 }),
+  // SPEC "Details": a request whose headers and body have not all arrived this long after it began is answered 408 and closed
+  REQUEST_TIMEOUT_MS: Type.Integer({ default: 30000, minimum: 100 }),
+  // open connections (keep-alive and streams included) past which new ones are refused at once
+  MAX_CONNECTIONS: Type.Integer({ default: 1024, minimum: 1 }),
   DATABASE_POOL_SIZE: Type.Integer({ default: 20, minimum: 2, maximum: 500 }),
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ default: 10000, minimum: 0 }),
 })

@@ -19,6 +19,8 @@ export const PROBLEM_CODES = {
   'not-found': { status: 404, title: 'Not found' },
   // not in SPEC's list: the per-key rate limit and the per-key subscription limit
   'too-many-requests': { status: 429, title: 'Too many requests' },
+  // not in SPEC's list: a request whose headers and body did not arrive within REQUEST_TIMEOUT_MS
+  'request-timeout': { status: 408, title: 'Request timeout' },
   timeout: { status: 504, title: 'Timeout' },
   internal: { status: 500, title: 'Internal server error' },
 } as const

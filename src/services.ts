@@ -1,6 +1,7 @@
 import type { Config } from './config.js'
 import type { Sql } from './db/connect.js'
 import { loadCodeUpcasters } from './events/code-upcasters.js'
+import { readChunkBytes } from './events/event-page.js'
 import { LogHead } from './events/log-head.js'
 import { Upcasters } from './events/upcasters.js'
 import { AutoSnapshots } from './projections/snapshots/auto-snapshots.js'
@@ -35,7 +36,7 @@ export const createServices = async (sql: Sql, config: Config, log: ServiceLog):
   const logHead = new LogHead(sql)
   const logWatcher = new LogWatcher(sql, logHead, { log })
   const upcasters = new Upcasters(sql, await loadCodeUpcasters(config.PROJECTIONS_DIR), { log })
-  const liveFeed = new LiveFeed(sql, logWatcher, upcasters, { log, maxPageBytes: config.MAX_PAGE_BYTES })
+  const liveFeed = new LiveFeed(sql, logWatcher, upcasters, { log, maxPageBytes: readChunkBytes(config.MAX_PAGE_BYTES) })
   const progress = new ProjectionProgress(sql)
   const autoSnapshots = new AutoSnapshots(sql, { log })
   const runner = new ProjectionRunner({

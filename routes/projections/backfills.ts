@@ -8,7 +8,7 @@ import { cancelBackfill, requestBackfill } from '../../src/projections/backfills
 import { backfillViewFor, getBackfill, listBackfills, viewOfBackfill } from '../../src/projections/backfills/backfill-runs.js'
 import type { ProjectionRunner } from '../../src/projections/runner.js'
 import { getProjection } from '../../src/projections/definitions.js'
-import { acceptsEventStream, endAfterHeaders, openEventStream } from '../../src/http/event-stream.js'
+import { acceptsEventStream, drained, endAfterHeaders, openEventStream } from '../../src/http/event-stream.js'
 import { callerOf, type CallerLimit } from '../../src/http/caller-limit.js'
 import { backfillProgressFrames } from '../../src/projections/backfills/backfill-progress.js'
 import { BackfillList, BackfillView, ProjectionName, ProjectionParams } from '../../src/projections/schemas.js'
@@ -44,7 +44,10 @@ const streamFrames = async (request: FastifyRequest, reply: FastifyReply, frames
     releaseOnce()
   })
   try {
-    for await (const frame of frames) stream.write(frame)
+    for await (const frame of frames) {
+      // a client that stops reading is sent nothing more until it takes this frame; the next one has the latest view
+      if (!stream.write(frame)) await drained(stream)
+    }
   } finally {
     open.delete(end)
     end()

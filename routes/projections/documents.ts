@@ -7,13 +7,18 @@ import { matchesIfNoneMatch } from '../../src/http/etag.js'
 import { ProblemRef } from '../../src/http/schemas.js'
 import { Limit } from '../../src/events/schemas.js'
 import { parseFilter, parseOrderBy } from '../../src/projections/documents/document-query.js'
-import { awaitPosition, getDocument, queryDocuments } from '../../src/projections/documents/documents.js'
+import { awaitPosition, exactDocument, getDocument, nextCursor } from '../../src/projections/documents/documents.js'
+import { readDocumentPage, type DocumentChunks } from '../../src/projections/documents/document-page.js'
+import { readChunkBytes } from '../../src/events/event-page.js'
+import { sendPage } from '../../src/http/page-body.js'
 import { DocumentCursor, DocumentPage, DocumentQuery, ProjectionName, ProjectionParams, ReadYourWrites, StoredDocument } from '../../src/projections/schemas.js'
 import type { ProjectionProgress } from '../../src/projections/progress.js'
 
 export interface DocumentRoutesOptions {
   sql: Sql
   progress: ProjectionProgress
+  // MAX_PAGE_BYTES: a page of documents also stops once it holds this many bytes of them (always one)
+  maxPageBytes: number
 }
 
 const DocumentId = Type.String({ minLength: 1, maxLength: 1024, pattern: '^[^\\u0000]+$' })
@@ -29,6 +34,14 @@ const withoutBody = (reply: FastifyReply): null => {
 const sendExact = (reply: FastifyReply, body: unknown): FastifyReply =>
   reply.type('application/json; charset=utf-8').send(stringifyExact(body))
 
+// `{documents, next, count?}`, written a chunk of documents at a time (page-body.ts), each document exact
+const sendDocuments = (reply: FastifyReply, chunks: DocumentChunks): Promise<FastifyReply> =>
+  sendPage(reply, chunks.page, {
+    open: '{"documents":[',
+    event: ({ sortKeys: _, ...row }) => stringifyExact(exactDocument(row)),
+    close: () => `],"next":${JSON.stringify(nextCursor(chunks))}${chunks.count === undefined ? '' : `,"count":${chunks.count}`}}`,
+  })
+
 const problems = { 400: ProblemRef, 404: ProblemRef, 500: ProblemRef, 504: ProblemRef }
 
 // GET …/documents: the query of POST …/query as query parameters (filter and orderBy as JSON text)
@@ -41,7 +54,7 @@ const DocumentListQuery = Type.Object({
   ...ReadYourWrites.properties,
 })
 
-export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = async (app, { sql, progress }) => {
+export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = async (app, { sql, progress, maxPageBytes }) => {
   app.get('/:name/documents/:id', {
     schema: {
       params: Type.Object({ name: ProjectionName, id: DocumentId }),
@@ -72,7 +85,7 @@ export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = 
     const { filter, orderBy, limit, cursor, count } = request.query
     const query = { filter: parseFilter(filter), orderBy: parseOrderBy(orderBy), limit, cursor, count }
     await awaitPosition(sql, progress, request.tenant, name, request.query)
-    return sendExact(reply, await queryDocuments(sql, request.tenant, name, query))
+    return sendDocuments(reply, await readDocumentPage(sql, request.tenant, name, query, maxPageBytes, readChunkBytes(maxPageBytes)))
   })
 
   app.post('/:name/query', {
@@ -84,6 +97,6 @@ export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = 
     },
   }, async (request, reply) => {
     await awaitPosition(sql, progress, request.tenant, request.params.name, request.query)
-    return sendExact(reply, await queryDocuments(sql, request.tenant, request.params.name, request.body))
+    return sendDocuments(reply, await readDocumentPage(sql, request.tenant, request.params.name, request.body, maxPageBytes, readChunkBytes(maxPageBytes)))
   })
 }

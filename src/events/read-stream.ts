@@ -1,7 +1,8 @@
 import { streamNotFound } from '../problems.js'
 import type { Sql } from '../db/connect.js'
+import { ChunkedPage } from './chunked-page.js'
 import { eventColumns, eventTextColumns } from './event-columns.js'
-import { DEFAULT_MAX_PAGE_BYTES, eventPage, takePage, type PageColumns } from './event-page.js'
+import { DEFAULT_MAX_PAGE_BYTES, eventPage, takePage, type PageBounds, type PageColumns, type TakenPage } from './event-page.js'
 import type { StoredEventText } from './read-log-text.js'
 import type { StoredEvent, StreamPage, StreamReadQuery } from './schemas.js'
 import { storageTenant } from './types.js'
@@ -11,26 +12,58 @@ export interface ReadStreamQuery extends StreamReadQuery {
   maxBytes?: number
 }
 
-export interface StreamTextPage extends Omit<StreamPage, 'events'> {
-  events: StoredEventText[]
+// A stream page read as chunks (chunked-page.ts); its `next` is `page.following`.
+export interface ChunkedStreamPage {
+  streamId: string
+  version: number
+  page: ChunkedPage<StoredEventText>
 }
 
-export const readStream = (sql: Sql, tenant: string, streamId: string, query: ReadStreamQuery): Promise<StreamPage> =>
-  readPage<StoredEvent>(sql, tenant, streamId, query, eventColumns(sql))
+type Versioned = { globalPosition: number; streamVersion: number }
 
-// The same page with data and metadata as stored JSON text, for the HTTP read (event-json.ts).
-export const readStreamText = (sql: Sql, tenant: string, streamId: string, query: ReadStreamQuery): Promise<StreamTextPage> =>
-  readPage<StoredEventText>(sql, tenant, streamId, query, eventTextColumns(sql))
+export const readStream = async (sql: Sql, tenant: string, streamId: string, query: ReadStreamQuery): Promise<StreamPage> => {
+  const { version, page } = await readFirst<StoredEvent>(sql, tenant, streamId, query, eventColumns(sql))
+  return { streamId, version, events: page.events, next: page.following }
+}
 
-const readPage = async <E extends { globalPosition: number; streamVersion: number }>(
+// `following` is the version after the page's last event in the page's direction: where the next page starts.
+const streamBounds = (sql: Sql, forward: boolean, limit: number, maxBytes: number): PageBounds => ({
+  order: forward ? sql`stream_version asc` : sql`stream_version desc`,
+  key: sql`stream_version`,
+  limit,
+  maxBytes,
+})
+
+// The page with data and metadata as stored JSON text, for the HTTP read (event-json.ts), read as chunks of at most
+// `chunkBytes`. Every chunk after the first stays within the version the first one found, so appends made meanwhile
+// are not part of the page, as they would not be of a page read at once.
+export const readStreamChunks = async (sql: Sql, tenant: string, streamId: string, query: ReadStreamQuery, chunkBytes: number): Promise<ChunkedStreamPage> => {
+  const owner = storageTenant(tenant, streamId)
+  const forward = query.direction !== 'backward'
+  let version = 0
+  const read = async (after: number | undefined, limit: number, maxBytes: number): Promise<TakenPage<StoredEventText>> => {
+    if (after === undefined) {
+      const first = await readFirst<StoredEventText>(sql, tenant, streamId, { ...query, limit, maxBytes }, eventTextColumns(sql))
+      version = first.version
+      return first.page
+    }
+    const range = forward ? sql`stream_version > ${after} and stream_version <= ${version}` : sql`stream_version < ${after}`
+    return takePage<StoredEventText>(await eventPage<StoredEventText>(sql, eventTextColumns(sql), sql`tenant = ${owner} and stream_id = ${streamId} and ${range}`, streamBounds(sql, forward, limit, maxBytes)))
+  }
+  const bounds = { limit: query.limit ?? 100, maxBytes: query.maxBytes ?? DEFAULT_MAX_PAGE_BYTES, chunkBytes }
+  const page = await ChunkedPage.open(read, (event: StoredEventText) => event.streamVersion, bounds)
+  return { streamId, version, page }
+}
+
+// The stream's version (at `until`, when given) and the page from `from`, in one statement.
+const readFirst = async <E extends Versioned>(
   sql: Sql,
   tenant: string,
   streamId: string,
   query: ReadStreamQuery,
   columns: ReturnType<typeof eventColumns>,
-): Promise<{ streamId: string; version: number; events: E[]; next: number | null }> => {
+): Promise<{ version: number; page: TakenPage<E> }> => {
   const owner = storageTenant(tenant, streamId)
-  const limit = query.limit ?? 100
   const forward = query.direction !== 'backward'
   // with `until`, the head is the last version written by then: the stream as it was at that time
   const head = query.until
@@ -39,12 +72,8 @@ const readPage = async <E extends { globalPosition: number; streamVersion: numbe
   const range = forward
     ? sql`stream_version >= ${query.from ?? 1} and stream_version <= head.version`
     : sql`stream_version <= least(${query.from ?? null}::bigint, head.version)`
-  const page = eventPage<E>(sql, columns, sql`tenant = ${owner} and stream_id = ${streamId} and ${range}`, {
-    order: forward ? sql`stream_version asc` : sql`stream_version desc`,
-    key: sql`stream_version`,
-    limit,
-    maxBytes: query.maxBytes ?? DEFAULT_MAX_PAGE_BYTES,
-  })
+  const bounds = streamBounds(sql, forward, query.limit ?? 100, query.maxBytes ?? DEFAULT_MAX_PAGE_BYTES)
+  const page = eventPage<E>(sql, columns, sql`tenant = ${owner} and stream_id = ${streamId} and ${range}`, bounds)
   const rows = await sql<(E & PageColumns & { head: number | null })[]>`
     with head as (${head})
     select head.version as head, page.*
@@ -53,7 +82,5 @@ const readPage = async <E extends { globalPosition: number; streamVersion: numbe
      where head.version is not null`
   const version = rows[0]?.head
   if (!version) throw streamNotFound(streamId)
-  // `following` is the version after the page's last event in the page's direction: where the next page starts
-  const { events, following } = takePage(rows.filter((row) => row.globalPosition !== null).map(({ head: _, ...row }) => row as unknown as E & PageColumns))
-  return { streamId, version, events, next: following }
+  return { version, page: takePage(rows.filter((row) => row.globalPosition !== null).map(({ head: _, ...row }) => row as unknown as E & PageColumns)) }
 }

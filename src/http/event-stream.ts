@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 
 // Server-sent event streams (GET /subscribe, GET …/backfills/{id}/progress): what both send and how.
@@ -34,3 +35,17 @@ export const endAfterHeaders = (request: FastifyRequest, reply: FastifyReply): v
   reply.hijack()
   reply.raw.writeHead(200, { ...STREAM_HEADERS, 'x-request-id': request.id }).end()
 }
+
+// Resolves once the stream has taken what it was given ('drain') or is gone: a writer that waits for it after a
+// write that returned false holds nothing more than the socket does (SPEC "Details": slow clients).
+export const drained = (stream: ServerResponse): Promise<void> =>
+  new Promise((resolve) => {
+    if (stream.destroyed || stream.writableEnded) return resolve()
+    const done = (): void => {
+      stream.off('drain', done)
+      stream.off('close', done)
+      resolve()
+    }
+    stream.on('drain', done)
+    stream.on('close', done)
+  })

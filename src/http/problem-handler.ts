@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { Problem } from '../problems.js'
@@ -42,15 +43,26 @@ export const problemHandler = (error: FastifyError, request: FastifyRequest, rep
 
 export const notFoundHandler = (request: FastifyRequest, reply: FastifyReply): FastifyReply => sendProblem(reply, notFound(request))
 
-// Requests Node's HTTP parser refuses (headers or URL over 16 KiB, malformed request lines) never reach a route;
-// they too get a problem rather than Fastify's plain JSON, and then the connection closes, as Node's own handler does.
+// What Node's HTTP server reports before a request reaches a route, as a problem.
+const clientProblem = (error: NodeJS.ErrnoException): Problem => {
+  // SPEC "Details": headers and body must arrive within REQUEST_TIMEOUT_MS (Node's requestTimeout)
+  if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') return new Problem('request-timeout', {}, 'the request did not arrive whole within REQUEST_TIMEOUT_MS')
+  const detail = error.code === 'HPE_HEADER_OVERFLOW' ? 'the request line and headers are larger than 16 KiB' : 'the request is not valid HTTP'
+  return new Problem('validation-failed', {}, detail)
+}
+
+// Requests Node's HTTP parser refuses (headers or URL over 16 KiB, malformed request lines) and requests that do not
+// arrive in time never reach a route (or never finish reaching it); they too get a problem rather than Fastify's plain
+// JSON, and then the connection closes, as Node's own handler does. A response already begun on the connection
+// cannot be followed by another, so then it only closes.
 export const clientErrorHandler = (error: NodeJS.ErrnoException, socket: Socket): void => {
   if (error.code === 'ECONNRESET' || socket.destroyed) return
-  const detail = error.code === 'HPE_HEADER_OVERFLOW' ? 'the request line and headers are larger than 16 KiB' : 'the request is not valid HTTP'
-  const body = JSON.stringify(new Problem('validation-failed', {}, detail))
-  if (socket.writable) {
+  const problem = clientProblem(error)
+  const body = JSON.stringify(problem)
+  const answering = (socket as Socket & { _httpMessage?: { headersSent?: boolean } | null })._httpMessage
+  if (socket.writable && !answering?.headersSent) {
     socket.write(
-      `HTTP/1.1 400 Bad Request\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+      `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status]}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
         `x-request-id: ${randomUUID()}\r\nConnection: close\r\n\r\n${body}`,
     )
   }

@@ -31,6 +31,7 @@ export class Metrics {
   readonly #requestSeconds: Histogram<'method' | 'route' | 'status'>
   readonly #appends: Counter<'outcome'>
   readonly #events: Counter
+  readonly #connectionsClosed: Counter<'reason'>
 
   constructor(private readonly sql: Sql, private readonly logHead: LogHead, options: { poolSize: number }) {
     const registers = [this.registry]
@@ -43,6 +44,12 @@ export class Metrics {
     })
     this.#appends = new Counter({ name: 'annalist_appends_total', help: 'Append requests that succeeded, by outcome', labelNames: ['outcome'], registers })
     this.#events = new Counter({ name: 'annalist_events_appended_total', help: 'Events written by appends (idempotent repeats excluded)', registers })
+    this.#connectionsClosed = new Counter({
+      name: 'annalist_connections_closed_total',
+      help: 'Connections the server ended to bound what clients hold: send-timeout, request-timeout, connection-limit (refused at once)',
+      labelNames: ['reason'],
+      registers,
+    })
     new Gauge({ name: 'annalist_db_pool_size', help: 'Connections the pool may open (DATABASE_POOL_SIZE)', registers }).set(options.poolSize)
     this.#databaseGauges(registers)
     this.#projectionGauges(registers)
@@ -63,6 +70,29 @@ export class Metrics {
         this.set(open())
       },
     })
+  }
+
+  connectionsGauges(connections: { readonly open: number; readonly backedUp: number }): void {
+    new Gauge({
+      name: 'annalist_connections_open',
+      help: 'Open client connections (MAX_CONNECTIONS is the most)',
+      registers: [this.registry],
+      collect() {
+        this.set(connections.open)
+      },
+    })
+    new Gauge({
+      name: 'annalist_connections_backed_up',
+      help: 'Open connections with response bytes waiting for the client to take them (closed after SEND_TIMEOUT_MS without progress)',
+      registers: [this.registry],
+      collect() {
+        this.set(connections.backedUp)
+      },
+    })
+  }
+
+  connectionClosed(reason: 'send-timeout' | 'request-timeout' | 'connection-limit'): void {
+    this.#connectionsClosed.inc({ reason })
   }
 
   observeRequest(method: string, route: string, status: number, seconds: number): void {

@@ -126,8 +126,9 @@ export class Subscription {
     void this.#replay()
   }
 
-  // One page goes out while the next one is read (at most two pages held): the socket and the database work
-  // side by side, and a socket that stops taking data stops the reading too. A failed read (a dropped connection)
+  // One page goes out while the next one is read, as long as the socket takes each page at once: the socket and the
+  // database work side by side. A socket that stops taking data stops the reading, and then the subscription holds
+  // nothing but what the socket has not taken (SPEC "Details": slow clients cost bounded memory). A failed read (a dropped connection)
   // is tried again a few times before the stream ends; the client then resumes with Last-Event-ID.
   async #replay(): Promise<void> {
     let ahead: Promise<ReplayPage> | undefined
@@ -160,10 +161,11 @@ export class Subscription {
       this.#primed = ahead = undefined
       if (this.#mode !== 'replaying') return
       const readTo = Math.max(this.#queuedTo, page.readTo)
-      if (readTo < this.feed.position) ahead = this.#read(readTo, this.feed.position)
       if (page.count > 0) this.#write(page.chunk)
       this.#delivered += page.count
       this.#writtenTo = this.#queuedTo = readTo
+      // only while the socket keeps up: one that stops taking data holds the page it was given, and no other
+      if (!this.#backedUp && readTo < this.feed.position) ahead = this.#read(readTo, this.feed.position)
     }
   }
 

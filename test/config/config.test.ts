@@ -3,7 +3,7 @@ import { ConfigError, loadConfig } from '../../src/config.js'
 
 t.test('defaults follow the SPEC', async (t) => {
   const config = loadConfig({})
-  t.match(config, { HOST: '127.0.0.1', PORT: 3000, DATA_DIR: './data', MAX_BODY_BYTES: 1048576, MAX_PAGE_BYTES: 16777216, MAX_EVENTS_PER_APPEND: 1000, SNAPSHOT_EVERY: 100, SNAPSHOT_KEEP: 5 })
+  t.match(config, { HOST: '127.0.0.1', PORT: 3000, DATA_DIR: './data', MAX_BODY_BYTES: 1048576, MAX_PAGE_BYTES: 16777216, MAX_EVENTS_PER_APPEND: 1000, SNAPSHOT_EVERY: 100, SNAPSHOT_KEEP: 5, SEND_TIMEOUT_MS: 60000, REQUEST_TIMEOUT_MS: 30000, MAX_CONNECTIONS: 1024 })
   t.ok(Object.isFrozen(config))
 })
 
@@ -14,6 +14,9 @@ t.test('a bad value is one line naming the variable', async (t) => {
     [{ MAX_BODY_BYTES: '1.5' }, 'config: MAX_BODY_BYTES must be an integer (got "1.5")'],
     [{ MAX_PAGE_BYTES: 'lots' }, 'config: MAX_PAGE_BYTES must be an integer (got "lots")'],
     [{ MAX_PAGE_BYTES: '100' }, 'config: MAX_PAGE_BYTES must be >= 1024 (got "100")'],
+    [{ SEND_TIMEOUT_MS: '10' }, 'config: SEND_TIMEOUT_MS must be >= 100 (got "10")'],
+    [{ REQUEST_TIMEOUT_MS: 'soon' }, 'config: REQUEST_TIMEOUT_MS must be an integer (got "soon")'],
+    [{ MAX_CONNECTIONS: '0' }, 'config: MAX_CONNECTIONS must be >= 1 (got "0")'],
     [{ DATABASE_URL: 'mysql://x' }, 'config: DATABASE_URL must be a postgres:// URL (got "mysql://x")'],
     [{ LOG_LEVEL: 'loud' }, 'config: LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent (got "loud")'],
     [{ LOG_FORMAT: 'fancy' }, 'config: LOG_FORMAT must be one of json, pretty (got "fancy")'],

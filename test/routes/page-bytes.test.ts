@@ -1,11 +1,12 @@
 import t, { type Test } from 'tap'
 import { buildTestApp } from '../helpers/test-app.js'
 import { streamId } from '../helpers/fixtures.js'
+import { putDocuments, seedProjection } from '../helpers/document-seeds.js'
 
 // SPEC "Details": a page also stops early once it holds MAX_PAGE_BYTES of events (always at least one event;
 // `next` continues from there). An event's bytes are its data and metadata text, stream id and type.
 const MAX_PAGE_BYTES = 2048
-const { app } = await buildTestApp(t, { MAX_PAGE_BYTES: String(MAX_PAGE_BYTES), SNAPSHOT_EVERY: '10' })
+const { app, db } = await buildTestApp(t, { MAX_PAGE_BYTES: String(MAX_PAGE_BYTES), SNAPSHOT_EVERY: '10' })
 
 interface Event {
   globalPosition: number
@@ -127,4 +128,40 @@ t.test('load returns every event after the snapshot whatever the budget, written
   const missing = await app.inject({ url: `/streams/${streamId('none')}/load` })
   t.equal(missing.statusCode, 404, 'a missing stream is still a problem response')
   t.equal(missing.headers['content-type'], 'application/problem+json; charset=utf-8')
+})
+
+t.test('a page of documents stops at the byte budget too, on GET …/documents and POST …/query, and next visits each once', async (t) => {
+  await seedProjection(db.sql, 'padded')
+  // 30 documents of ~600 bytes, one of them larger than the whole budget
+  const documents = Array.from({ length: 30 }, (_, n) => ({ id: `d${String(n).padStart(2, '0')}`, document: { n, pad: 'y'.repeat(n === 12 ? 5000 : 560) } }))
+  await putDocuments(db.sql, 'padded', documents)
+  interface DocumentPage {
+    documents: { id: string; document: { n: number; pad: string } }[]
+    next: string | null
+  }
+  const read = async (page: (cursor: string | undefined) => Promise<DocumentPage>): Promise<string[]> => {
+    const seen: string[] = []
+    let cursor: string | undefined
+    let pages = 0
+    do {
+      const result = await page(cursor)
+      const bytes = result.documents.reduce((sum, d) => sum + Buffer.byteLength(JSON.stringify(d.document)), 0)
+      t.ok(result.documents.length === 1 || bytes <= MAX_PAGE_BYTES, `a page of ${result.documents.length} documents holds ${bytes} bytes`)
+      seen.push(...result.documents.map((d) => d.id))
+      cursor = result.next ?? undefined
+      pages += 1
+    } while (cursor !== undefined && pages < 100)
+    t.ok(pages >= 10, `${pages} pages: the budget, not the limit, ended them`)
+    return seen
+  }
+  const ids = documents.map((d) => d.id)
+  const got = await read((cursor) => get(`/projections/padded/documents?limit=1000${cursor ? `&cursor=${cursor}` : ''}`))
+  t.same(got, ids, 'GET: every document once, in id order')
+  const byN = await read(async (cursor) => {
+    const res = await app.inject({ method: 'POST', url: '/projections/padded/query', payload: { limit: 1000, orderBy: [{ path: 'n', direction: 'desc' }], ...(cursor ? { cursor } : {}) } })
+    return res.json() as DocumentPage
+  })
+  t.same(byN, [...ids].reverse(), 'POST …/query ordered by n descending: every document once, in order')
+  const whole = await get<DocumentPage>('/projections/padded/documents?limit=1000&filter={"n":12}')
+  t.equal(whole.documents[0]!.document.pad.length, 5000, 'a document larger than the budget comes whole, alone')
 })

@@ -95,6 +95,32 @@ t.test('replays page by page up to the feed’s live point, then joins it', asyn
   t.match(subscription.stats(), { mode: 'live', cursor: 7, delivered: 6 })
 })
 
+t.test('a socket that stops taking data stops the replay: nothing is read ahead of what it has not taken', async (t) => {
+  const feed = new FakeFeed()
+  feed.log = [1, 2, 3, 4, 5, 6, 7, 8]
+  feed.position = 8
+  const sink = new FakeSink()
+  sink.accepting = false
+  const subscription = new Subscription(feed, 'default', {}, 0, limits)
+  await subscription.prime()
+  subscription.start(sink)
+  t.teardown(() => subscription.close())
+  const settle = async (): Promise<void> => {
+    for (let turn = 0; turn < 10; turn++) await new Promise(setImmediate)
+  }
+  await settle()
+  t.same(feed.reads, [[0, 8]], 'only the page the socket was given has been read')
+  t.same(sink.ids, [1, 2])
+  sink.drain()
+  sink.accepting = false
+  await waitFor('the next page', () => sink.ids.length === 4)
+  await settle()
+  t.same(feed.reads, [[0, 8], [2, 8]], 'one drain, one more page')
+  sink.drain()
+  await waitFor('the hand-over', () => feed.live.has(subscription))
+  t.same(sink.ids, [1, 2, 3, 4, 5, 6, 7, 8], 'a socket that keeps up gets the rest, in order')
+})
+
 t.test('a cursor ahead of the feed joins at once and drops what it already has', async (t) => {
   const { feed, sink, subscription } = await setup(10, [], 4)
   await waitFor('the hand-over', () => feed.live.has(subscription))

@@ -113,7 +113,7 @@ export const sortKeysText = (sql: Sql, keys: SortKey[]): Fragment =>
 
 // Rows strictly after the cursor in the page order: (k1 after c1) or (k1 = c1 and (k2 after c2 or …
 // (id > cursor id))), with "after" meaning > for asc keys and < for desc ones.
-export const afterCursor = (sql: Sql, keys: SortKey[], cursor: Cursor): Fragment => {
+export const afterCursor = (sql: Sql, keys: SortKey[], cursor: Pick<Cursor, 'k' | 'i'>): Fragment => {
   let after = sql`id > ${cursor.i}`
   for (let index = keys.length - 1; index >= 0; index -= 1) {
     const key = field(sql, keys[index]!.path)

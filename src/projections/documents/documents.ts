@@ -1,16 +1,9 @@
 import type { Sql } from '../../db/connect.js'
 import { parseExact } from '../../events/exact-json.js'
+import { DEFAULT_MAX_PAGE_BYTES } from '../../events/event-page.js'
 import { Problem } from '../../problems.js'
-import {
-  afterCursor,
-  conditions,
-  decodeCursor,
-  encodeCursor,
-  orderClause,
-  sortKeys,
-  sortKeysText,
-  type Fragment,
-} from './document-query.js'
+import { encodeCursor } from './document-query.js'
+import { readDocumentPage, type DocumentChunks, type PageRow, type StoredDocumentText } from './document-page.js'
 import { positionFor, type ProjectionProgress } from '../progress.js'
 import { getProjection, notFound } from '../definitions.js'
 import { DEFAULT_TIMEOUT_MS, type DocumentPage, type DocumentQuery, type ReadYourWrites, type StoredDocument } from '../schemas.js'
@@ -57,53 +50,25 @@ export const getDocument = async (sql: Sql, tenant: string, name: string, id: st
   return { generation, document: exactDocument(document as StoredDocumentText) }
 }
 
-type StoredDocumentText = Omit<StoredDocument, 'document'> & { document: string }
-type PageRow = StoredDocumentText & { sortKeys: string }
-
 // Documents are read as jsonb text and parsed keeping every number (SPEC "Details"); routes write them
 // back with stringifyExact.
-const exactDocument = (row: StoredDocumentText): StoredDocument => ({ ...row, document: parseExact(row.document) as StoredDocument['document'] })
+export const exactDocument = (row: StoredDocumentText): StoredDocument => ({ ...row, document: parseExact(row.document) as StoredDocument['document'] })
 
-const live = (sql: Sql, tenant: string, name: string): Fragment => sql`
-  from projection_documents
- where projection = ${name}
-   and generation = (select live_generation from projections where name = ${name})
-   and tenant = ${tenant}
-   and document is not null`
-
-// Exported for the EXPLAIN test: the page query as it runs, one statement over the live generation.
-export const pageQuery = (sql: Sql, tenant: string, name: string, query: DocumentQuery, limit: number): Fragment => {
-  const keys = sortKeys(query.orderBy)
-  return sql`
-    select id, document::text as document, version, updated_at as "updatedAt", ${sortKeysText(sql, keys)} as "sortKeys"
-      ${live(sql, tenant, name)}
-      ${conditions(sql, query)}
-      ${query.cursor === undefined ? sql`` : afterCursor(sql, keys, decodeCursor(query.cursor, keys))}
-      ${orderClause(sql, keys)}
-     limit ${limit}`
-}
-
-const countQuery = (sql: Sql, tenant: string, name: string, query: DocumentQuery): Fragment =>
-  sql`select count(*) as count ${live(sql, tenant, name)} ${conditions(sql, query)}`
+// The `next` of a page read with readDocumentPage, once its chunks are read: after its last document, if any follows.
+export const nextCursor = ({ page, keys }: DocumentChunks): string | null =>
+  page.following !== null && page.anchor ? encodeCursor(keys, page.anchor.k, page.anchor.i) : null
 
 // Keyset paging over the orderBy keys plus id (SPEC "Documents"): a document that exists throughout
-// and keeps its sort keys is seen exactly once, whatever changes between pages.
-export const queryDocuments = async (sql: Sql, tenant: string, name: string, query: DocumentQuery): Promise<DocumentPage> => {
-  const limit = query.limit ?? 100
-  const page = pageQuery(sql, tenant, name, query, limit + 1)
-  // with count, both read one snapshot, so the total and the page agree even across a swap
-  const [rows, total] = query.count
-    ? await sql.begin('isolation level repeatable read read only', async (tx) => [
-        await tx<PageRow[]>`${page}`,
-        (await tx<{ count: number }[]>`${countQuery(sql, tenant, name, query)}`)[0]?.count ?? 0,
-      ] as const)
-    : [await sql<PageRow[]>`${page}`, undefined]
-  if (rows.length === 0) await getProjection(sql, name)
-  const documents = rows.slice(0, limit).map(({ sortKeys: _, ...document }) => exactDocument(document))
-  const last = rows.length > limit ? rows[limit - 1]! : undefined
+// and keeps its sort keys is seen exactly once, whatever changes between pages. A page ends at `limit`
+// documents or `maxBytes` of them, whichever comes first; `next` continues after its last document.
+// The page whole, for callers that want it in memory (routes write it as it is read: document-page.ts).
+export const queryDocuments = async (sql: Sql, tenant: string, name: string, query: DocumentQuery, maxBytes = DEFAULT_MAX_PAGE_BYTES, chunkBytes = maxBytes): Promise<DocumentPage> => {
+  const chunks = await readDocumentPage(sql, tenant, name, query, maxBytes, chunkBytes)
+  const rows: PageRow[] = []
+  for (let chunk = await chunks.page.next(); chunk !== null; chunk = await chunks.page.next()) rows.push(...chunk)
   return {
-    documents,
-    next: last ? encodeCursor(sortKeys(query.orderBy), last.sortKeys, last.id) : null,
-    ...(total === undefined ? {} : { count: total }),
+    documents: rows.map(({ sortKeys: _, ...document }) => exactDocument(document)),
+    next: nextCursor(chunks),
+    ...(chunks.count === undefined ? {} : { count: chunks.count }),
   }
 }
