@@ -9,7 +9,7 @@ export const MAX_BATCH_APPENDS = 64
 export const MAX_BATCH_CHARS = 1024 * 1024
 
 export interface AppendBatchStats {
-  // database calls made for batches, and the appends they carried
+  // batches taken from the queue (a batch of one is a plain append_events() call), and the appends they held
   batches: number
   appends: number
   // batches the database refused whole, whose appends then ran one by one
@@ -36,34 +36,52 @@ export class AppendBatcher {
   append(append: PendingAppend): Promise<AppendRow> {
     return new Promise((resolve, reject) => {
       this.#waiting.push({ append, resolve, reject })
-      if (!this.#running) void this.#drain()
+      if (!this.#running) this.#next()
     })
   }
 
-  async #drain(): Promise<void> {
-    this.#running = true
-    try {
-      while (this.#waiting.length > 0) await this.#commit(this.#take())
-    } finally {
-      this.#running = false
-    }
+  #next(): void {
+    this.#running = this.#waiting.length > 0
+    if (this.#running) void this.#run(this.#take())
   }
 
+  // A batch's appends are answered once the next batch has gone out (or the batcher is idle again), so an
+  // append made on an answer goes out at once when nothing else waits.
+  async #run(batch: Waiting[]): Promise<void> {
+    let answer: () => void
+    try {
+      answer = await this.#commit(batch)
+    } catch (error) {
+      answer = () => batch.forEach((waiting) => waiting.reject(error))
+    }
+    this.#next()
+    answer()
+  }
+
+  // The next batch: in arrival order, within the bounds, and ending before an append that repeats an event
+  // id of an earlier one in it (a retry sent twice at once): that one goes next time and finds it stored.
   #take(): Waiting[] {
+    const ids = new Set<string>()
     let count = 0
     let chars = 0
     while (count < this.#waiting.length && count < MAX_BATCH_APPENDS) {
-      chars += this.#waiting[count]!.append.events.length
+      const { tenant, eventIds, events } = this.#waiting[count]!.append
+      chars += events.length
       if (count > 0 && chars > MAX_BATCH_CHARS) break
+      const keys = eventIds.map((id) => `${tenant} ${id}`)
+      if (keys.some((key) => ids.has(key))) break
+      for (const key of keys) ids.add(key)
       count++
     }
     return this.#waiting.splice(0, count)
   }
 
-  async #commit(batch: Waiting[]): Promise<void> {
+  async #commit(batch: Waiting[]): Promise<() => void> {
     this.stats.batches++
     this.stats.appends += batch.length
     this.stats.largest = Math.max(this.stats.largest, batch.length)
+    // one append alone costs less through append_events() than as a batch of one (docs/performance.md)
+    if (batch.length === 1) return this.#oneByOne(batch)
     let rows: AppendRow[]
     try {
       rows = await appendBatch(this.sql, batch.map(({ append }) => append))
@@ -71,27 +89,28 @@ export class AppendBatcher {
       // Refused whole (a unique-violation race with another instance, a deadlock, data the database
       // cannot take): nothing was written, so each append runs again alone and gets its own outcome.
       // Otherwise the batch may have committed: running it again could write it twice.
-      if (isRefusedByServer(error)) return this.#oneByOne(batch)
-      for (const waiting of batch) waiting.reject(error)
-      return
+      if (!isRefusedByServer(error)) throw error
+      this.stats.fallbacks++
+      return this.#oneByOne(batch)
     }
     if (rows.some((row) => row.outcome === 'appended')) signalAppended(this.sql)
-    batch.forEach((waiting, index) => waiting.resolve(rows[index]!))
+    return () => batch.forEach((waiting, index) => waiting.resolve(rows[index]!))
   }
 
-  async #oneByOne(batch: Waiting[]): Promise<void> {
-    this.stats.fallbacks++
+  async #oneByOne(batch: Waiting[]): Promise<() => void> {
+    const answers: (() => void)[] = []
     let appended = false
     for (const { append, resolve, reject } of batch) {
       try {
         const row = await appendAlone(this.sql, append)
         appended ||= row.outcome === 'appended'
-        resolve(row)
+        answers.push(() => resolve(row))
       } catch (error) {
-        reject(error)
+        answers.push(() => reject(error))
       }
     }
     if (appended) signalAppended(this.sql)
+    return () => answers.forEach((answer) => answer())
   }
 }
 

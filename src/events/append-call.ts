@@ -8,7 +8,9 @@ export interface PendingAppend {
   streamId: string
   kind: 'version' | 'no_stream' | 'exists' | 'any'
   version: number | null
-  withIds: boolean
+  // how many events, and the ids the caller gave them (lower case; none when it gave none)
+  count: number
+  eventIds: string[]
   events: string
 }
 
@@ -32,7 +34,7 @@ export const appendAlone = async (sql: Sql, append: PendingAppend): Promise<Appe
     if (!isUniqueViolation(error, 'events_event_id_key')) throw toProblem(error) ?? error
     row = await callAppend(sql, append)
   }
-  if (row.outcome === 'wrong-expected-version' && append.withIds) {
+  if (row.outcome === 'wrong-expected-version' && append.eventIds.length > 0) {
     // The racer that beat us may have been this very request sent twice: its events were not yet
     // committed when we checked ids, so look once more before calling it a conflict.
     row = await callAppend(sql, append)
@@ -55,6 +57,16 @@ const callAppend = async (sql: Sql, { tenant, streamId, kind, version, events }:
 
 // Many appends in one statement, so one transaction and one commit; a row per append, in their order.
 export const appendBatch = async (sql: Sql, appends: PendingAppend[]): Promise<AppendRow[]> => {
+  const streams = new Map<string, { tenant: string; streamId: string; index: number }>()
+  const indexes = appends.map(({ tenant, streamId }) => {
+    const key = JSON.stringify([tenant, streamId])
+    let stream = streams.get(key)
+    if (!stream) {
+      stream = { tenant, streamId, index: streams.size + 1 }
+      streams.set(key, stream)
+    }
+    return stream.index
+  })
   const rows = await sql<AppendRow[]>`
     select outcome,
            current_version as "currentVersion",
@@ -63,11 +75,13 @@ export const appendBatch = async (sql: Sql, appends: PendingAppend[]): Promise<A
            first_position as "firstPosition",
            last_position as "lastPosition"
       from append_events_batch(
-             ${appends.map((append) => append.tenant)}::text[],
-             ${appends.map((append) => append.streamId)}::text[],
+             ${[...streams.values()].map((stream) => stream.tenant)}::text[],
+             ${[...streams.values()].map((stream) => stream.streamId)}::text[],
+             ${indexes}::int[],
              ${appends.map((append) => append.kind)}::text[],
              ${appends.map((append) => append.version)}::bigint[],
-             ${appends.map((append) => append.withIds)}::boolean[],
+             ${appends.map((append) => append.count)}::int[],
+             ${appends.map((append) => append.eventIds.length)}::int[],
              ${`[${appends.map((append) => append.events).join(',')}]`}::text::json)`
   if (rows.length !== appends.length) throw new Error(`append_events_batch returned ${rows.length} rows for ${appends.length} appends`)
   return [...rows]

@@ -35,7 +35,8 @@ export const appendEvents = async (
     streamId,
     kind: typeof expected === 'number' ? 'version' : expected,
     version: typeof expected === 'number' ? expected : null,
-    withIds: request.events.some((event) => event.eventId !== undefined),
+    count: request.events.length,
+    eventIds: request.events.flatMap((event) => (event.eventId === undefined ? [] : [event.eventId.toLowerCase()])),
     events,
   }
   const row = isPool(sql) ? await appendBatcher(sql).append(append) : await appendInTransaction(sql, append)
