@@ -15,6 +15,8 @@ export interface AppendBatchStats {
   // batches the database refused whole, whose appends then ran one by one
   fallbacks: number
   largest: number
+  // appends waiting now for the batch in flight to end
+  waiting: number
 }
 
 interface Waiting {
@@ -27,11 +29,15 @@ interface Waiting {
 // once, alone; what arrives meanwhile waits and goes in the next call, in arrival order, so a busy server
 // commits many appends per transaction and an idle one adds no delay.
 export class AppendBatcher {
-  readonly stats: AppendBatchStats = { batches: 0, appends: 0, fallbacks: 0, largest: 0 }
+  readonly #stats = { batches: 0, appends: 0, fallbacks: 0, largest: 0 }
   #waiting: Waiting[] = []
   #running = false
 
   constructor(private readonly sql: Sql) {}
+
+  get stats(): AppendBatchStats {
+    return { ...this.#stats, waiting: this.#waiting.length }
+  }
 
   append(append: PendingAppend): Promise<AppendRow> {
     return new Promise((resolve, reject) => {
@@ -77,9 +83,9 @@ export class AppendBatcher {
   }
 
   async #commit(batch: Waiting[]): Promise<() => void> {
-    this.stats.batches++
-    this.stats.appends += batch.length
-    this.stats.largest = Math.max(this.stats.largest, batch.length)
+    this.#stats.batches++
+    this.#stats.appends += batch.length
+    this.#stats.largest = Math.max(this.#stats.largest, batch.length)
     // one append alone costs less through append_events() than as a batch of one (docs/performance.md)
     if (batch.length === 1) return this.#oneByOne(batch)
     let rows: AppendRow[]
@@ -90,7 +96,7 @@ export class AppendBatcher {
       // cannot take): nothing was written, so each append runs again alone and gets its own outcome.
       // Otherwise the batch may have committed: running it again could write it twice.
       if (!isRefusedByServer(error)) throw error
-      this.stats.fallbacks++
+      this.#stats.fallbacks++
       return this.#oneByOne(batch)
     }
     if (rows.some((row) => row.outcome === 'appended')) signalAppended(this.sql)
@@ -127,4 +133,4 @@ export const appendBatcher = (sql: Sql): AppendBatcher => {
 
 // What the batcher of this pool did so far (metrics, tests); zeros for a pool that has appended nothing.
 export const appendBatchStats = (sql: Sql): AppendBatchStats =>
-  ({ batches: 0, appends: 0, fallbacks: 0, largest: 0, ...batchers.get(sql)?.stats })
+  batchers.get(sql)?.stats ?? { batches: 0, appends: 0, fallbacks: 0, largest: 0, waiting: 0 }

@@ -130,6 +130,14 @@ export class Metrics {
     counter('annalist_append_batches_total', 'Database calls that committed appends as one batch', (stats) => stats.batches)
     counter('annalist_append_batched_appends_total', 'Appends those batches carried', (stats) => stats.appends)
     counter('annalist_append_batch_fallbacks_total', 'Batches the database refused whole, whose appends then ran one by one', (stats) => stats.fallbacks)
+    new Gauge({
+      name: 'annalist_append_waiting',
+      help: 'Appends waiting for the batch in flight to commit',
+      registers,
+      collect() {
+        this.set(appendBatchStats(sql).waiting)
+      },
+    })
   }
 
   // Runs in progress, read from the database at each scrape, so every instance reports every run

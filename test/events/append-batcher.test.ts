@@ -23,7 +23,7 @@ const burst = async (sql: Sql, appends: Append[]): Promise<{ results: (AppendRes
   const after = appendBatchStats(sql)
   return {
     results: settled.map(outcome),
-    stats: { batches: after.batches - before.batches, appends: after.appends - before.appends, fallbacks: after.fallbacks - before.fallbacks, largest: after.largest },
+    stats: { batches: after.batches - before.batches, appends: after.appends - before.appends, fallbacks: after.fallbacks - before.fallbacks, largest: after.largest, waiting: after.waiting },
   }
 }
 
@@ -66,7 +66,7 @@ t.test('appends made while one is in flight share one transaction, each with the
     ['acme', old, { events: events(1) }],
   ]
   const { results, stats } = await burst(sql, appends)
-  t.same(stats, { batches: 2, appends: appends.length + 1, fallbacks: 0, largest: appends.length }, 'the lead went alone, the others in one batch')
+  t.same(stats, { batches: 2, appends: appends.length + 1, fallbacks: 0, largest: appends.length, waiting: 0 }, 'the lead went alone, the others in one batch')
   t.match(results, [
     { streamId: old, firstVersion: 3, lastVersion: 3 },
     { streamId: old, firstVersion: 4, lastVersion: 5 },
@@ -119,7 +119,7 @@ t.test('idempotent retries inside one burst and across batches answer the origin
   t.same(results[3], { ...first, duplicate: true })
   t.same(results[4], { streamId: id, firstVersion: 2, lastVersion: 2, firstPosition: first.lastPosition, lastPosition: first.lastPosition, duplicate: true })
   // a batch ends before an append that repeats an id of an earlier one in it
-  t.same(stats, { batches: 5, appends: 6, fallbacks: 0, largest: 2 }, 'copies go in the batches after the original')
+  t.same(stats, { batches: 5, appends: 6, fallbacks: 0, largest: 2, waiting: 0 }, 'copies go in the batches after the original')
   const later = await appendEvents(sql, 'default', id, { expectedVersion: 'no_stream', events: sent })
   t.same(later, { ...first, duplicate: true }, 'and a retry in a later batch too')
   t.equal((await readStream(sql, 'default', id, {})).version, 3)
@@ -136,7 +136,7 @@ t.test('an append the database refuses fails alone: its batch runs again one app
     ['default', id, { expectedVersion: 1, events: events(1) }],
   ]
   const { results, stats } = await burst(sql, appends)
-  t.same(stats, { batches: 2, appends: 5, fallbacks: 1, largest: 4 }, 'one batch, refused whole, then run one by one')
+  t.same(stats, { batches: 2, appends: 5, fallbacks: 1, largest: 4, waiting: 0 }, 'one batch, refused whole, then run one by one')
   t.match(results, [{ firstVersion: 1, lastVersion: 1 }, 'validation-failed', { firstVersion: 2, lastVersion: 3 }, 'wrong-expected-version'])
   await checkStored(t, sql, appends, results)
   await t.rejects(readStream(sql, 'default', other, {}), { code: 'stream-not-found' })
@@ -166,7 +166,7 @@ t.test('a batch that loses a race on an event id to another transaction runs aga
   })
   await side`commit`
   const { results, stats } = await running
-  t.same(stats, { batches: 2, appends: 4, fallbacks: 1, largest: 3 })
+  t.same(stats, { batches: 2, appends: 4, fallbacks: 1, largest: 3, waiting: 0 })
   t.match(results, [{ firstVersion: 1, lastVersion: 1 }, 'duplicate-event-id', { firstVersion: 1, lastVersion: 2 }])
   await checkStored(t, sql, appends, results)
 })
