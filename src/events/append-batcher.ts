@@ -7,6 +7,9 @@ import { signalAppended } from './appended.js'
 // batch's own time stays a few milliseconds (docs/performance.md "Group commit").
 export const MAX_BATCH_APPENDS = 64
 export const MAX_BATCH_CHARS = 1024 * 1024
+// Batches in flight at once per pool, each for its own share of the streams, so the database can work on
+// several (one batch runs on one backend, one core); measured in docs/performance.md.
+export const BATCH_LANES = 2
 
 export interface AppendBatchStats {
   // batches taken from the queue (a batch of one is a plain append_events() call), and the appends they held
@@ -25,8 +28,8 @@ interface Waiting {
   reject: (error: unknown) => void
 }
 
-// Group commit (docs/performance.md): one batch in flight per pool. An append made while none is goes out at
-// once, alone; what arrives meanwhile waits and goes in the next call, in arrival order, so a busy server
+// Group commit (docs/performance.md) for one lane: one batch in flight. An append made while none is goes out
+// at once, alone; what arrives meanwhile waits and goes in the next call, in arrival order, so a busy server
 // commits many appends per transaction and an idle one adds no delay.
 export class AppendBatcher {
   readonly #stats = { batches: 0, appends: 0, fallbacks: 0, largest: 0 }
@@ -120,17 +123,44 @@ export class AppendBatcher {
   }
 }
 
-const batchers = new WeakMap<Sql, AppendBatcher>()
-
-export const appendBatcher = (sql: Sql): AppendBatcher => {
-  let batcher = batchers.get(sql)
-  if (!batcher) {
-    batcher = new AppendBatcher(sql)
-    batchers.set(sql, batcher)
+// A stream always goes to the same lane, so the appends to one stream keep their arrival order; lanes hold
+// disjoint streams, so their batches never wait for each other's stream locks.
+export const laneOf = (tenant: string, streamId: string, lanes = BATCH_LANES): number => {
+  // FNV-1a
+  let hash = 0x811c9dc5
+  for (const text of [tenant, streamId]) {
+    for (let index = 0; index < text.length; index++) hash = Math.imul(hash ^ text.charCodeAt(index), 0x01000193)
+    hash = Math.imul(hash ^ 0, 0x01000193)
   }
-  return batcher
+  return (hash >>> 0) % lanes
 }
 
-// What the batcher of this pool did so far (metrics, tests); zeros for a pool that has appended nothing.
+const batchers = new WeakMap<Sql, AppendBatcher[]>()
+
+const lanesOf = (sql: Sql): AppendBatcher[] => {
+  let lanes = batchers.get(sql)
+  if (!lanes) {
+    lanes = Array.from({ length: BATCH_LANES }, () => new AppendBatcher(sql))
+    batchers.set(sql, lanes)
+  }
+  return lanes
+}
+
+export const appendBatched = (sql: Sql, append: PendingAppend): Promise<AppendRow> =>
+  lanesOf(sql)[laneOf(append.tenant, append.streamId)]!.append(append)
+
+// What the batchers of this pool did so far, summed over the lanes (metrics, tests).
 export const appendBatchStats = (sql: Sql): AppendBatchStats =>
-  batchers.get(sql)?.stats ?? { batches: 0, appends: 0, fallbacks: 0, largest: 0, waiting: 0 }
+  (batchers.get(sql) ?? []).reduce(
+    (sum, lane) => {
+      const stats = lane.stats
+      return {
+        batches: sum.batches + stats.batches,
+        appends: sum.appends + stats.appends,
+        fallbacks: sum.fallbacks + stats.fallbacks,
+        largest: Math.max(sum.largest, stats.largest),
+        waiting: sum.waiting + stats.waiting,
+      }
+    },
+    { batches: 0, appends: 0, fallbacks: 0, largest: 0, waiting: 0 },
+  )

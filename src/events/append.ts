@@ -3,7 +3,7 @@ import type { Sql } from '../db/connect.js'
 import { storageTenant, type ExpectedVersion, type InputEvent } from './types.js'
 import { signalAppended } from './appended.js'
 import { appendAlone, type AppendRow, type PendingAppend } from './append-call.js'
-import { appendBatcher } from './append-batcher.js'
+import { appendBatched } from './append-batcher.js'
 
 export interface AppendRequest {
   expectedVersion?: ExpectedVersion
@@ -39,7 +39,7 @@ export const appendEvents = async (
     eventIds: request.events.flatMap((event) => (event.eventId === undefined ? [] : [event.eventId.toLowerCase()])),
     events,
   }
-  const row = isPool(sql) ? await appendBatcher(sql).append(append) : await appendInTransaction(sql, append)
+  const row = isPool(sql) ? await appendBatched(sql, append) : await appendInTransaction(sql, append)
   return toResult(row, streamId, expected)
 }
 

@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap'
 import { appendEvents, type AppendRequest, type AppendResult } from '../../src/events/append.js'
-import { appendBatchStats, type AppendBatchStats } from '../../src/events/append-batcher.js'
+import { appendBatchStats, laneOf, type AppendBatchStats } from '../../src/events/append-batcher.js'
 import { readStream } from '../../src/events/read-stream.js'
 import { connect, type Sql } from '../../src/db/connect.js'
 import { Problem } from '../../src/problems.js'
@@ -13,11 +13,19 @@ type Append = [tenant: string, streamId: string, request: AppendRequest]
 const outcome = (settled: PromiseSettledResult<AppendResult>): AppendResult | string =>
   settled.status === 'fulfilled' ? settled.value : settled.reason instanceof Problem ? settled.reason.code : String(settled.reason)
 
-// One append goes out alone (none is in flight), and every append made meanwhile (here: in the same tick)
-// waits for it and goes in the next batch. Answers the settled appends and what the batcher did for them.
+// Each lane of batches holds its own streams: these tests use streams of lane 0 only (for every tenant named).
+const laneStream = (tenants = ['default'], lane = 0): string => {
+  for (;;) {
+    const id = streamId()
+    if (tenants.every((tenant) => laneOf(tenant, id) === lane)) return id
+  }
+}
+
+// One append goes out alone (none is in flight in its lane), and every append made meanwhile (here: in the
+// same tick) waits for it and goes in the next batch. Answers the settled appends and what the batcher did.
 const burst = async (sql: Sql, appends: Append[]): Promise<{ results: (AppendResult | string)[]; stats: AppendBatchStats }> => {
   const before = appendBatchStats(sql)
-  const lead = appendEvents(sql, 'default', streamId('lead'), { events: events(1) })
+  const lead = appendEvents(sql, 'default', laneStream(), { events: events(1) })
   const settled = await Promise.allSettled(appends.map(([tenant, id, request]) => appendEvents(sql, tenant, id, request)))
   await lead
   const after = appendBatchStats(sql)
@@ -45,7 +53,7 @@ const checkStored = async (t: Test, sql: Sql, appends: Append[], results: (Appen
 
 t.test('appends made while one is in flight share one transaction, each with the outcome it would get alone, in arrival order', async (t) => {
   const { sql } = await testDatabase(t)
-  const [old, fresh, created, missing, taken] = [streamId(), streamId(), streamId(), streamId(), streamId()]
+  const [old, fresh, created, missing, taken] = [laneStream(['default', 'acme']), laneStream(), laneStream(), laneStream(), laneStream()]
   await appendEvents(sql, 'default', old, { events: events(2) })
   const stored = withId(event('Taken'))
   const original = await appendEvents(sql, 'default', taken, { events: [stored] })
@@ -100,7 +108,7 @@ t.test('appends made while one is in flight share one transaction, each with the
 
 t.test('idempotent retries inside one burst and across batches answer the original result', async (t) => {
   const { sql } = await testDatabase(t)
-  const id = streamId()
+  const id = laneStream()
   const sent = [withId(event()), withId(event())]
   const tail = { events: [sent[1]!] }
   const appends: Append[] = [
@@ -127,7 +135,7 @@ t.test('idempotent retries inside one burst and across batches answer the origin
 
 t.test('an append the database refuses fails alone: its batch runs again one append at a time', async (t) => {
   const { sql } = await testDatabase(t)
-  const [id, other] = [streamId(), streamId()]
+  const [id, other] = [laneStream(), laneStream()]
   const appends: Append[] = [
     ['default', id, { expectedVersion: 0, events: events(1) }],
     // not a uuid: the route would refuse it; the store's caller gets what the database says
@@ -153,9 +161,9 @@ t.test('a batch that loses a race on an event id to another transaction runs aga
   await side`begin`
   await side`select * from append_events('default', ${streamId()}, 'any', null, ${JSON.stringify([racer])}::text::json)`
   const appends: Append[] = [
-    ['default', streamId(), { events: events(1) }],
-    ['default', streamId(), { events: [racer] }],
-    ['default', streamId(), { expectedVersion: 'no_stream', events: events(2) }],
+    ['default', laneStream(), { events: events(1) }],
+    ['default', laneStream(), { events: [racer] }],
+    ['default', laneStream(), { expectedVersion: 'no_stream', events: events(2) }],
   ]
   const running = burst(sql, appends)
   // the batch waits on the unique index for the open transaction's event id
@@ -197,4 +205,27 @@ t.test('two instances batching over the same streams in opposite orders never de
     const total = written.reduce((sum, ack) => sum + ack.lastVersion - ack.firstVersion + 1, 0)
     t.same(page.events.map((stored) => stored.streamVersion), Array.from({ length: total }, (_, index) => index + 1), `${id}: contiguous`)
   }
+})
+
+t.test('a lane waiting on a stream lock holds up only its own streams', { skip: ONE_SESSION }, async (t) => {
+  const { sql } = await testDatabase(t)
+  const [locked, sameLane, otherLane] = [laneStream(), laneStream(), laneStream(['default'], 1)]
+  await appendEvents(sql, 'default', locked, { events: events(1) })
+  let release!: () => void
+  const held = new Promise<void>((resolve) => (release = resolve))
+  let holding = false
+  const holder = sql.begin(async (tx) => {
+    await tx`select version from streams where tenant = 'default' and stream_id = ${locked} for update`
+    holding = true
+    await held
+  })
+  await waitFor('the stream lock to be held', () => holding)
+  const blocked = appendEvents(sql, 'default', locked, { expectedVersion: 1, events: events(1) })
+  const behind = appendEvents(sql, 'default', sameLane, { events: events(1) })
+  t.match(await appendEvents(sql, 'default', otherLane, { events: events(1) }), { firstVersion: 1 }, 'another lane appends meanwhile')
+  t.equal(appendBatchStats(sql).waiting, 1, 'the append behind the lock waits in its lane')
+  release()
+  await holder
+  t.match(await blocked, { firstVersion: 2 })
+  t.match(await behind, { firstVersion: 1 })
 })
