@@ -7,36 +7,39 @@ import { signalAppended } from './appended.js'
 // batch's own time stays a few milliseconds (docs/performance.md "Group commit").
 export const MAX_BATCH_APPENDS = 64
 export const MAX_BATCH_CHARS = 1024 * 1024
-// Batches in flight at once per pool, each for its own share of the streams, so the database can work on
-// several (one batch runs on one backend, one core); measured in docs/performance.md.
-export const BATCH_LANES = 2
+// Batches in flight at once per pool: a few, so a quiet server's appends go out at once side by side as
+// they always did, and a busy one's queue up into batches (measured in docs/performance.md).
+export const BATCHES_IN_FLIGHT = 2
 
 export interface AppendBatchStats {
-  // batches taken from the queue (a batch of one is a plain append_events() call), and the appends they held
+  // batches sent (a batch of one is a plain append_events() call), and the appends they held
   batches: number
   appends: number
   // batches the database refused whole, whose appends then ran one by one
   fallbacks: number
   largest: number
-  // appends waiting now for the batch in flight to end
+  // appends waiting now for a batch to go in
   waiting: number
 }
 
 interface Waiting {
   append: PendingAppend
+  stream: string
   resolve: (row: AppendRow) => void
   reject: (error: unknown) => void
 }
 
-// Group commit (docs/performance.md) for one lane: one batch in flight. An append made while none is goes out
-// at once, alone; what arrives meanwhile waits and goes in the next call, in arrival order, so a busy server
-// commits many appends per transaction and an idle one adds no delay.
+// Group commit (docs/performance.md). An append goes out at once when fewer than BATCHES_IN_FLIGHT batches
+// are in flight; otherwise it waits, and when a batch ends the next one takes what waits, in arrival order.
+// A stream is in at most one batch in flight, so one stream's appends keep their arrival order and batches
+// in flight never wait for each other's stream locks.
 export class AppendBatcher {
   readonly #stats = { batches: 0, appends: 0, fallbacks: 0, largest: 0 }
   #waiting: Waiting[] = []
-  #running = false
+  #inFlight = 0
+  readonly #busy = new Set<string>()
 
-  constructor(private readonly sql: Sql) {}
+  constructor(private readonly sql: Sql, private readonly slots = BATCHES_IN_FLIGHT) {}
 
   get stats(): AppendBatchStats {
     return { ...this.#stats, waiting: this.#waiting.length }
@@ -44,18 +47,23 @@ export class AppendBatcher {
 
   append(append: PendingAppend): Promise<AppendRow> {
     return new Promise((resolve, reject) => {
-      this.#waiting.push({ append, resolve, reject })
-      if (!this.#running) this.#next()
+      this.#waiting.push({ append, stream: JSON.stringify([append.tenant, append.streamId]), resolve, reject })
+      this.#fill()
     })
   }
 
-  #next(): void {
-    this.#running = this.#waiting.length > 0
-    if (this.#running) void this.#run(this.#take())
+  #fill(): void {
+    while (this.#inFlight < this.slots) {
+      const batch = this.#take()
+      if (batch.length === 0) return
+      this.#inFlight++
+      for (const { stream } of batch) this.#busy.add(stream)
+      void this.#run(batch)
+    }
   }
 
-  // A batch's appends are answered once the next batch has gone out (or the batcher is idle again), so an
-  // append made on an answer goes out at once when nothing else waits.
+  // A batch's appends are answered once the batches that can go have gone, so an append made on an answer
+  // goes out at once when nothing else waits.
   async #run(batch: Waiting[]): Promise<void> {
     let answer: () => void
     try {
@@ -63,26 +71,36 @@ export class AppendBatcher {
     } catch (error) {
       answer = () => batch.forEach((waiting) => waiting.reject(error))
     }
-    this.#next()
+    this.#inFlight--
+    for (const { stream } of batch) this.#busy.delete(stream)
+    this.#fill()
     answer()
   }
 
-  // The next batch: in arrival order, within the bounds, and ending before an append that repeats an event
-  // id of an earlier one in it (a retry sent twice at once): that one goes next time and finds it stored.
+  // The next batch, in arrival order and within the bounds, of the appends whose stream is in no batch in
+  // flight. An append that repeats an event id of one already taken (a retry sent twice at once) stays, to
+  // find that one stored; once an append of a stream stays, the later ones of that stream stay too.
   #take(): Waiting[] {
+    const taken: Waiting[] = []
+    const left: Waiting[] = []
+    const held = new Set(this.#busy)
     const ids = new Set<string>()
-    let count = 0
     let chars = 0
-    while (count < this.#waiting.length && count < MAX_BATCH_APPENDS) {
-      const { tenant, eventIds, events } = this.#waiting[count]!.append
-      chars += events.length
-      if (count > 0 && chars > MAX_BATCH_CHARS) break
+    for (const waiting of this.#waiting) {
+      const { tenant, eventIds, events } = waiting.append
       const keys = eventIds.map((id) => `${tenant} ${id}`)
-      if (keys.some((key) => ids.has(key))) break
+      const full = taken.length >= MAX_BATCH_APPENDS || (taken.length > 0 && chars + events.length > MAX_BATCH_CHARS)
+      if (full || held.has(waiting.stream) || keys.some((key) => ids.has(key))) {
+        held.add(waiting.stream)
+        left.push(waiting)
+        continue
+      }
+      taken.push(waiting)
+      chars += events.length
       for (const key of keys) ids.add(key)
-      count++
     }
-    return this.#waiting.splice(0, count)
+    this.#waiting = left
+    return taken
   }
 
   async #commit(batch: Waiting[]): Promise<() => void> {
@@ -123,44 +141,17 @@ export class AppendBatcher {
   }
 }
 
-// A stream always goes to the same lane, so the appends to one stream keep their arrival order; lanes hold
-// disjoint streams, so their batches never wait for each other's stream locks.
-export const laneOf = (tenant: string, streamId: string, lanes = BATCH_LANES): number => {
-  // FNV-1a
-  let hash = 0x811c9dc5
-  for (const text of [tenant, streamId]) {
-    for (let index = 0; index < text.length; index++) hash = Math.imul(hash ^ text.charCodeAt(index), 0x01000193)
-    hash = Math.imul(hash ^ 0, 0x01000193)
+const batchers = new WeakMap<Sql, AppendBatcher>()
+
+export const appendBatched = (sql: Sql, append: PendingAppend): Promise<AppendRow> => {
+  let batcher = batchers.get(sql)
+  if (!batcher) {
+    batcher = new AppendBatcher(sql)
+    batchers.set(sql, batcher)
   }
-  return (hash >>> 0) % lanes
+  return batcher.append(append)
 }
 
-const batchers = new WeakMap<Sql, AppendBatcher[]>()
-
-const lanesOf = (sql: Sql): AppendBatcher[] => {
-  let lanes = batchers.get(sql)
-  if (!lanes) {
-    lanes = Array.from({ length: BATCH_LANES }, () => new AppendBatcher(sql))
-    batchers.set(sql, lanes)
-  }
-  return lanes
-}
-
-export const appendBatched = (sql: Sql, append: PendingAppend): Promise<AppendRow> =>
-  lanesOf(sql)[laneOf(append.tenant, append.streamId)]!.append(append)
-
-// What the batchers of this pool did so far, summed over the lanes (metrics, tests).
+// What the batcher of this pool did so far (metrics, tests).
 export const appendBatchStats = (sql: Sql): AppendBatchStats =>
-  (batchers.get(sql) ?? []).reduce(
-    (sum, lane) => {
-      const stats = lane.stats
-      return {
-        batches: sum.batches + stats.batches,
-        appends: sum.appends + stats.appends,
-        fallbacks: sum.fallbacks + stats.fallbacks,
-        largest: Math.max(sum.largest, stats.largest),
-        waiting: sum.waiting + stats.waiting,
-      }
-    },
-    { batches: 0, appends: 0, fallbacks: 0, largest: 0, waiting: 0 },
-  )
+  batchers.get(sql)?.stats ?? { batches: 0, appends: 0, fallbacks: 0, largest: 0, waiting: 0 }

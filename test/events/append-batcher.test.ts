@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap'
 import { appendEvents, type AppendRequest, type AppendResult } from '../../src/events/append.js'
-import { appendBatchStats, laneOf, type AppendBatchStats } from '../../src/events/append-batcher.js'
+import { appendBatchStats, BATCHES_IN_FLIGHT, type AppendBatchStats } from '../../src/events/append-batcher.js'
 import { readStream } from '../../src/events/read-stream.js'
 import { connect, type Sql } from '../../src/db/connect.js'
 import { Problem } from '../../src/problems.js'
@@ -13,21 +13,15 @@ type Append = [tenant: string, streamId: string, request: AppendRequest]
 const outcome = (settled: PromiseSettledResult<AppendResult>): AppendResult | string =>
   settled.status === 'fulfilled' ? settled.value : settled.reason instanceof Problem ? settled.reason.code : String(settled.reason)
 
-// Each lane of batches holds its own streams: these tests use streams of lane 0 only (for every tenant named).
-const laneStream = (tenants = ['default'], lane = 0): string => {
-  for (;;) {
-    const id = streamId()
-    if (tenants.every((tenant) => laneOf(tenant, id) === lane)) return id
-  }
-}
-
-// One append goes out alone (none is in flight in its lane), and every append made meanwhile (here: in the
-// same tick) waits for it and goes in the next batch. Answers the settled appends and what the batcher did.
+// Appends go out at once, alone, while fewer than BATCHES_IN_FLIGHT batches are in flight: these leads fill
+// every slot, so every append made meanwhile (here: in the same tick) waits and goes in the next batch.
+// Answers the settled appends and what the batcher did for them.
+const LEADS = BATCHES_IN_FLIGHT
 const burst = async (sql: Sql, appends: Append[]): Promise<{ results: (AppendResult | string)[]; stats: AppendBatchStats }> => {
   const before = appendBatchStats(sql)
-  const lead = appendEvents(sql, 'default', laneStream(), { events: events(1) })
+  const leads = Array.from({ length: LEADS }, () => appendEvents(sql, 'default', streamId('lead'), { events: events(1) }))
   const settled = await Promise.allSettled(appends.map(([tenant, id, request]) => appendEvents(sql, tenant, id, request)))
-  await lead
+  await Promise.all(leads)
   const after = appendBatchStats(sql)
   return {
     results: settled.map(outcome),
@@ -53,7 +47,7 @@ const checkStored = async (t: Test, sql: Sql, appends: Append[], results: (Appen
 
 t.test('appends made while one is in flight share one transaction, each with the outcome it would get alone, in arrival order', async (t) => {
   const { sql } = await testDatabase(t)
-  const [old, fresh, created, missing, taken] = [laneStream(['default', 'acme']), laneStream(), laneStream(), laneStream(), laneStream()]
+  const [old, fresh, created, missing, taken] = [streamId(), streamId(), streamId(), streamId(), streamId()]
   await appendEvents(sql, 'default', old, { events: events(2) })
   const stored = withId(event('Taken'))
   const original = await appendEvents(sql, 'default', taken, { events: [stored] })
@@ -74,7 +68,7 @@ t.test('appends made while one is in flight share one transaction, each with the
     ['acme', old, { events: events(1) }],
   ]
   const { results, stats } = await burst(sql, appends)
-  t.same(stats, { batches: 2, appends: appends.length + 1, fallbacks: 0, largest: appends.length, waiting: 0 }, 'the lead went alone, the others in one batch')
+  t.same(stats, { batches: LEADS + 1, appends: LEADS + appends.length, fallbacks: 0, largest: appends.length, waiting: 0 }, 'the leads went alone, the others in one batch')
   t.match(results, [
     { streamId: old, firstVersion: 3, lastVersion: 3 },
     { streamId: old, firstVersion: 4, lastVersion: 5 },
@@ -108,7 +102,7 @@ t.test('appends made while one is in flight share one transaction, each with the
 
 t.test('idempotent retries inside one burst and across batches answer the original result', async (t) => {
   const { sql } = await testDatabase(t)
-  const id = laneStream()
+  const id = streamId()
   const sent = [withId(event()), withId(event())]
   const tail = { events: [sent[1]!] }
   const appends: Append[] = [
@@ -127,7 +121,7 @@ t.test('idempotent retries inside one burst and across batches answer the origin
   t.same(results[3], { ...first, duplicate: true })
   t.same(results[4], { streamId: id, firstVersion: 2, lastVersion: 2, firstPosition: first.lastPosition, lastPosition: first.lastPosition, duplicate: true })
   // a batch ends before an append that repeats an id of an earlier one in it
-  t.same(stats, { batches: 5, appends: 6, fallbacks: 0, largest: 2, waiting: 0 }, 'copies go in the batches after the original')
+  t.same(stats, { batches: LEADS + 4, appends: LEADS + 5, fallbacks: 0, largest: 2, waiting: 0 }, 'copies go in the batches after the original')
   const later = await appendEvents(sql, 'default', id, { expectedVersion: 'no_stream', events: sent })
   t.same(later, { ...first, duplicate: true }, 'and a retry in a later batch too')
   t.equal((await readStream(sql, 'default', id, {})).version, 3)
@@ -135,7 +129,7 @@ t.test('idempotent retries inside one burst and across batches answer the origin
 
 t.test('an append the database refuses fails alone: its batch runs again one append at a time', async (t) => {
   const { sql } = await testDatabase(t)
-  const [id, other] = [laneStream(), laneStream()]
+  const [id, other] = [streamId(), streamId()]
   const appends: Append[] = [
     ['default', id, { expectedVersion: 0, events: events(1) }],
     // not a uuid: the route would refuse it; the store's caller gets what the database says
@@ -144,7 +138,7 @@ t.test('an append the database refuses fails alone: its batch runs again one app
     ['default', id, { expectedVersion: 1, events: events(1) }],
   ]
   const { results, stats } = await burst(sql, appends)
-  t.same(stats, { batches: 2, appends: 5, fallbacks: 1, largest: 4, waiting: 0 }, 'one batch, refused whole, then run one by one')
+  t.same(stats, { batches: LEADS + 1, appends: LEADS + 4, fallbacks: 1, largest: 4, waiting: 0 }, 'one batch, refused whole, then run one by one')
   t.match(results, [{ firstVersion: 1, lastVersion: 1 }, 'validation-failed', { firstVersion: 2, lastVersion: 3 }, 'wrong-expected-version'])
   await checkStored(t, sql, appends, results)
   await t.rejects(readStream(sql, 'default', other, {}), { code: 'stream-not-found' })
@@ -161,9 +155,9 @@ t.test('a batch that loses a race on an event id to another transaction runs aga
   await side`begin`
   await side`select * from append_events('default', ${streamId()}, 'any', null, ${JSON.stringify([racer])}::text::json)`
   const appends: Append[] = [
-    ['default', laneStream(), { events: events(1) }],
-    ['default', laneStream(), { events: [racer] }],
-    ['default', laneStream(), { expectedVersion: 'no_stream', events: events(2) }],
+    ['default', streamId(), { events: events(1) }],
+    ['default', streamId(), { events: [racer] }],
+    ['default', streamId(), { expectedVersion: 'no_stream', events: events(2) }],
   ]
   const running = burst(sql, appends)
   // the batch waits on the unique index for the open transaction's event id
@@ -174,7 +168,7 @@ t.test('a batch that loses a race on an event id to another transaction runs aga
   })
   await side`commit`
   const { results, stats } = await running
-  t.same(stats, { batches: 2, appends: 4, fallbacks: 1, largest: 3, waiting: 0 })
+  t.same(stats, { batches: LEADS + 1, appends: LEADS + 3, fallbacks: 1, largest: 3, waiting: 0 })
   t.match(results, [{ firstVersion: 1, lastVersion: 1 }, 'duplicate-event-id', { firstVersion: 1, lastVersion: 2 }])
   await checkStored(t, sql, appends, results)
 })
@@ -207,9 +201,9 @@ t.test('two instances batching over the same streams in opposite orders never de
   }
 })
 
-t.test('a lane waiting on a stream lock holds up only its own streams', { skip: ONE_SESSION }, async (t) => {
+t.test('a batch waiting on a stream lock holds up only that stream\'s appends', { skip: ONE_SESSION }, async (t) => {
   const { sql } = await testDatabase(t)
-  const [locked, sameLane, otherLane] = [laneStream(), laneStream(), laneStream(['default'], 1)]
+  const locked = streamId()
   await appendEvents(sql, 'default', locked, { events: events(1) })
   let release!: () => void
   const held = new Promise<void>((resolve) => (release = resolve))
@@ -221,11 +215,11 @@ t.test('a lane waiting on a stream lock holds up only its own streams', { skip: 
   })
   await waitFor('the stream lock to be held', () => holding)
   const blocked = appendEvents(sql, 'default', locked, { expectedVersion: 1, events: events(1) })
-  const behind = appendEvents(sql, 'default', sameLane, { events: events(1) })
-  t.match(await appendEvents(sql, 'default', otherLane, { events: events(1) }), { firstVersion: 1 }, 'another lane appends meanwhile')
-  t.equal(appendBatchStats(sql).waiting, 1, 'the append behind the lock waits in its lane')
+  const behind = appendEvents(sql, 'default', locked, { expectedVersion: 2, events: events(1) })
+  t.match(await appendEvents(sql, 'default', streamId(), { events: events(1) }), { firstVersion: 1 }, 'another stream appends meanwhile')
+  t.equal(appendBatchStats(sql).waiting, 1, 'the second append to the locked stream waits for the first')
   release()
   await holder
   t.match(await blocked, { firstVersion: 2 })
-  t.match(await behind, { firstVersion: 1 })
+  t.match(await behind, { firstVersion: 3 }, 'in arrival order')
 })
