@@ -159,7 +159,7 @@ begin
        and s.version <> v.version;
   end if;
 
-  if v_created > 0 then
+  if v_created > 0 and 0 = any(v_versions) then
     delete from streams s
      using unnest(p_tenants, p_stream_ids) as k(tenant, stream_id)
      where s.tenant = k.tenant

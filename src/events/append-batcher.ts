@@ -6,10 +6,12 @@ import { signalAppended } from './appended.js'
 // Bounds of one batch: enough to take every append a busy server has waiting, small enough that the
 // batch's own time stays a few milliseconds (docs/performance.md "Group commit").
 export const MAX_BATCH_APPENDS = 64
+export const MAX_BATCH_EVENTS = 128
 export const MAX_BATCH_CHARS = 1024 * 1024
-// Batches in flight at once per pool: a few, so a quiet server's appends go out at once side by side as
-// they always did, and a busy one's queue up into batches (measured in docs/performance.md).
-export const BATCHES_IN_FLIGHT = 2
+// At most this many batches in flight per pool. A new one goes out when one ends, or when appends have
+// waited MAX_WAIT_MS for a batch that takes longer (large, or waiting on a lock); measured in docs/performance.md.
+export const BATCHES_IN_FLIGHT = 4
+export const MAX_WAIT_MS = 5
 
 export interface AppendBatchStats {
   // batches sent (a batch of one is a plain append_events() call), and the appends they held
@@ -29,15 +31,17 @@ interface Waiting {
   reject: (error: unknown) => void
 }
 
-// Group commit (docs/performance.md). An append goes out at once when fewer than BATCHES_IN_FLIGHT batches
-// are in flight; otherwise it waits, and when a batch ends the next one takes what waits, in arrival order.
-// A stream is in at most one batch in flight, so one stream's appends keep their arrival order and batches
-// in flight never wait for each other's stream locks.
+// Group commit (docs/performance.md). An append goes out at once when no batch is in flight; otherwise it
+// waits, and the next batch takes what waits, in arrival order, when a batch ends or MAX_WAIT_MS after the
+// first of them arrived, whichever comes first (within BATCHES_IN_FLIGHT). A stream is in at most one batch
+// in flight, so one stream's appends keep their arrival order and our batches never wait for each other's
+// stream locks.
 export class AppendBatcher {
   readonly #stats = { batches: 0, appends: 0, fallbacks: 0, largest: 0 }
   #waiting: Waiting[] = []
   #inFlight = 0
   readonly #busy = new Set<string>()
+  #timer: NodeJS.Timeout | undefined
 
   constructor(private readonly sql: Sql, private readonly slots = BATCHES_IN_FLIGHT) {}
 
@@ -48,11 +52,14 @@ export class AppendBatcher {
   append(append: PendingAppend): Promise<AppendRow> {
     return new Promise((resolve, reject) => {
       this.#waiting.push({ append, stream: JSON.stringify([append.tenant, append.streamId]), resolve, reject })
-      this.#fill()
+      if (this.#inFlight === 0) this.#fill()
+      else this.#timer ??= setTimeout(() => this.#fill(), MAX_WAIT_MS)
     })
   }
 
   #fill(): void {
+    clearTimeout(this.#timer)
+    this.#timer = undefined
     while (this.#inFlight < this.slots) {
       const batch = this.#take()
       if (batch.length === 0) return
@@ -63,7 +70,7 @@ export class AppendBatcher {
   }
 
   // A batch's appends are answered once the batches that can go have gone, so an append made on an answer
-  // goes out at once when nothing else waits.
+  // finds the batcher as the end of this batch left it.
   async #run(batch: Waiting[]): Promise<void> {
     let answer: () => void
     try {
@@ -85,18 +92,21 @@ export class AppendBatcher {
     const left: Waiting[] = []
     const held = new Set(this.#busy)
     const ids = new Set<string>()
+    let events = 0
     let chars = 0
     for (const waiting of this.#waiting) {
-      const { tenant, eventIds, events } = waiting.append
+      const { tenant, eventIds, count, events: text } = waiting.append
       const keys = eventIds.map((id) => `${tenant} ${id}`)
-      const full = taken.length >= MAX_BATCH_APPENDS || (taken.length > 0 && chars + events.length > MAX_BATCH_CHARS)
+      const full = taken.length > 0 &&
+        (taken.length >= MAX_BATCH_APPENDS || events + count > MAX_BATCH_EVENTS || chars + text.length > MAX_BATCH_CHARS)
       if (full || held.has(waiting.stream) || keys.some((key) => ids.has(key))) {
         held.add(waiting.stream)
         left.push(waiting)
         continue
       }
       taken.push(waiting)
-      chars += events.length
+      events += count
+      chars += text.length
       for (const key of keys) ids.add(key)
     }
     this.#waiting = left
