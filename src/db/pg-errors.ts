@@ -8,6 +8,10 @@ interface PgError {
 const isPgError = (error: unknown): error is PgError =>
   typeof error === 'object' && error !== null && (error as { name?: string }).name === 'PostgresError'
 
+// A statement run on its own (its own transaction) that the server answered with an error rolled back and wrote
+// nothing. Any other failure (a connection lost mid-call) leaves unknown whether it committed.
+export const isRefusedByServer = (error: unknown): boolean => isPgError(error)
+
 export const isUniqueViolation = (error: unknown, constraint: string): boolean =>
   isPgError(error) && error.code === '23505' && error.constraint_name === constraint
 

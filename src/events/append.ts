@@ -1,9 +1,10 @@
 import { Problem } from '../problems.js'
 import type { Sql } from '../db/connect.js'
-import { isUniqueViolation, toProblem } from '../db/pg-errors.js'
 import type { AppendRequest, AppendResult, ExpectedVersion, InputEvent } from './schemas.js'
 import { storageTenant } from './types.js'
 import { signalAppended } from './appended.js'
+import { appendAlone, type AppendRow, type PendingAppend } from './append-call.js'
+import { appendBatched } from './append-batcher.js'
 
 export interface AppendEvent extends InputEvent {
   // data and metadata as the client sent them (json-body.ts): stored instead of re-encoding the values
@@ -13,15 +14,6 @@ export interface AppendEvent extends InputEvent {
 // An AppendRequest whose events may carry their sent text.
 export type AppendInput = Omit<AppendRequest, 'events'> & { events: AppendEvent[] }
 
-interface AppendRow {
-  outcome: 'appended' | 'duplicate' | 'duplicate-event-id' | 'wrong-expected-version'
-  currentVersion: number | null
-  firstVersion: number
-  lastVersion: number
-  firstPosition: number
-  lastPosition: number
-}
-
 export const appendEvents = async (
   sql: Sql,
   tenant: string,
@@ -29,29 +21,31 @@ export const appendEvents = async (
   request: AppendInput,
 ): Promise<AppendResult> => {
   const expected = request.expectedVersion ?? 'any'
-  const kind = typeof expected === 'number' ? 'version' : expected
-  const version = typeof expected === 'number' ? expected : null
   const events = eventsText(request.events)
   if (UNSTORABLE_ESCAPE.test(events) && holdsUnstorable(request.events)) {
     throw new Problem('validation-failed', {}, 'event data and metadata may not contain \\u0000 or unpaired surrogates')
   }
-  const owner = storageTenant(tenant, streamId)
-  let row: AppendRow
-  try {
-    row = await callAppend(sql, owner, streamId, kind, version, events)
-  } catch (error) {
-    // A racer committed the same event ids first: the unique index waited for it, so a second look
-    // now sees its events and answers as an idempotent retry (or a misplaced duplicate) would.
-    if (!isUniqueViolation(error, 'events_event_id_key')) throw toProblem(error) ?? error
-    row = await callAppend(sql, owner, streamId, kind, version, events)
+  const append: PendingAppend = {
+    tenant: storageTenant(tenant, streamId),
+    streamId,
+    kind: typeof expected === 'number' ? 'version' : expected,
+    version: typeof expected === 'number' ? expected : null,
+    count: request.events.length,
+    eventIds: request.events.flatMap((event) => (event.eventId === undefined ? [] : [event.eventId.toLowerCase()])),
+    events,
   }
-  if (row.outcome === 'wrong-expected-version' && request.events.some((event) => event.eventId)) {
-    // The racer that beat us may have been this very request sent twice: its events were not yet
-    // committed when we checked ids, so look once more before calling it a conflict.
-    row = await callAppend(sql, owner, streamId, kind, version, events)
-  }
-  if (row.outcome === 'appended') signalAppended(sql)
+  const row = isPool(sql) ? await appendBatched(sql, append) : await appendInTransaction(sql, append)
   return toResult(row, streamId, expected)
+}
+
+// Only the pool batches: a transaction's (or a reserved connection's) handle has no begin, and an append made
+// through it must be part of that transaction. Its commit is the caller's, so it signals nothing that counts.
+const isPool = (sql: Sql): boolean => typeof (sql as { begin?: unknown }).begin === 'function'
+
+const appendInTransaction = async (sql: Sql, append: PendingAppend): Promise<AppendRow> => {
+  const row = await appendAlone(sql, append)
+  if (row.outcome === 'appended') signalAppended(sql)
+  return row
 }
 
 // SPEC "Details": data and metadata are stored as sent, every number's digits and every key kept; only
@@ -62,26 +56,6 @@ const eventText = ({ eventId, type, data, metadata, json }: AppendEvent): string
   const dataText = json?.data ?? JSON.stringify(data)
   const metadataText = json?.metadata ?? (metadata === undefined ? undefined : JSON.stringify(metadata))
   return `{${eventId === undefined ? '' : `"eventId":${JSON.stringify(eventId)},`}"type":${JSON.stringify(type)},"data":${dataText}${metadataText === undefined ? '' : `,"metadata":${metadataText}`}}`
-}
-
-const callAppend = async (
-  sql: Sql,
-  tenant: string,
-  streamId: string,
-  kind: string,
-  version: number | null,
-  events: string,
-): Promise<AppendRow> => {
-  const [row] = await sql<AppendRow[]>`
-    select outcome,
-           current_version as "currentVersion",
-           first_version as "firstVersion",
-           last_version as "lastVersion",
-           first_position as "firstPosition",
-           last_position as "lastPosition"
-      from append_events(${tenant}, ${streamId}, ${kind}, ${version}, ${events}::text::json)`
-  if (!row) throw new Error('append_events returned no row')
-  return row
 }
 
 const toResult = (row: AppendRow, streamId: string, expectedVersion: ExpectedVersion): AppendResult => {

@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { Sql } from '../db/connect.js'
 import type { LogHead } from '../events/log-head.js'
+import { appendBatchStats, type AppendBatchStats } from '../events/append-batcher.js'
 import { activeBackfills, type BackfillRow } from '../projections/backfills/backfill-runs.js'
 import { viewOf } from '../projections/projection-view.js'
 import { listProjections } from '../projections/definitions.js'
@@ -52,6 +53,7 @@ export class Metrics {
     })
     new Gauge({ name: 'annalist_db_pool_size', help: 'Connections the pool may open (DATABASE_POOL_SIZE)', registers }).set(options.poolSize)
     this.#databaseGauges(registers)
+    this.#batchCounters(registers)
     this.#projectionGauges(registers)
     this.#backfillGauges(registers)
   }
@@ -137,6 +139,33 @@ export class Metrics {
         this.reset()
         const [row] = await oldestTransaction(sql)
         if (row) this.set({ pid: String(row.pid), application_name: row.applicationName, state: row.state }, row.ageSeconds)
+      },
+    })
+  }
+
+  // Group commit (docs/performance.md): appends per batch is their ratio; a growing fallback count means batches
+  // keep being refused whole (races on event ids with another instance, data the database refuses).
+  #batchCounters(registers: Registry[]): void {
+    const { sql } = this
+    const counter = (name: string, help: string, value: (stats: AppendBatchStats) => number) =>
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          this.reset()
+          this.inc(value(appendBatchStats(sql)))
+        },
+      })
+    counter('annalist_append_batches_total', 'Database calls that committed appends as one batch', (stats) => stats.batches)
+    counter('annalist_append_batched_appends_total', 'Appends those batches carried', (stats) => stats.appends)
+    counter('annalist_append_batch_fallbacks_total', 'Batches the database refused whole, whose appends then ran one by one', (stats) => stats.fallbacks)
+    new Gauge({
+      name: 'annalist_append_waiting',
+      help: 'Appends waiting for the batch in flight to commit',
+      registers,
+      collect() {
+        this.set(appendBatchStats(sql).waiting)
       },
     })
   }

@@ -250,6 +250,11 @@ const loadThenKill = async (t: Test, server: ServerProcess): Promise<Load> => {
   const load: Load = { killed: false, inFlight: 0, acks: [], rejected: [], unacked: [], unexpected: [] }
   const started = Date.now()
   const clients = Array.from({ length: CLIENTS }, (_, client) => runClient(server, client, load))
+  await waitFor('half the acknowledged appends', () => load.unexpected.length > 0 || load.acks.length >= ACKS_BEFORE_KILL / 2, { timeoutMs: 60_000, intervalMs: 2 })
+  const metrics = (await server.request('GET', '/metrics')).text
+  const counter = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(metrics)?.[1])
+  const [batches, batched] = [counter('annalist_append_batches_total'), counter('annalist_append_batched_appends_total')]
+  t.ok(batched > batches, `the appends are group-committed (${batched} appends in ${batches} batches so far)`)
   await waitFor(
     `${ACKS_BEFORE_KILL} acknowledged appends with requests in flight`,
     () => load.unexpected.length > 0 || (load.acks.length >= ACKS_BEFORE_KILL && load.inFlight >= CLIENTS / 2),

@@ -97,11 +97,14 @@ t.test('SIGTERM finishes every accepted request, refuses new connections and exi
   )
   const slowSent: Sent = { streamId: 'drain-slow', eventIds: [randomUUID(), randomUUID()] }
   const slow = await slowAppend(server, slowSent)
-  await waitFor(`${CONCURRENT} appends to wait on the stream lock inside the database`, async () => {
+  // group commit: the first append waits on the stream lock inside the database, the others wait for it in the server
+  await waitFor(`${CONCURRENT} appends in flight behind the stream lock`, async () => {
     const [row] = await db.sql<{ waiting: number }[]>`
       select count(*)::int as waiting from pg_stat_activity
        where application_name = ${server.applicationName} and wait_event_type = 'Lock'`
-    return row!.waiting >= CONCURRENT
+    const metrics = (await server.request('GET', '/metrics')).text
+    const queued = Number(/^annalist_append_waiting (\d+)$/m.exec(metrics)?.[1])
+    return row!.waiting === 1 && queued === CONCURRENT - 1
   })
 
   server.kill('SIGTERM')

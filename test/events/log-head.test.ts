@@ -1,18 +1,26 @@
 import t from 'tap'
 import { appendEvents } from '../../src/events/append.js'
+import { appendBatch, type PendingAppend } from '../../src/events/append-call.js'
+import { appendBatchStats } from '../../src/events/append-batcher.js'
+import { connect } from '../../src/db/connect.js'
 import { LogHead } from '../../src/events/log-head.js'
 import { readLog } from '../../src/events/read-log.js'
 import type { Sql } from '../../src/db/connect.js'
 import { events, streamId } from '../helpers/fixtures.js'
 import { EMBEDDED, testDatabase } from '../helpers/test-database.js'
 
-// An append whose transaction the test holds open: its positions are taken, its commit is ours to time.
-const holdAppend = async (sql: Sql, id: string) => {
+const pending = (streamId: string, count: number): PendingAppend =>
+  ({ tenant: 'default', streamId, kind: 'any', version: null, count, eventIds: [], events: JSON.stringify(events(count)) })
+
+// An append (or a batch of them) whose transaction the test holds open: its positions are taken, its commit is ours to time.
+const holdAppend = async (sql: Sql, id: string, batch?: string[]) => {
   const side = await sql.reserve()
   await side`begin`
-  const [row] = await side<{ firstPosition: number }[]>`
-    select first_position as "firstPosition"
-      from append_events('default', ${id}, 'any', null, ${JSON.stringify(events(1))}::text::json)`
+  const [row] = batch
+    ? await appendBatch(side as unknown as Sql, batch.map((streamId) => pending(streamId, 2)))
+    : await side<{ firstPosition: number }[]>`
+        select first_position as "firstPosition"
+          from append_events('default', ${id}, 'any', null, ${JSON.stringify(events(1))}::text::json)`
   return {
     position: row!.firstPosition,
     commit: async () => {
@@ -54,6 +62,21 @@ t.test('a commit that lands out of order is never skipped', { skip: ONE_SESSION 
   t.same(second.events.map((e) => e.globalPosition), [held.position, late.firstPosition], 'the late event comes first, nothing skipped')
 })
 
+t.test('a batch that commits after a later append is never skipped', { skip: ONE_SESSION }, async (t) => {
+  const { sql } = await testDatabase(t)
+  const head = new LogHead(sql)
+  const held = await holdAppend(sql, streamId(), [streamId(), streamId(), streamId()])
+  const late = await appendEvents(sql, 'default', streamId(), { events: events(1) })
+  t.ok(late.firstPosition > held.position + 5, 'the committed append took positions above all six of the open batch')
+  const blocked = await head.catchUp()
+  t.ok(blocked < held.position, 'the head stops below the open batch')
+  await held.commit()
+  const open = await head.catchUp()
+  t.ok(open >= late.lastPosition)
+  const page = await readLog(sql, 'default', open, {})
+  t.same(page.events.map((e) => e.globalPosition), [...Array.from({ length: 6 }, (_, i) => held.position + i), late.firstPosition], 'the batch, then the later append')
+})
+
 t.test('a rolled-back append leaves a hole, not a stall', { skip: ONE_SESSION }, async (t) => {
   const { sql } = await testDatabase(t)
   const head = new LogHead(sql)
@@ -87,19 +110,31 @@ t.test('embedded: an append waits for an open transaction, so positions commit i
   t.same(page.events.map((e) => e.globalPosition), [result.firstPosition], 'the rolled-back position is a hole, not a stall')
 })
 
-t.test('a reader racing many appenders sees every event once, in order', async (t) => {
-  const { sql } = await testDatabase(t, { max: 24 })
+t.test('a reader racing many appenders and batches sees every event once, in order', async (t) => {
+  const db = await testDatabase(t, { max: 24 })
+  const { sql } = db
+  // a second instance on the same database, with its own batches (not on the embedded database: one process)
+  const second = db.url ? connect(db.url, { max: 8 }) : sql
+  if (db.url) t.teardown(() => second.end({ timeout: 1 }))
   const head = new LogHead(sql)
+  const burst = (pool: Sql, writer: number, i: number) =>
+    Promise.all([0, 1, 2].map((k) => appendEvents(pool, 'default', `race-${writer}-${(i + k) % 5}`, { events: events(1 + ((i + k) % 3)) })))
   const writers = Array.from({ length: 16 }, async (_, writer) => {
     for (let i = 0; i < 40; i++) {
       const id = `race-${writer}-${i % 5}`
-      if (writer % 2 === 0) {
-        await appendEvents(sql, 'default', id, { events: events(1 + (i % 3)) })
-      } else {
-        // commit late on purpose so positions are committed out of order
+      const late = (i % 4) / 500
+      if (writer % 4 === 0) await burst(sql, writer, i)
+      else if (writer % 4 === 1) await burst(second, writer, i)
+      // commit late on purpose so positions are committed out of order: an append, or a batch of them
+      else if (writer % 4 === 2) {
         await sql.begin(async (tx) => {
           await tx`select * from append_events('default', ${id}, 'any', null, ${JSON.stringify(events(1))}::text::json)`
-          await tx`select pg_sleep(${(i % 4) / 500})`
+          await tx`select pg_sleep(${late})`
+        })
+      } else {
+        await sql.begin(async (tx) => {
+          await appendBatch(tx as unknown as Sql, [pending(id, 1), pending(`race-${writer}-${(i + 1) % 5}`, 2), pending(id, 1)])
+          await tx`select pg_sleep(${late})`
         })
       }
     }
@@ -123,6 +158,7 @@ t.test('a reader racing many appenders sees every event once, in order', async (
   t.equal(new Set(seen).size, seen.length, 'no position twice')
   t.equal(seen.length, stored.length, `the reader saw all ${stored.length} events`)
   t.same(seen, stored, 'in global order, each once')
+  for (const pool of db.url ? [sql, second] : [sql]) t.ok(appendBatchStats(pool).largest > 1, 'appends were committed in batches')
 })
 
 // postgres.js 3.4.9 can leave a pooled connection inside a caller's open transaction (src/db/connect.ts). An

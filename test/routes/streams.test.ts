@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto'
 import t from 'tap'
+import { appendBatchStats } from '../../src/events/append-batcher.js'
 import { buildTestApp } from '../helpers/test-app.js'
 import { event, events, streamId } from '../helpers/fixtures.js'
 
 t.test('POST /streams/{streamId}/events', async (t) => {
-  const { app } = await buildTestApp(t)
+  const { app, db } = await buildTestApp(t)
   const append = (id: string, body: unknown, headers: Record<string, string> = {}) =>
     app.inject({ method: 'POST', url: `/streams/${id}/events`, payload: body as object, headers })
 
@@ -53,6 +54,48 @@ t.test('POST /streams/{streamId}/events', async (t) => {
     t.same(stored.map((e: { streamVersion: number }) => e.streamVersion), [1, 2, 3])
     const winnerClient = JSON.parse(winner.payload).firstVersion === 2 ? stored[1].data.client : -1
     t.same(stored.slice(1).map((e: { data: { client: number } }) => e.data.client), [winnerClient, winnerClient], 'the stream holds only the winner’s events')
+  })
+
+  t.test('racing appenders on one stream, batched: every 201 is stored as answered, versions stay contiguous, every 409 is true', async (t) => {
+    const id = streamId()
+    const before = appendBatchStats(db.sql)
+    const acks: { ids: string[]; body: { firstVersion: number; lastVersion: number; firstPosition: number; lastPosition: number } }[] = []
+    const refused: { ids: string[]; expectedVersion: number; currentVersion: number }[] = []
+    // each client appends with the version it last saw and learns the current one from a 409
+    const client = async (index: number) => {
+      let known = 0
+      for (let step = 0; step < 12; step++) {
+        const ids = Array.from({ length: 1 + ((index + step) % 3) }, () => randomUUID())
+        const res = await append(id, { expectedVersion: known, events: ids.map((eventId) => event('Raced', { index, step }, { eventId })) })
+        if (res.statusCode === 201) {
+          acks.push({ ids, body: res.json() })
+          known = res.json().lastVersion
+        } else {
+          t.equal(res.statusCode, 409, res.payload)
+          refused.push({ ids, expectedVersion: known, currentVersion: res.json().currentVersion })
+          known = res.json().currentVersion
+        }
+      }
+    }
+    await Promise.all(Array.from({ length: 16 }, (_, index) => client(index)))
+    const after = appendBatchStats(db.sql)
+    t.ok(after.appends - before.appends > after.batches - before.batches, `appends shared batches (${after.appends - before.appends} appends in ${after.batches - before.batches} batches)`)
+    t.ok(acks.length > 0 && refused.length > 0, `${acks.length} appends written, ${refused.length} refused`)
+
+    const stored = (await app.inject({ url: `/streams/${id}/events?limit=1000` })).json().events as { eventId: string; streamVersion: number; globalPosition: number }[]
+    t.same(stored.map((e) => e.streamVersion), Array.from({ length: stored.length }, (_, i) => i + 1), 'versions contiguous from 1')
+    const positions = stored.map((e) => e.globalPosition)
+    t.same(positions, [...positions].sort((a, b) => a - b), 'positions grow with versions')
+    const byId = new Map(stored.map((e) => [e.eventId, e]))
+    const mismatches = acks.filter(({ ids, body }) => ids.some((eventId, offset) => {
+      const row = byId.get(eventId)
+      return row?.streamVersion !== body.firstVersion + offset ||
+        (offset === 0 && row.globalPosition !== body.firstPosition) ||
+        (offset === ids.length - 1 && row.globalPosition !== body.lastPosition)
+    }))
+    t.same(mismatches, [], 'every 201 is stored at the versions and positions it answered')
+    t.equal(byId.size, acks.reduce((sum, ack) => sum + ack.ids.length, 0), 'and nothing else is stored')
+    t.same(refused.filter((r) => r.currentVersion === r.expectedVersion || r.ids.some((eventId) => byId.has(eventId))), [], 'every 409 named another version and wrote nothing')
   })
 
   t.test('bad input is a 400 problem that changes nothing', async (t) => {
