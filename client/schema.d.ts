@@ -1324,7 +1324,8 @@ export interface paths {
          * Prometheus metrics
          * @description Prometheus text exposition (admin keys only): `annalist_http_request_duration_seconds` (histogram by
          *     `method`, `route` pattern and `status`), `annalist_appends_total` (by `outcome` created/duplicate),
-         *     `annalist_events_appended_total`, `annalist_projection_position`, `_lag`, `_documents` and `_status`
+         *     `annalist_events_appended_total`, `annalist_append_batches_total`, `annalist_append_batched_appends_total` and
+         *     `annalist_append_batch_fallbacks_total` and `annalist_append_waiting` (group commit), `annalist_projection_position`, `_lag`, `_documents` and `_status`
          *     (1 for the current status), `annalist_backfill_processed_events` / `_total_events` per running backfill,
          *     `annalist_db_connections` (by state) and `annalist_db_pool_size` (pool use), `annalist_log_head_position`,
          *     `annalist_subscriptions_open`, and `annalist_oldest_transaction_seconds` labelled with the `pid`,
