@@ -60,7 +60,10 @@ t.test('an id of 1,024 bytes is kept; one longer fails its event with a clear me
   t.equal(failed.lastError.position, position)
   t.match(failed.lastError.message, /documentId \$\.data\.orderId: the document id is 8000 bytes long; at most 1024/)
   t.notMatch(failed.lastError.message, DATABASE_WORDS)
-  t.equal(failed.position, kept, 'the checkpoint stops right before the failing event')
+  // the tenant is held at its failing event (docs/projection-failures.md): its own checkpoint stops before it,
+  // while the projection's may move on with other tests' events
+  const own = await view('long-ids', { ...admin, 'x-tenant-id': 'default' })
+  t.ok(own.position >= kept && own.position < position, `the tenant's checkpoint ${own.position} stops before the failing event ${position}`)
 })
 
 t.test('ids that are not strings or numbers fail their event; numbers are ids; a missing id addresses nothing', async (t) => {
