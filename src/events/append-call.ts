@@ -42,14 +42,18 @@ export const appendAlone = async (sql: Sql, append: PendingAppend): Promise<Appe
   return row
 }
 
+// append_events() and append_events_batch() answer with the same row
+const appendRowColumns = (sql: Sql) => sql`
+  outcome,
+  current_version as "currentVersion",
+  first_version as "firstVersion",
+  last_version as "lastVersion",
+  first_position as "firstPosition",
+  last_position as "lastPosition"`
+
 const callAppend = async (sql: Sql, { tenant, streamId, kind, version, events }: PendingAppend): Promise<AppendRow> => {
   const [row] = await sql<AppendRow[]>`
-    select outcome,
-           current_version as "currentVersion",
-           first_version as "firstVersion",
-           last_version as "lastVersion",
-           first_position as "firstPosition",
-           last_position as "lastPosition"
+    select ${appendRowColumns(sql)}
       from append_events(${tenant}, ${streamId}, ${kind}, ${version}, ${events}::text::json)`
   if (!row) throw new Error('append_events returned no row')
   return row
@@ -68,12 +72,7 @@ export const appendBatch = async (sql: Sql, appends: PendingAppend[]): Promise<A
     return stream.index
   })
   const rows = await sql<AppendRow[]>`
-    select outcome,
-           current_version as "currentVersion",
-           first_version as "firstVersion",
-           last_version as "lastVersion",
-           first_position as "firstPosition",
-           last_position as "lastPosition"
+    select ${appendRowColumns(sql)}
       from append_events_batch(
              ${[...streams.values()].map((stream) => stream.tenant)}::text[],
              ${[...streams.values()].map((stream) => stream.streamId)}::text[],
