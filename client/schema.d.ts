@@ -651,9 +651,31 @@ export interface paths {
         };
         /**
          * The dashboard's script
-         * @description A plain ES module, no build step.
+         * @description A plain ES module, no build step, that imports the page's other modules from `/dashboard/{module}`.
          */
         get: operations["getDashboardScript"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dashboard/{module}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A module of the dashboard's script
+         * @description The plain ES modules `/dashboard.js` imports (`api.js`, `format.js`, `streams.js`, …), each a part of
+         *     the page: calling the API, formatting, one panel. Only the page's own modules are served; any other
+         *     name is `404 not-found`.
+         */
+        get: operations["getDashboardModule"];
         put?: never;
         post?: never;
         delete?: never;
@@ -3632,6 +3654,46 @@ export interface operations {
                 };
             };
             400: components["responses"]["ValidationFailed"];
+        };
+    };
+    getDashboardModule: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
+                 * @example default
+                 */
+                "X-Tenant-Id"?: components["parameters"]["TenantId"];
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
+                "X-Request-Id"?: components["parameters"]["RequestId"];
+            };
+            path: {
+                /**
+                 * @description The module's file name.
+                 * @example format.js
+                 */
+                module: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The module. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["XRequestId"];
+                    /** @description Scripts, styles and connections from this origin only. */
+                    "content-security-policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /** @example export const $ = (selector, root = document) => root.querySelector(selector) */
+                    "text/javascript": string;
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            404: components["responses"]["NotFound"];
         };
     };
     getDashboardStyles: {

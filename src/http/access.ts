@@ -2,9 +2,9 @@ import type { Role } from './api-keys.js'
 
 export type Access = 'public' | Role
 
-// SPEC "Details": readable without a key once keys are configured (the dashboard page and its two assets ask for
-// the key themselves).
-const PUBLIC = [/^\/health\//, /^\/openapi\.json$/, /^\/docs(\/|$)/, /^\/$/, /^\/dashboard\.(js|css)$/]
+// SPEC "Details": readable without a key once keys are configured (the dashboard page, its script, style sheet
+// and modules ask for the key themselves).
+const PUBLIC = [/^\/health\//, /^\/openapi\.json$/, /^\/docs(\/|$)/, /^\/$/, /^\/dashboard(\.(js|css)|\/:module)$/]
 
 // The exceptions to the rule below, by method and route pattern as Fastify registered it.
 const RULES: Record<string, Role> = {

@@ -210,6 +210,9 @@ t.test('the dashboard page and its assets answer as documented', async (t) => {
   t.match(page.headers['content-security-policy'], /default-src 'self'/)
   t.equal((await call(t, '/dashboard.js', { url: '/dashboard.js' })).statusCode, 200)
   t.equal((await call(t, '/dashboard.css', { url: '/dashboard.css' })).statusCode, 200)
+  t.equal((await call(t, '/dashboard/{module}', { url: '/dashboard/format.js' })).statusCode, 200)
+  t.equal((await call(t, '/dashboard/{module}', { url: '/dashboard/nope.js' })).statusCode, 404)
+  t.equal((await call(t, '/dashboard/{module}', { url: '/dashboard/..%2Fpackage.json' })).statusCode, 404)
 })
 
 t.test('a method or path outside the document gets a 404 not-found problem', async (t) => {

@@ -8,12 +8,13 @@ const PARAM_VALUES: Record<string, () => string> = {
   version: () => '1',
   type: () => 'OrderPlaced',
   file: () => 'index.css',
+  module: () => 'format.js',
 }
 
 export const fillPath = (path: string, values: Record<string, string> = {}): string =>
   path.replace(/\{(\w+)\}/g, (_, name: string) => encodeURIComponent(values[name] ?? PARAM_VALUES[name]?.() ?? 'x'))
 
-export const PUBLIC_PATH = /^\/(health\/|openapi\.json$|docs(\/|$)|dashboard\.(js|css)$|$)/
+export const PUBLIC_PATH = /^\/(health\/|openapi\.json$|docs(\/|$)|dashboard(\.(js|css)|\/\{module\})$|$)/
 
 // The role SPEC "Security" and "Details" give each operation, written out here apart from src/http/access.ts
 // so that a wrong rule there fails the tests: read = every GET and POST …/query; write = + appends and
