@@ -68,6 +68,12 @@ export class LogWatcher extends EventEmitter<{ advance: [head: number] }> {
     void this.#notifications.run()
   }
 
+  // A transaction of this process that writes but takes no positions ended (a projection batch): it owned an xid,
+  // so observations made while it ran wait for it. Observe again now rather than at the next append or follow-up.
+  ended(): void {
+    if (!this.logHead.settled) void this.tick()
+  }
+
   // Resolves true once the gap-safe head reaches `position`, false after `timeoutMs`.
   waitFor(position: number, timeoutMs: number): Promise<boolean> {
     if (this.#head >= position) return Promise.resolve(true)

@@ -41,6 +41,8 @@ export class ProjectionWorker {
   #finished = false
   #done: Promise<void> = Promise.resolve()
   #wake: (() => void) | undefined
+  // the head advanced since the loop last looked at it: an advance while a batch runs must not be slept through
+  #advanced = false
   // the path that failed, tried again one event at a time until it passes or its tenant is held
   #retry: { key: string; failedAt: number; failures: number } | undefined
   // a batch the database refused as a whole: its events one at a time, to find the one it refuses
@@ -91,17 +93,24 @@ export class ProjectionWorker {
   }
 
   async #run(): Promise<void> {
-    const onAdvance = (): void => this.#wake?.()
+    const onAdvance = (): void => {
+      this.#advanced = true
+      this.#wake?.()
+    }
     this.deps.logWatcher.on('advance', onAdvance)
     try {
       while (!this.#stopping) {
+        this.#advanced = false
         const path = await this.#nextPath()
         if (!path) {
           this.deps.caughtUp(this)
-          await this.#sleep(this.deps.pollMs)
+          if (!this.#advanced) await this.#sleep(this.deps.pollMs)
           continue
         }
-        await this.#settle(path, await this.#round(path))
+        const outcome = await this.#round(path)
+        // the batch's transaction owned an xid: observations made meanwhile waited for it to end
+        this.deps.logWatcher.ended()
+        await this.#settle(path, outcome)
       }
     } catch (error) {
       if (!(error instanceof LostCheckpoint)) throw error
