@@ -53,7 +53,7 @@ const traced = (sql: Sql): Sql =>
           const row = rows[0] as Record<string, string | number> | undefined
           if (kind === 'observe' && row) observations.push({ start, end, last: Number(row.lastPosition), fence: BigInt(row.fence!), oldest: BigInt(row.oldestRunning!) })
           if (kind === 'progress' && row) progressReads.push({ start, end, position: Number(row.position) })
-          return resolve ? resolve(rows) : rows
+          return (resolve ? resolve(rows) : rows) as never
         }, reject)) as typeof query.then
       return query
     },
