@@ -18,6 +18,8 @@ export const positionFor = (progress: LiveProgress, tenant: string): number => M
 export class ProjectionProgress {
   #positions = new EventEmitter<Record<string, [LiveProgress]>>()
   readonly #reads = new Map<string, SingleFlight<[], void>>()
+  // reads after a commit: apart from the readers' own, so a commit's read never queues behind a read begun before it
+  readonly #commitReads = new Map<string, SingleFlight<[], void>>()
   #unlisten: (() => Promise<void>) | undefined
 
   constructor(private readonly sql: Sql) {
@@ -25,7 +27,7 @@ export class ProjectionProgress {
   }
 
   async start(): Promise<void> {
-    const request = await this.sql.listen(CHANNEL.progress, (name) => this.#read(name))
+    const request = await this.sql.listen(CHANNEL.progress, (name) => this.#read(name, this.#commitReads))
     this.#unlisten = request.unlisten
   }
 
@@ -35,7 +37,7 @@ export class ProjectionProgress {
 
   // Called by a local worker after its batch committed; other instances hear of it by NOTIFY.
   committed(name: string): void {
-    this.#read(name)
+    this.#read(name, this.#commitReads)
     void this.sql`select pg_notify(${CHANNEL.progress}, ${name})`.catch(() => undefined)
   }
 
@@ -51,16 +53,17 @@ export class ProjectionProgress {
     return row
   }
 
-  // One read at a time per projection; a change during a read asks for one more, so some read always
-  // starts after the latest change.
-  #read(name: string): void {
-    let reads = this.#reads.get(name)
+  // One read at a time per projection and cause; a change during a read asks for one more, so some read always
+  // starts after the latest change. Commits and new waiters each have their own: at a steady rate both come all
+  // the time, and a commit's read waiting for one a waiter started earlier would add a round trip to every wait.
+  #read(name: string, flights = this.#reads): void {
+    let reads = flights.get(name)
     if (!reads) {
       reads = new SingleFlight(async () => {
         const progress = await this.liveProgress(name).catch(() => undefined)
         if (progress !== undefined) this.#positions.emit(name, progress)
       })
-      this.#reads.set(name, reads)
+      flights.set(name, reads)
     }
     void reads.run()
   }

@@ -101,13 +101,14 @@ export class ProjectionWorker {
     try {
       while (!this.#stopping) {
         this.#advanced = false
+        const prefetched = this.#prefetch()
         const path = await this.#nextPath()
         if (!path) {
           this.deps.caughtUp(this)
           if (!this.#advanced) await this.#sleep(this.deps.pollMs)
           continue
         }
-        const outcome = await this.#round(path)
+        const outcome = await this.#round(path, prefetched)
         // the batch's transaction owned an xid: observations made meanwhile waited for it to end
         this.deps.logWatcher.ended()
         await this.#settle(path, outcome)
@@ -147,12 +148,26 @@ export class ProjectionWorker {
     return { kind: 'main' }
   }
 
-  async #round(path: Path): Promise<Outcome> {
+  // The projection's next batch, read while #nextPath reads the holds (one round trip less per batch at a steady
+  // rate), when no retry or narrowing is under way; used only if the round takes the main path from this position.
+  #prefetch(): Promise<SourceBatch | undefined> | undefined {
+    if (this.#retry || this.#narrow || this.#position >= this.deps.logWatcher.head) return undefined
+    const from = this.#position
+    const batch = readSourceEvents(this.deps.sql, sourceOf(this.projector), from, this.deps.logWatcher.head, this.#readOptions(false))
+    return batch.then((read) => (this.#position === from ? read : undefined), () => undefined)
+  }
+
+  #readOptions(single: boolean) {
+    return { limit: single ? 1 : this.deps.batchSize, maxBytes: this.deps.maxBatchBytes, exact: this.projector.kind === 'declarative' }
+  }
+
+  async #round(path: Path, prefetched?: Promise<SourceBatch | undefined>): Promise<Outcome> {
     const key = keyOf(path)
     const single = this.#retry?.key === key || this.#narrow?.key === key
-    const options = { limit: single ? 1 : this.deps.batchSize, maxBytes: this.deps.maxBatchBytes, exact: this.projector.kind === 'declarative' }
+    const options = this.#readOptions(single)
     if (path.kind === 'main') {
-      const batch = await readSourceEvents(this.deps.sql, sourceOf(this.projector), this.#position, this.deps.logWatcher.head, options)
+      const ready = single ? undefined : await prefetched
+      const batch = ready ?? (await readSourceEvents(this.deps.sql, sourceOf(this.projector), this.#position, this.deps.logWatcher.head, options))
       return this.#apply(this.#target, this.#position, batch)
     }
     const { tenant, position } = path.hold

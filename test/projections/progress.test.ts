@@ -1,0 +1,34 @@
+import t from 'tap'
+import type { Sql } from '../../src/db/connect.js'
+import { ProjectionProgress } from '../../src/projections/progress.js'
+
+// Read-your-writes wake-ups: a committed batch is read at once, never behind a read a waiter began earlier.
+// A stand-in database whose reads of the live checkpoint hang until the test answers them, in any order.
+const gatedDatabase = () => {
+  const reads: { answer: (position: number) => void }[] = []
+  const sql = ((strings: TemplateStringsArray) => {
+    if (!strings.join('').includes('live_generation')) return Promise.resolve([])
+    return new Promise((resolve) => reads.push({ answer: (position) => resolve([{ position, held: {} }]) }))
+  }) as unknown as Sql
+  return { sql, reads }
+}
+
+t.test("a commit's read starts at once, even while a read a waiter began is still out", async (t) => {
+  const { sql, reads } = gatedDatabase()
+  const progress = new ProjectionProgress(sql)
+  const reached = progress.waitFor('p', 'default', 5, 5_000)
+  t.equal(reads.length, 1, "the waiter's own read is out")
+  progress.committed('p')
+  t.equal(reads.length, 2, "the commit's read went out beside it")
+  reads[1]!.answer(5)
+  t.equal(await reached, true, "the commit's read released the waiter while the earlier read still hangs")
+  reads[0]!.answer(4)
+})
+
+t.test('a waiter is released only by a read at or past its position', async (t) => {
+  const { sql, reads } = gatedDatabase()
+  const progress = new ProjectionProgress(sql)
+  const reached = progress.waitFor('p', 'default', 5, 300)
+  reads[0]!.answer(4)
+  t.equal(await reached, false, 'a read below the position leaves it waiting until its timeout')
+})
