@@ -86,3 +86,17 @@ t.test('a worker tells its log watcher when a batch ends, so positions its trans
   await waitFor('the 5 events applied', async () => (await total()) === 85, { timeoutMs: 30_000 })
   t.ok(endedBatches > before, `${endedBatches - before} batches ended and told the watcher`)
 })
+
+t.test('events appended by racing clients while batches commit are each applied once', async (t) => {
+  // the worker reads its next batch while the one before commits and while it reads the holds
+  const before = await total()
+  const appenders = 8
+  const each = 40
+  await Promise.all(
+    Array.from({ length: appenders }, async (_, client) => {
+      for (let i = 0; i < each; i++) await appendEvents(sql, 'default', `h-race-${client}-${i % 3}`, { events: [{ type: 'Hit', data: {} }] })
+    }),
+  )
+  await waitFor('every raced event applied', async () => (await total()) >= before + appenders * each, { timeoutMs: 30_000 })
+  t.equal(await total(), before + appenders * each, 'each event counted once')
+})
