@@ -43,9 +43,6 @@ export class ProjectionWorker {
   #wake: (() => void) | undefined
   // the head advanced since the loop last looked at it: an advance while a batch runs must not be slept through
   #advanced = false
-  // the main batch in flight has read up to here; an advance meanwhile reads the next one ahead, beside its commit
-  #applying: number | undefined
-  #ahead: { from: number; batch: Promise<SourceBatch | undefined> } | undefined
   // the path that failed, tried again one event at a time until it passes or its tenant is held
   #retry: { key: string; failedAt: number; failures: number } | undefined
   // a batch the database refused as a whole: its events one at a time, to find the one it refuses
@@ -98,7 +95,6 @@ export class ProjectionWorker {
   async #run(): Promise<void> {
     const onAdvance = (): void => {
       this.#advanced = true
-      if (this.#applying !== undefined) this.#readAhead(this.#applying)
       this.#wake?.()
     }
     this.deps.logWatcher.on('advance', onAdvance)
@@ -152,25 +148,13 @@ export class ProjectionWorker {
     return { kind: 'main' }
   }
 
-  // The projection's next batch, read before the round needs it: while the batch before it committed (read when the
-  // head advanced meanwhile) or else while #nextPath reads the holds, so at a steady rate a batch costs no round trip
-  // of its own for its events. Only when no retry or narrowing is under way, and used only if the round takes the
-  // main path from the position it was read from; any head it was read up to is gap-safe, a later one only larger.
+  // The projection's next batch, read while #nextPath reads the holds (one round trip less per batch at a steady
+  // rate), when no retry or narrowing is under way; used only if the round takes the main path from this position.
   #prefetch(): Promise<SourceBatch | undefined> | undefined {
-    if (this.#retry || this.#narrow || this.#ahead?.from !== this.#position) {
-      this.#ahead = undefined
-      this.#readAhead(this.#position)
-    }
-    const ahead = this.#ahead
-    this.#ahead = undefined
-    return ahead?.batch
-  }
-
-  #readAhead(from: number): void {
-    const head = this.deps.logWatcher.head
-    if (this.#ahead || this.#retry || this.#narrow || head <= from) return
-    const batch = readSourceEvents(this.deps.sql, sourceOf(this.projector), from, head, this.#readOptions(false))
-    this.#ahead = { from, batch: batch.catch(() => undefined) }
+    if (this.#retry || this.#narrow || this.#position >= this.deps.logWatcher.head) return undefined
+    const from = this.#position
+    const batch = readSourceEvents(this.deps.sql, sourceOf(this.projector), from, this.deps.logWatcher.head, this.#readOptions(false))
+    return batch.then((read) => (this.#position === from ? read : undefined), () => undefined)
   }
 
   #readOptions(single: boolean) {
@@ -184,12 +168,7 @@ export class ProjectionWorker {
     if (path.kind === 'main') {
       const ready = single ? undefined : await prefetched
       const batch = ready ?? (await readSourceEvents(this.deps.sql, sourceOf(this.projector), this.#position, this.deps.logWatcher.head, options))
-      this.#applying = batch.readTo
-      try {
-        return await this.#apply(this.#target, this.#position, batch)
-      } finally {
-        this.#applying = undefined
-      }
+      return this.#apply(this.#target, this.#position, batch)
     }
     const { tenant, position } = path.hold
     const batch = await readSourceEvents(this.deps.sql, sourceOf(this.projector), position, this.#position, { ...options, tenant })
