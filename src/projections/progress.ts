@@ -1,7 +1,9 @@
 import { EventEmitter } from 'node:events'
 import { CHANNEL } from '../db/channels.js'
 import type { Sql } from '../db/connect.js'
+import { Problem } from '../problems.js'
 import { SingleFlight } from '../single-flight.js'
+import { notFound } from './definitions.js'
 
 // How far the live generation is: its checkpoint, and the own checkpoint of each tenant it holds
 // (docs/projection-failures.md), whose documents are only that far.
@@ -16,7 +18,9 @@ export const positionFor = (progress: LiveProgress, tenant: string): number => M
 // or by another instance through NOTIFY) leads to one read of the live checkpoint per projection,
 // however many requests wait on it; the waiters compare the position it finds for their tenant with their own.
 export class ProjectionProgress {
-  #positions = new EventEmitter<Record<string, [LiveProgress]>>()
+  // each read's finding (undefined: no such projection) with its number, counted as reads begin
+  #positions = new EventEmitter<Record<string, [LiveProgress | undefined, number]>>()
+  #begun = 0
   readonly #reads = new Map<string, SingleFlight<[], void>>()
   // reads after a commit: apart from the readers' own, so a commit's read never queues behind a read begun before it
   readonly #commitReads = new Map<string, SingleFlight<[], void>>()
@@ -60,24 +64,30 @@ export class ProjectionProgress {
     let reads = flights.get(name)
     if (!reads) {
       reads = new SingleFlight(async () => {
-        const progress = await this.liveProgress(name).catch(() => undefined)
-        if (progress !== undefined) this.#positions.emit(name, progress)
+        const begun = ++this.#begun
+        const progress = await this.liveProgress(name).catch(() => null)
+        if (progress !== null) this.#positions.emit(name, progress, begun)
       })
       flights.set(name, reads)
     }
     void reads.run()
   }
 
-  // true once the live generation has processed `position` for `tenant`; false after timeoutMs
+  // true once the live generation has processed `position` for `tenant`; false after timeoutMs; a 404 when a read
+  // begun after the call finds no such projection (the waiter's own read is one, so this takes no query of its own)
   waitFor(name: string, tenant: string, position: number, timeoutMs: number): Promise<boolean> {
-    return new Promise((resolve) => {
-      const finish = (reached: boolean): void => {
+    const called = this.#begun
+    return new Promise((resolve, reject) => {
+      const finish = (reached: boolean | Problem): void => {
         clearTimeout(timer)
         this.#positions.off(name, onProgress)
-        resolve(reached)
+        if (reached instanceof Problem) reject(reached)
+        else resolve(reached)
       }
-      const onProgress = (progress: LiveProgress): void => {
-        if (positionFor(progress, tenant) >= position) finish(true)
+      const onProgress = (progress: LiveProgress | undefined, begun: number): void => {
+        if (progress === undefined) {
+          if (begun > called) finish(notFound(name))
+        } else if (positionFor(progress, tenant) >= position) finish(true)
       }
       const timer = setTimeout(() => finish(false), timeoutMs)
       this.#positions.on(name, onProgress)

@@ -5,10 +5,10 @@ import { ProjectionProgress } from '../../src/projections/progress.js'
 // Read-your-writes wake-ups: a committed batch is read at once, never behind a read a waiter began earlier.
 // A stand-in database whose reads of the live checkpoint hang until the test answers them, in any order.
 const gatedDatabase = () => {
-  const reads: { answer: (position: number) => void }[] = []
+  const reads: { answer: (position: number | undefined) => void }[] = []
   const sql = ((strings: TemplateStringsArray) => {
     if (!strings.join('').includes('live_generation')) return Promise.resolve([])
-    return new Promise((resolve) => reads.push({ answer: (position) => resolve([{ position, held: {} }]) }))
+    return new Promise((resolve) => reads.push({ answer: (position) => resolve(position === undefined ? [] : [{ position, held: {} }]) }))
   }) as unknown as Sql
   return { sql, reads }
 }
@@ -31,4 +31,18 @@ t.test('a waiter is released only by a read at or past its position', async (t) 
   const reached = progress.waitFor('p', 'default', 5, 300)
   reads[0]!.answer(4)
   t.equal(await reached, false, 'a read below the position leaves it waiting until its timeout')
+})
+
+t.test('a missing projection is a 404, but only from a read begun after the wait began', async (t) => {
+  const { sql, reads } = gatedDatabase()
+  const progress = new ProjectionProgress(sql)
+  const first = progress.waitFor('p', 'default', 5, 5_000)
+  // a second waiter arrives while the first one's read is out: that read may predate the projection it asks for
+  const second = progress.waitFor('p', 'default', 5, 5_000)
+  reads[0]!.answer(undefined)
+  await t.rejects(first, { status: 404 }, 'the first waiter: its own read found no projection')
+  await new Promise((resolve) => setImmediate(resolve))
+  t.equal(reads.length, 2, "the second waiter's own read went out after the first ended")
+  reads[1]!.answer(5)
+  t.equal(await second, true, 'the second waiter is answered by its own read')
 })
