@@ -16,7 +16,9 @@ export interface LogWatcherOptions {
 // One LISTEN connection per process wakes every reader of the log (projection workers, SSE
 // subscribers): they share one head and one round of observation per wake-up. Appends do not NOTIFY
 // inside their own transaction (NOTIFY takes a database-wide lock at commit, which would serialise
-// every append); the server sends one coalesced NOTIFY after acknowledged appends instead. A poll
+// every append); the server sends one coalesced NOTIFY after acknowledged appends instead. At a steady
+// rate rounds come from events, never from a timer: this process's commits (appended, and ended for a
+// projection batch, whose xid holds observations back) and other instances' NOTIFYs. A poll
 // every `pollMs` means a lost notification or a dead LISTEN connection delays readers, never stalls them.
 export class LogWatcher extends EventEmitter<{ advance: [head: number] }> {
   readonly #pollMs: number
