@@ -1,7 +1,6 @@
 import { EventEmitter } from 'node:events'
 import { CHANNEL } from '../db/channels.js'
 import type { Sql } from '../db/connect.js'
-import { Problem } from '../problems.js'
 import { SingleFlight } from '../single-flight.js'
 import { notFound } from './definitions.js'
 
@@ -18,8 +17,8 @@ export const positionFor = (progress: LiveProgress, tenant: string): number => M
 // or by another instance through NOTIFY) leads to one read of the live checkpoint per projection,
 // however many requests wait on it; the waiters compare the position it finds for their tenant with their own.
 export class ProjectionProgress {
-  // each read's finding (undefined: no such projection) with its number, counted as reads begin
-  #positions = new EventEmitter<Record<string, [LiveProgress | undefined, number]>>()
+  // each read's finding (undefined: no such projection; an Error: the read failed) with its number, counted as reads begin
+  #positions = new EventEmitter<Record<string, [LiveProgress | undefined | Error, number]>>()
   #begun = 0
   readonly #reads = new Map<string, SingleFlight<[], void>>()
   // reads after a commit: apart from the readers' own, so a commit's read never queues behind a read begun before it
@@ -65,29 +64,33 @@ export class ProjectionProgress {
     if (!reads) {
       reads = new SingleFlight(async () => {
         const begun = ++this.#begun
-        const progress = await this.liveProgress(name).catch(() => null)
-        if (progress !== null) this.#positions.emit(name, progress, begun)
+        const progress = await this.liveProgress(name).catch((error: unknown) => (error instanceof Error ? error : new Error(String(error))))
+        this.#positions.emit(name, progress, begun)
       })
       flights.set(name, reads)
     }
     void reads.run()
   }
 
-  // true once the live generation has processed `position` for `tenant`; false after timeoutMs; a 404 when a read
-  // begun after the call finds no such projection (the waiter's own read is one, so this takes no query of its own)
+  // true once the live generation has processed `position` for `tenant`; false after timeoutMs. The first read begun
+  // after the call also checks the projection: none is a 404, a failed read fails the wait (no query of its own)
   waitFor(name: string, tenant: string, position: number, timeoutMs: number): Promise<boolean> {
     const called = this.#begun
+    let checked = false
     return new Promise((resolve, reject) => {
-      const finish = (reached: boolean | Problem): void => {
+      const finish = (reached: boolean | Error): void => {
         clearTimeout(timer)
         this.#positions.off(name, onProgress)
-        if (reached instanceof Problem) reject(reached)
+        if (reached instanceof Error) reject(reached)
         else resolve(reached)
       }
-      const onProgress = (progress: LiveProgress | undefined, begun: number): void => {
-        if (progress === undefined) {
-          if (begun > called) finish(notFound(name))
-        } else if (positionFor(progress, tenant) >= position) finish(true)
+      const onProgress = (progress: LiveProgress | undefined | Error, begun: number): void => {
+        if (!checked && begun > called) {
+          checked = true
+          if (progress instanceof Error) return finish(progress)
+          if (progress === undefined) return finish(notFound(name))
+        }
+        if (progress !== undefined && !(progress instanceof Error) && positionFor(progress, tenant) >= position) finish(true)
       }
       const timer = setTimeout(() => finish(false), timeoutMs)
       this.#positions.on(name, onProgress)

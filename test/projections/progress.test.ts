@@ -5,10 +5,11 @@ import { ProjectionProgress } from '../../src/projections/progress.js'
 // Read-your-writes wake-ups: a committed batch is read at once, never behind a read a waiter began earlier.
 // A stand-in database whose reads of the live checkpoint hang until the test answers them, in any order.
 const gatedDatabase = () => {
-  const reads: { answer: (position: number | undefined) => void }[] = []
+  const reads: { answer: (position: number | undefined) => void; fail: (error: Error) => void }[] = []
   const sql = ((strings: TemplateStringsArray) => {
     if (!strings.join('').includes('live_generation')) return Promise.resolve([])
-    return new Promise((resolve) => reads.push({ answer: (position) => resolve(position === undefined ? [] : [{ position, held: {} }]) }))
+    return new Promise((resolve, reject) =>
+      reads.push({ answer: (position) => resolve(position === undefined ? [] : [{ position, held: {} }]), fail: reject }))
   }) as unknown as Sql
   return { sql, reads }
 }
@@ -45,4 +46,21 @@ t.test('a missing projection is a 404, but only from a read begun after the wait
   t.equal(reads.length, 2, "the second waiter's own read went out after the first ended")
   reads[1]!.answer(5)
   t.equal(await second, true, 'the second waiter is answered by its own read')
+})
+
+t.test("a wait whose first read fails fails at once; a later failed read leaves it waiting", async (t) => {
+  const { sql, reads } = gatedDatabase()
+  const progress = new ProjectionProgress(sql)
+  const failing = progress.waitFor('p', 'default', 5, 5_000)
+  reads[0]!.fail(new Error('connection lost'))
+  await t.rejects(failing, { message: 'connection lost' }, 'the first read failed: so does the wait')
+  const waiting = progress.waitFor('p', 'default', 5, 5_000)
+  reads[1]!.answer(4)
+  await new Promise((resolve) => setImmediate(resolve))
+  progress.committed('p')
+  reads[2]!.fail(new Error('connection lost'))
+  progress.committed('p')
+  await new Promise((resolve) => setImmediate(resolve))
+  reads.at(-1)!.answer(5)
+  t.equal(await waiting, true, 'checked by its first read, the wait outlived a failed one and was answered by the next')
 })
