@@ -3,24 +3,24 @@ import { Client, Pool } from 'undici'
 import { connect } from '../src/db/connect.js'
 import { withBenchServer, type BenchServer } from './bench-server.js'
 import { serverRssMiB } from './cpu-meter.js'
-import { percentile } from './load.js'
+import { liveLoads, loadAverage, openLoop, reportLags, type LiveLoad } from './live-rates.js'
 import { loadPayload } from './payload.js'
 import { attempt, describeCpu, ms, num, say, verdict } from './report.js'
 import { loadBenchSettings } from './settings.js'
 
 // `npm run bench:subscribe`: GET /subscribe (SSE).
-// [1] delivery latency, append acknowledged → event received on every subscriber, at BENCH_LIVE_RATE (1000)
-//     single-event appends/s for BENCH_SECONDS (15), with 1 and 100 subscribers (BENCH_SUBSCRIBERS="1,100");
+// [0] the maximum single-append rate (bench/live-rates.ts; BENCH_MAX_RATE skips it, BENCH_LIVE_RATE runs one fixed rate);
+// [1] delivery latency, append acknowledged → event received on every subscriber, at 50% and 80% of it, single-event
+//     appends for BENCH_SECONDS (15), with 1 and 100 subscribers (BENCH_SUBSCRIBERS="1,100");
 // [2] replay rate of BENCH_REPLAY_EVENTS (1,000,000) pre-appended events over one SSE connection, with the
 //     server's RSS at the start, middle and end. Runs on a database of its own (annalist_bench_subscribe).
-const TARGETS = { p99Ms: 25, replayPerSecond: 50_000 }
-const RATE = Number(process.env.BENCH_LIVE_RATE ?? 1000)
+const TARGETS = { replayPerSecond: 50_000 }
 const SUBSCRIBERS = (process.env.BENCH_SUBSCRIBERS ?? '1,100').split(',').map(Number).filter((count) => count > 0)
 const REPLAY_EVENTS = Number(process.env.BENCH_REPLAY_EVENTS ?? 1_000_000)
 const SEED_STREAMS_PER_CALL = 100
 const EVENTS_PER_STREAM = 10
 
-const settings = { ...attempt(loadBenchSettings), database: 'annalist_bench_subscribe' }
+const settings = { ...attempt(loadBenchSettings), database: process.env.BENCH_DB_NAME || 'annalist_bench_subscribe' }
 const payload = attempt(() => loadPayload(settings.anchorsDir))
 const ID_LINE = /(?:^|\n)id: (\d+)\n/g
 // streams the server ended before the bench closed them (a subscriber that does not reconnect misses the rest)
@@ -62,8 +62,9 @@ const append = async (pool: Pool, streamId: string): Promise<number> => {
   return body.lastPosition
 }
 
-const latency = async (server: BenchServer, pool: Pool, subscribers: number): Promise<number> => {
-  say(`\n[1] delivery latency with ${subscribers} subscriber(s): ${num(RATE)} single-event appends/s for ${settings.seconds} s after ${settings.warmupSeconds} s of warm-up; append acknowledged → event received`)
+const latency = async (server: BenchServer, pool: Pool, subscribers: number, load: LiveLoad): Promise<number> => {
+  const RATE = load.rate
+  say(`\n[1] delivery latency with ${subscribers} subscriber(s) at ${load.label}: single-event appends for ${settings.seconds} s after ${settings.warmupSeconds} s of warm-up; append acknowledged → event received`)
   const acked = new Map<number, number>()
   const received = new Map<number, number[]>()
   // what each subscriber got, in arrival order: a gap, a repeat and a late arrival are told apart
@@ -84,20 +85,12 @@ const latency = async (server: BenchServer, pool: Pool, subscribers: number): Pr
   let errors = 0
   endedByServer = 0
   // open loop: append i goes out at started + i/RATE s, whatever the previous ones are doing
-  const drive = async (seconds: number, record: boolean): Promise<void> => {
-    const started = performance.now()
-    const inflight: Promise<void>[] = []
-    for (let i = 0; i < Math.round(RATE * seconds); i++) {
-      const wait = started + (i * 1000) / RATE - performance.now()
-      if (wait > 1) await sleep(wait)
-      const appended = append(pool, `live${subscribers}-${i % 500}`)
-      inflight.push(appended.then((position) => void (record && acked.set(position, performance.now())), () => void (record && errors++)))
-    }
-    await Promise.all(inflight)
-  }
+  const drive = (seconds: number, record: boolean) =>
+    openLoop(RATE, seconds, (i) =>
+      append(pool, `live${subscribers}-${i % 500}`).then((position) => void (record && acked.set(position, performance.now())), () => void (record && errors++)))
   await drive(settings.warmupSeconds, false)
   const stopMeter = await server.meter()
-  await drive(settings.seconds, true)
+  const { achieved } = await drive(settings.seconds, true)
   const last = Math.max(...acked.keys())
   const reachedLast = (): boolean => seen.every((positions) => (positions.at(-1) ?? 0) >= last)
   const waitStarted = performance.now()
@@ -131,14 +124,12 @@ const latency = async (server: BenchServer, pool: Pool, subscribers: number): Pr
     }
   }
   const missing = gaps + late
-  latencies.sort((a, b) => a - b)
-  const p99 = percentile(latencies, 0.99)
-  say(`  ours         p50 ${ms(percentile(latencies, 0.5))}, p99 ${ms(p99)}, max ${ms(latencies.at(-1) ?? Number.NaN)} over ${num(latencies.length)} deliveries (${num(acked.size)} appends × ${subscribers})`)
-  say(`    conditions   open loop at ${num(RATE)}/s over 500 streams, up to 64 connections; ${num(early)} deliveries arrived before the ack was read (counted as 0); ${errors} append errors`)
+  const { p99 } = reportLags(latencies, load, missing === 0 && repeats === 0 && errors === 0)
+  say(`    deliveries   ${num(latencies.length)} (${num(acked.size)} appends × ${subscribers})`)
+  say(`    conditions   open loop, ${num(achieved)} appends/s sent over 500 streams, up to 64 connections; ${num(early)} deliveries arrived before the ack was read (counted as 0); ${errors} append errors`)
   say(`    exactness    ${gaps} skipped (missing below a later delivery), ${late} late (missing above each subscriber's last delivery when the wait ended), ${repeats} repeated; ${endedByServer} streams ended by the server`)
   if (unseen.size > 0) say(`    not received by every subscriber: positions ${[...unseen].sort((a, b) => a - b).slice(0, 20).join(', ')} (last acknowledged ${last}, highest received ${Math.max(...received.keys())})`)
-  say(`    ${describeCpu(usage.cpu)}`)
-  say(`    target       p99 <= ${TARGETS.p99Ms} ms: ${verdict(p99 <= TARGETS.p99Ms && missing === 0 && repeats === 0)}`)
+  say(`    ${describeCpu(usage.cpu)}; load average ${loadAverage()}`)
   return p99
 }
 
@@ -188,11 +179,12 @@ const replay = async (server: BenchServer): Promise<number> => {
   return perSecond
 }
 
-await withBenchServer(settings, 900 + settings.seconds * SUBSCRIBERS.length * 2, async (server) => {
+await withBenchServer(settings, 900 + (settings.seconds + settings.warmupSeconds) * (SUBSCRIBERS.length * 2 + 1) * 2, async (server) => {
   say(`server: ${server.describe}`)
   const pool = new Pool(server.origin, { connections: 64 })
   try {
-    for (const subscribers of SUBSCRIBERS) await latency(server, pool, subscribers)
+    const loads = await liveLoads(server, payload, settings)
+    for (const subscribers of SUBSCRIBERS) for (const load of loads) await latency(server, pool, subscribers, load)
     if (REPLAY_EVENTS > 0) await replay(server)
   } finally {
     await pool.close()

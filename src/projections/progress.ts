@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events'
 import { CHANNEL } from '../db/channels.js'
 import type { Sql } from '../db/connect.js'
 import { SingleFlight } from '../single-flight.js'
+import { notFound } from './definitions.js'
 
 // How far the live generation is: its checkpoint, and the own checkpoint of each tenant it holds
 // (docs/projection-failures.md), whose documents are only that far.
@@ -16,8 +17,12 @@ export const positionFor = (progress: LiveProgress, tenant: string): number => M
 // or by another instance through NOTIFY) leads to one read of the live checkpoint per projection,
 // however many requests wait on it; the waiters compare the position it finds for their tenant with their own.
 export class ProjectionProgress {
-  #positions = new EventEmitter<Record<string, [LiveProgress]>>()
+  // each read's finding (undefined: no such projection; an Error: the read failed) with its number, counted as reads begin
+  #positions = new EventEmitter<Record<string, [LiveProgress | undefined | Error, number]>>()
+  #begun = 0
   readonly #reads = new Map<string, SingleFlight<[], void>>()
+  // reads after a commit: apart from the readers' own, so a commit's read never queues behind a read begun before it
+  readonly #commitReads = new Map<string, SingleFlight<[], void>>()
   #unlisten: (() => Promise<void>) | undefined
 
   constructor(private readonly sql: Sql) {
@@ -25,7 +30,7 @@ export class ProjectionProgress {
   }
 
   async start(): Promise<void> {
-    const request = await this.sql.listen(CHANNEL.progress, (name) => this.#read(name))
+    const request = await this.sql.listen(CHANNEL.progress, (name) => this.#read(name, this.#commitReads))
     this.#unlisten = request.unlisten
   }
 
@@ -35,7 +40,7 @@ export class ProjectionProgress {
 
   // Called by a local worker after its batch committed; other instances hear of it by NOTIFY.
   committed(name: string): void {
-    this.#read(name)
+    this.#read(name, this.#commitReads)
     void this.sql`select pg_notify(${CHANNEL.progress}, ${name})`.catch(() => undefined)
   }
 
@@ -51,30 +56,41 @@ export class ProjectionProgress {
     return row
   }
 
-  // One read at a time per projection; a change during a read asks for one more, so some read always
-  // starts after the latest change.
-  #read(name: string): void {
-    let reads = this.#reads.get(name)
+  // One read at a time per projection and cause; a change during a read asks for one more, so some read always
+  // starts after the latest change. Commits and new waiters each have their own: at a steady rate both come all
+  // the time, and a commit's read waiting for one a waiter started earlier would add a round trip to every wait.
+  #read(name: string, flights = this.#reads): void {
+    let reads = flights.get(name)
     if (!reads) {
       reads = new SingleFlight(async () => {
-        const progress = await this.liveProgress(name).catch(() => undefined)
-        if (progress !== undefined) this.#positions.emit(name, progress)
+        const begun = ++this.#begun
+        const progress = await this.liveProgress(name).catch((error: unknown) => (error instanceof Error ? error : new Error(String(error))))
+        this.#positions.emit(name, progress, begun)
       })
-      this.#reads.set(name, reads)
+      flights.set(name, reads)
     }
     void reads.run()
   }
 
-  // true once the live generation has processed `position` for `tenant`; false after timeoutMs
+  // true once the live generation has processed `position` for `tenant`; false after timeoutMs. The first read begun
+  // after the call also checks the projection: none is a 404, a failed read fails the wait (no query of its own)
   waitFor(name: string, tenant: string, position: number, timeoutMs: number): Promise<boolean> {
-    return new Promise((resolve) => {
-      const finish = (reached: boolean): void => {
+    const called = this.#begun
+    let checked = false
+    return new Promise((resolve, reject) => {
+      const finish = (reached: boolean | Error): void => {
         clearTimeout(timer)
         this.#positions.off(name, onProgress)
-        resolve(reached)
+        if (reached instanceof Error) reject(reached)
+        else resolve(reached)
       }
-      const onProgress = (progress: LiveProgress): void => {
-        if (positionFor(progress, tenant) >= position) finish(true)
+      const onProgress = (progress: LiveProgress | undefined | Error, begun: number): void => {
+        if (!checked && begun > called) {
+          checked = true
+          if (progress instanceof Error) return finish(progress)
+          if (progress === undefined) return finish(notFound(name))
+        }
+        if (progress !== undefined && !(progress instanceof Error) && positionFor(progress, tenant) >= position) finish(true)
       }
       const timer = setTimeout(() => finish(false), timeoutMs)
       this.#positions.on(name, onProgress)

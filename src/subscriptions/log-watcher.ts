@@ -16,7 +16,9 @@ export interface LogWatcherOptions {
 // One LISTEN connection per process wakes every reader of the log (projection workers, SSE
 // subscribers): they share one head and one round of observation per wake-up. Appends do not NOTIFY
 // inside their own transaction (NOTIFY takes a database-wide lock at commit, which would serialise
-// every append); the server sends one coalesced NOTIFY after acknowledged appends instead. A poll
+// every append); the server sends one coalesced NOTIFY after acknowledged appends instead. At a steady
+// rate rounds come from events, never from a timer: this process's commits (appended, and ended for a
+// projection batch, whose xid holds observations back) and other instances' NOTIFYs. A poll
 // every `pollMs` means a lost notification or a dead LISTEN connection delays readers, never stalls them.
 export class LogWatcher extends EventEmitter<{ advance: [head: number] }> {
   readonly #pollMs: number
@@ -66,6 +68,12 @@ export class LogWatcher extends EventEmitter<{ advance: [head: number] }> {
   appended(): void {
     if (this.listenerCount('advance') > 0) void this.tick()
     void this.#notifications.run()
+  }
+
+  // A transaction of this process that writes but takes no positions ended (a projection batch): it owned an xid,
+  // so observations made while it ran wait for it. Observe again now rather than at the next append or follow-up.
+  ended(): void {
+    if (!this.logHead.settled) void this.tick()
   }
 
   // Resolves true once the gap-safe head reaches `position`, false after `timeoutMs`.

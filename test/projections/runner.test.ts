@@ -16,9 +16,17 @@ const NAME = 'hits'
 const definition = { source: { categories: ['h'] }, documentId: '$.streamId', handlers: { Hit: { inc: { n: 1 } } } } as unknown as DeclarativeDefinition
 const quiet = { info: () => {}, warn: () => {} }
 
+// batches the workers of every instance told their log watcher they ended
+let endedBatches = 0
+
 const instance = async () => {
   const logHead = new LogHead(sql)
   const logWatcher = new LogWatcher(sql, logHead)
+  const ended = logWatcher.ended.bind(logWatcher)
+  logWatcher.ended = () => {
+    endedBatches++
+    ended()
+  }
   await logWatcher.start()
   const runner = new ProjectionRunner({
     sql,
@@ -68,4 +76,27 @@ t.test('one runner of two runs the projection; the other takes over when it stop
   await waitFor('the other instance takes over', () => other.runner.worker(NAME, 1) !== undefined, { timeoutMs: 10_000 })
   await waitFor('all 80 events applied', async () => (await total()) === 80, { timeoutMs: 30_000 })
   t.equal(await total(), 80, 'each event counted once')
+})
+
+t.test('a worker tells its log watcher when a batch ends, so positions its transaction held back are observed at once', async (t) => {
+  await instance()
+  await waitFor('a runner to hold the projection', async () => (await total()) === 80, { timeoutMs: 30_000 })
+  const before = endedBatches
+  await append(5)
+  await waitFor('the 5 events applied', async () => (await total()) === 85, { timeoutMs: 30_000 })
+  t.ok(endedBatches > before, `${endedBatches - before} batches ended and told the watcher`)
+})
+
+t.test('events appended by racing clients while batches commit are each applied once', async (t) => {
+  // the worker reads its next batch while the one before commits and while it reads the holds
+  const before = await total()
+  const appenders = 8
+  const each = 40
+  await Promise.all(
+    Array.from({ length: appenders }, async (_, client) => {
+      for (let i = 0; i < each; i++) await appendEvents(sql, 'default', `h-race-${client}-${i % 3}`, { events: [{ type: 'Hit', data: {} }] })
+    }),
+  )
+  await waitFor('every raced event applied', async () => (await total()) >= before + appenders * each, { timeoutMs: 30_000 })
+  t.equal(await total(), before + appenders * each, 'each event counted once')
 })

@@ -51,3 +51,29 @@ t.test('an observation that keeps waiting on the same open transaction is looked
   await delay(300)
   t.ok(head.rounds < 15, `${head.rounds} rounds in 300 ms`)
 })
+
+t.test('a projection batch that ends is observed at once, however far a long wait backed the follow-ups off', async (t) => {
+  // a batch's transaction owns an xid, so observations made while it runs wait for it like for an open append
+  let open = true
+  const head = new ScriptedHead(() => (open ? { head: 1, waitingFence: 7n } : { head: 2 }))
+  const { watcher, heads } = await watch(t, head)
+  await watcher.tick()
+  // by now the follow-ups come about a second apart
+  await delay(1100)
+  open = false
+  const ended = Date.now()
+  watcher.ended()
+  await waitFor('the head to move past the ended transaction', () => heads.includes(2), { timeoutMs: 5_000, intervalMs: 1 })
+  t.ok(Date.now() - ended < 400, `the head moved ${Date.now() - ended} ms after the batch ended`)
+})
+
+t.test('an ended batch costs no round while nothing waits', async (t) => {
+  const head = new ScriptedHead(() => ({ head: 1 }))
+  const { watcher } = await watch(t, head)
+  await watcher.tick()
+  const rounds = head.rounds
+  watcher.ended()
+  watcher.ended()
+  await watcher.tick()
+  t.equal(head.rounds, rounds + 1, 'only the explicit round ran')
+})

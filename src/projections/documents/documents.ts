@@ -5,7 +5,7 @@ import { Problem } from '../../problems.js'
 import { encodeCursor } from './document-query.js'
 import { readDocumentPage, type DocumentChunks, type PageRow, type StoredDocumentText } from './document-page.js'
 import { positionFor, type ProjectionProgress } from '../progress.js'
-import { getProjection, notFound } from '../definitions.js'
+import { notFound } from '../definitions.js'
 import { DEFAULT_TIMEOUT_MS, type DocumentPage, type DocumentQuery, type ReadYourWrites, type StoredDocument } from '../schemas.js'
 
 export interface DocumentRead {
@@ -16,7 +16,7 @@ export interface DocumentRead {
 
 // Read-your-writes (SPEC "Documents"): wait until the live generation has processed `waitFor` for the
 // reader's tenant (a held tenant's documents are only as far as its hold, docs/projection-failures.md).
-// The projection must exist first, so a wrong name is a 404 at once rather than a 504 later.
+// A wrong name is a 404 at once rather than a 504 later: the wait's own read of the live checkpoint finds no projection.
 export const awaitPosition = async (
   sql: Sql,
   progress: ProjectionProgress,
@@ -25,7 +25,6 @@ export const awaitPosition = async (
   { waitFor, timeoutMs = DEFAULT_TIMEOUT_MS }: ReadYourWrites,
 ): Promise<void> => {
   if (waitFor === undefined) return
-  await getProjection(sql, name)
   if (await progress.waitFor(name, tenant, waitFor, timeoutMs)) return
   const live = await progress.liveProgress(name)
   const position = live ? positionFor(live, tenant) : 0

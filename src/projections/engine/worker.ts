@@ -41,6 +41,8 @@ export class ProjectionWorker {
   #finished = false
   #done: Promise<void> = Promise.resolve()
   #wake: (() => void) | undefined
+  // the head advanced since the loop last looked at it: an advance while a batch runs must not be slept through
+  #advanced = false
   // the path that failed, tried again one event at a time until it passes or its tenant is held
   #retry: { key: string; failedAt: number; failures: number } | undefined
   // a batch the database refused as a whole: its events one at a time, to find the one it refuses
@@ -91,17 +93,25 @@ export class ProjectionWorker {
   }
 
   async #run(): Promise<void> {
-    const onAdvance = (): void => this.#wake?.()
+    const onAdvance = (): void => {
+      this.#advanced = true
+      this.#wake?.()
+    }
     this.deps.logWatcher.on('advance', onAdvance)
     try {
       while (!this.#stopping) {
+        this.#advanced = false
+        const prefetched = this.#prefetch()
         const path = await this.#nextPath()
         if (!path) {
           this.deps.caughtUp(this)
-          await this.#sleep(this.deps.pollMs)
+          if (!this.#advanced) await this.#sleep(this.deps.pollMs)
           continue
         }
-        await this.#settle(path, await this.#round(path))
+        const outcome = await this.#round(path, prefetched)
+        // the batch's transaction owned an xid: observations made meanwhile waited for it to end
+        this.deps.logWatcher.ended()
+        await this.#settle(path, outcome)
       }
     } catch (error) {
       if (!(error instanceof LostCheckpoint)) throw error
@@ -138,12 +148,26 @@ export class ProjectionWorker {
     return { kind: 'main' }
   }
 
-  async #round(path: Path): Promise<Outcome> {
+  // The projection's next batch, read while #nextPath reads the holds (one round trip less per batch at a steady
+  // rate), when no retry or narrowing is under way; used only if the round takes the main path from this position.
+  #prefetch(): Promise<SourceBatch | undefined> | undefined {
+    if (this.#retry || this.#narrow || this.#position >= this.deps.logWatcher.head) return undefined
+    const from = this.#position
+    const batch = readSourceEvents(this.deps.sql, sourceOf(this.projector), from, this.deps.logWatcher.head, this.#readOptions(false))
+    return batch.then((read) => (this.#position === from ? read : undefined), () => undefined)
+  }
+
+  #readOptions(single: boolean) {
+    return { limit: single ? 1 : this.deps.batchSize, maxBytes: this.deps.maxBatchBytes, exact: this.projector.kind === 'declarative' }
+  }
+
+  async #round(path: Path, prefetched?: Promise<SourceBatch | undefined>): Promise<Outcome> {
     const key = keyOf(path)
     const single = this.#retry?.key === key || this.#narrow?.key === key
-    const options = { limit: single ? 1 : this.deps.batchSize, maxBytes: this.deps.maxBatchBytes, exact: this.projector.kind === 'declarative' }
+    const options = this.#readOptions(single)
     if (path.kind === 'main') {
-      const batch = await readSourceEvents(this.deps.sql, sourceOf(this.projector), this.#position, this.deps.logWatcher.head, options)
+      const ready = single ? undefined : await prefetched
+      const batch = ready ?? (await readSourceEvents(this.deps.sql, sourceOf(this.projector), this.#position, this.deps.logWatcher.head, options))
       return this.#apply(this.#target, this.#position, batch)
     }
     const { tenant, position } = path.hold
