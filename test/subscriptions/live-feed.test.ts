@@ -201,6 +201,11 @@ t.test('many subscribers joining and leaving at random moments under concurrent 
   const stayers = (await Promise.all(TENANTS.flatMap((tenant) => FILTERS.map((filter) => open(tenant, filter, 0))))).filter((w) => w !== undefined)
   const slow = stayers[0]!
   const slowReader = (async () => {
+    // held stalled first until its queue of 15 overflows and the feed sends it back to replay, however slowly the
+    // machine appends (it takes every event of its tenant); then stalled now and then to the end
+    slow.sink.stall()
+    while (appending && slow.subscription.stats().fallbacks === 0) await delay(20)
+    slow.sink.drain()
     while (appending) {
       slow.sink.stall()
       await delay(40)
