@@ -52,7 +52,8 @@ export const loadBenchSettings = (): BenchSettings => {
     soakSeconds: seconds('SOAK_SECONDS', 300),
     soakWindowSeconds: seconds('SOAK_WINDOW_SECONDS', 30),
     adminUrl,
-    database: 'annalist_bench',
+    // BENCH_DATABASE_NAME: several benches on one Postgres at once each need a database of their own
+    database: process.env.BENCH_DATABASE_NAME || 'annalist_bench',
     port: optionalPort('BENCH_PORT'),
     build: process.env.BENCH_BUILD !== '0',
     serverRunner: process.env.BENCH_SERVER === 'tsx' ? 'tsx' : 'dist',

@@ -1,3 +1,4 @@
+import type { EventRun } from './event-runs.js'
 import type { StoredEventText } from './read-log-text.js'
 import type { StoredEvent } from './schemas.js'
 import type { Upcasters } from './upcasters.js'
@@ -31,4 +32,16 @@ export const eventJson = (event: StoredEventText, upcasters: Upcasters): string 
   const parsed = parseStoredText(event, parseExact)
   const upcast = upcasters.apply(parsed)
   return upcast === parsed ? eventJsonFromText(event) : stringifyExact(upcast)
+}
+
+// A run of events as JSON for a read (event-runs.ts): the database's bytes as they are, or, for its one special
+// event, what eventJson gives for it. The spliced text parses to the stored event exactly as its columns would
+// (parseExact keeps every number), so the upcasters see the same event.
+export const runJson = (run: EventRun, upcasters: Upcasters): Buffer | string => {
+  if (!run.special) return run.json
+  const text = run.json.toString('utf8')
+  const event = parseExact(text) as StoredEvent
+  const upcast = upcasters.covers(event.type) ? upcasters.apply(event) : event
+  if (upcast !== event) return stringifyExact(upcast)
+  return LINE_BREAK.test(text) ? JSON.stringify(JSON.parse(text)) : text
 }
