@@ -93,7 +93,10 @@ const pgbench = async (sql: Sql, file: string): Promise<{ tps: number; cpuSecond
   return { tps: Number(tps[1]), cpuSeconds: (after - before) / CLOCK_TICKS / ((seconds * 1000 - 1300) / 1000) }
 }
 
-const runVariant = async (sql: Sql, variant: Variant, definitions: Map<string, { definition: string; constraint: string | null; constraintDefinition: string | null }>, file: string, shape: number): Promise<Run> => {
+type IndexDefinition = { definition: string; constraint: string | null; constraintDefinition: string | null }
+
+// `run` on an empty table without the variant's indexes, then the table emptied and the indexes put back.
+const withDropped = async <T>(sql: Sql, variant: Variant, definitions: Map<string, IndexDefinition>, run: () => Promise<T>): Promise<T> => {
   await sql`truncate events, streams`
   for (const name of variant.drop) {
     const { constraint } = definitions.get(name)!
@@ -102,9 +105,7 @@ const runVariant = async (sql: Sql, variant: Variant, definitions: Map<string, {
   }
   await sql`checkpoint`
   try {
-    const { tps, cpuSeconds } = await pgbench(sql, file)
-    const eventsPerSecond = tps * shape
-    return { variant: variant.name, shape, eventsPerSecond, cpuUsPerEvent: (cpuSeconds / eventsPerSecond) * 1e6 }
+    return await run()
   } finally {
     await sql`truncate events, streams`
     for (const name of variant.drop) {
@@ -112,6 +113,38 @@ const runVariant = async (sql: Sql, variant: Variant, definitions: Map<string, {
       await sql.unsafe(constraint ? `alter table events add constraint ${constraint} ${constraintDefinition}` : definition)
     }
   }
+}
+
+const runVariant = async (sql: Sql, variant: Variant, definitions: Map<string, IndexDefinition>, file: string, shape: number): Promise<Run> =>
+  withDropped(sql, variant, definitions, async () => {
+    const { tps, cpuSeconds } = await pgbench(sql, file)
+    const eventsPerSecond = tps * shape
+    return { variant: variant.name, shape, eventsPerSecond, cpuUsPerEvent: (cpuSeconds / eventsPerSecond) * 1e6 }
+  })
+
+const BULK_EVENTS = Number(process.env.INDEX_BULK_EVENTS ?? 100_000)
+
+const ownTicks = async (sql: Sql): Promise<number> => {
+  const [{ pid }] = (await sql<{ pid: number }[]>`select pg_backend_pid() as pid`) as unknown as [{ pid: number }]
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+  return Number(fields[11]) + Number(fields[12])
+}
+
+// One INSERT … SELECT of BULK_EVENTS events into an empty table, as appends lay them out (1,000 streams of one
+// tenant, versions in order, five types, random event ids, the anchors' payload): backend CPU per event. Without
+// round trips, commits or other clients, this is the index maintenance alone, to the 10 ms tick.
+const bulkInsert = async (sql: Sql, variant: Variant, definitions: Map<string, IndexDefinition>): Promise<number> => {
+  const data = readFileSync(path.join(settings.anchorsDir, 'payload.json'), 'utf8').trim()
+  const metadata = readFileSync(path.join(settings.anchorsDir, 'metadata.json'), 'utf8').trim()
+  return withDropped(sql, variant, definitions, async () => {
+    const before = await ownTicks(sql)
+    await sql`
+      insert into events (global_position, tenant, stream_id, category, stream_version, event_id, type, data, metadata, created_at)
+      select nextval('events_global_position_seq'), 'default', 's-' || (g % 1000), 's', g / 1000 + 1, gen_random_uuid(),
+             'Type' || (g % 5), ${data}::json, ${metadata}::json, now()
+        from generate_series(0, ${BULK_EVENTS - 1}) as g`
+    return (((await ownTicks(sql)) - before) / CLOCK_TICKS / BULK_EVENTS) * 1e6
+  })
 }
 
 const median = (values: number[]): number => {
@@ -148,6 +181,20 @@ const main = async (): Promise<void> => {
     const variants = variantsOf(rows.map((row) => row.name))
     say(`index cost, ${new Date().toISOString()}: ${clients} clients, ${seconds} s per run, ${rounds} rounds, append_events() with 1 and 10 events per call; load average ${os.loadavg().map((load) => load.toFixed(1)).join(' ')}`)
     for (const row of rows) say(`  ${row.name}: ${row.definition.replace(/^.* USING /, '')}`)
+    const bulk = new Map<string, number[]>()
+    for (let round = 1; round <= rounds; round += 1) {
+      for (const variant of variants) {
+        const cpu = await bulkInsert(sql, variant, definitions)
+        bulk.set(variant.name, [...(bulk.get(variant.name) ?? []), cpu])
+      }
+    }
+    const bulkBase = median(bulk.get('all indexes')!)
+    say(`\nbulk: one INSERT … SELECT of ${BULK_EVENTS} events, backend CPU per event, median of ${rounds}`)
+    for (const variant of variants) {
+      const cpu = median(bulk.get(variant.name)!)
+      say(`  ${variant.name.padEnd(44)} ${cpu.toFixed(2).padStart(6)} µs/event (${(cpu - bulkBase >= 0 ? '+' : '') + (cpu - bulkBase).toFixed(2)})`)
+    }
+    if (process.env.INDEX_BULK_ONLY === '1') return
     const runs: Run[] = []
     for (let round = 1; round <= rounds; round += 1) {
       for (const shape of shapes) {

@@ -44,7 +44,7 @@ export const eventRuns = (sql: Sql, where: postgres.Fragment, bounds: PageBounds
              count(*) filter (where special) over (order by page_index) as run
         from (
           select page.*,
-                 page.type = any(${covered as string[]}::text[]) or strpos(json, E'\\n') > 0 or strpos(json, E'\\r') > 0 as special
+                 page.type = any(${covered as string[]}::text[]) or strpos(json, chr(10)) > 0 or strpos(json, chr(13)) > 0 as special
             from (${eventPage(sql, sql`${bounds.key} as key, page_index, type, ${eventJsonColumn(sql)} as json`, where, bounds)}) as page
           offset 0
         ) as marked
