@@ -9,7 +9,7 @@ import { appendEvents } from '../src/events/append.js'
 import { readStreamChunks } from '../src/events/read-stream.js'
 import { readChunkBytes } from '../src/events/event-page.js'
 import { sendPage } from '../src/http/page-body.js'
-import { runJson } from '../src/events/event-json.js'
+import { eventJsonBytes } from '../src/events/event-json.js'
 import { getStream, listStreams } from '../src/events/streams.js'
 import { ProblemRef } from '../src/http/schemas.js'
 import { AppendResult, appendRequest, StreamInfo, StreamList, StreamListQuery, StreamPage, StreamParams, StreamReadQuery } from '../src/events/schemas.js'
@@ -61,10 +61,10 @@ export const streamRoutes: FastifyPluginAsyncTypebox<StreamRoutesOptions> = asyn
   }, async (request, reply) => {
     const query = { ...request.query, maxBytes: maxPageBytes }
     const { streamId, version, page } = await readStreamChunks(sql, request.tenant, request.params.streamId, query, readChunkBytes(maxPageBytes), upcasters.types())
-    // the events' JSON made by the database from the stored text (event-runs.ts), passed on as bytes
+    // the events' JSON made by the database from the stored text (event-page-json.ts), passed on as bytes
     return sendPage(reply, page, {
       open: `{"streamId":${JSON.stringify(streamId)},"version":${version},"events":[`,
-      event: (run) => runJson(run, upcasters),
+      event: (event) => eventJsonBytes(event, upcasters),
       close: ({ following }) => `],"next":${following}}`,
     })
   })

@@ -2,7 +2,7 @@ import { streamNotFound } from '../problems.js'
 import type { Sql } from '../db/connect.js'
 import { ChunkedPage } from './chunked-page.js'
 import { eventColumns } from './event-columns.js'
-import { eventRuns, takeRuns, type EventRun, type RunRow } from './event-runs.js'
+import { eventPageJson, takeJsonPage, type EventJson, type EventJsonRow } from './event-page-json.js'
 import { DEFAULT_MAX_PAGE_BYTES, eventPage, takePage, type PageBounds, type PageColumns, type TakenPage } from './event-page.js'
 import type { StoredEvent, StreamPage, StreamReadQuery } from './schemas.js'
 import { storageTenant } from './types.js'
@@ -12,11 +12,11 @@ export interface ReadStreamQuery extends StreamReadQuery {
   maxBytes?: number
 }
 
-// A stream page read as chunks (chunked-page.ts) of event runs (event-runs.ts); its `next` is `page.following`.
+// A stream page read as chunks (chunked-page.ts) of events as JSON (event-page-json.ts); its `next` is `page.following`.
 export interface ChunkedStreamPage {
   streamId: string
   version: number
-  page: ChunkedPage<EventRun>
+  page: ChunkedPage<EventJson>
 }
 
 type Versioned = { globalPosition: number; streamVersion: number }
@@ -34,7 +34,7 @@ const streamBounds = (sql: Sql, forward: boolean, limit: number, maxBytes: numbe
   maxBytes,
 })
 
-// The page as JSON runs made by the database (event-runs.ts; `covered`: the types that have upcasters), for the HTTP
+// The page as JSON made by the database (event-page-json.ts; `covered`: the types that have upcasters), for the HTTP
 // read, read as chunks of at most `chunkBytes`. Every chunk after the first stays within the version the first one
 // found, so appends made meanwhile are not part of the page, as they would not be of a page read at once.
 export const readStreamChunks = async (
@@ -48,18 +48,18 @@ export const readStreamChunks = async (
   const owner = storageTenant(tenant, streamId)
   const forward = query.direction !== 'backward'
   let version = 0
-  const read = async (after: number | undefined, limit: number, maxBytes: number): Promise<TakenPage<EventRun>> => {
+  const read = async (after: number | undefined, limit: number, maxBytes: number): Promise<TakenPage<EventJson>> => {
     if (after === undefined) {
-      const first = await readFirstRuns(sql, tenant, streamId, { ...query, limit, maxBytes }, covered)
+      const first = await readFirstJson(sql, tenant, streamId, { ...query, limit, maxBytes }, covered)
       version = first.version
       return first.page
     }
     const range = forward ? sql`stream_version > ${after} and stream_version <= ${version}` : sql`stream_version < ${after}`
     const where = sql`tenant = ${owner} and stream_id = ${streamId} and ${range}`
-    return takeRuns((await eventRuns(sql, where, streamBounds(sql, forward, limit, maxBytes), covered).raw()) as unknown as RunRow[])
+    return takeJsonPage((await eventPageJson(sql, where, streamBounds(sql, forward, limit, maxBytes), covered).raw()) as unknown as EventJsonRow[])
   }
   const bounds = { limit: query.limit ?? 100, maxBytes: query.maxBytes ?? DEFAULT_MAX_PAGE_BYTES, chunkBytes }
-  const page = await ChunkedPage.open(read, (run: EventRun) => run.last, bounds)
+  const page = await ChunkedPage.open(read, (event: EventJson) => event.key, bounds)
   return { streamId, version, page }
 }
 
@@ -76,19 +76,19 @@ const firstRange = (sql: Sql, owner: string, streamId: string, query: ReadStream
   return { head, where: sql`tenant = ${owner} and stream_id = ${streamId} and ${range}` }
 }
 
-// readFirst for runs: the version and the first chunk's runs in one statement (raw: the version, then eventRuns' columns).
-const readFirstRuns = async (sql: Sql, tenant: string, streamId: string, query: ReadStreamQuery, covered: readonly string[]) => {
+// readFirst as JSON: the version and the first chunk in one statement (raw: the version, then eventPageJson's columns).
+const readFirstJson = async (sql: Sql, tenant: string, streamId: string, query: ReadStreamQuery, covered: readonly string[]) => {
   const { head, where } = firstRange(sql, storageTenant(tenant, streamId), streamId, query)
   const bounds = streamBounds(sql, query.direction !== 'backward', query.limit ?? 100, query.maxBytes ?? DEFAULT_MAX_PAGE_BYTES)
   const rows = (await sql`
     with head as (${head})
-    select head.version, runs.*
+    select head.version, page.*
       from head
-      left join lateral (${eventRuns(sql, where, bounds, covered)}) as runs on true
-     where head.version is not null`.raw()) as unknown as RunRow[]
+      left join lateral (${eventPageJson(sql, where, bounds, covered)}) as page on true
+     where head.version is not null`.raw()) as unknown as EventJsonRow[]
   const version = rows[0]?.[0] ? Number(rows[0][0].toString('latin1')) : 0
   if (!version) throw streamNotFound(streamId)
-  return { version, page: takeRuns(rows, 1) }
+  return { version, page: takeJsonPage(rows, 1) }
 }
 
 // The stream's version (at `until`, when given) and the page from `from`, in one statement.

@@ -3,7 +3,7 @@ import { appendEvents } from '../../src/events/append.js'
 import type { ChunkedPage } from '../../src/events/chunked-page.js'
 import { nextAfter } from '../../src/events/read-log.js'
 import { readLogChunks, readLogText } from '../../src/events/read-log-text.js'
-import type { EventRun } from '../../src/events/event-runs.js'
+import type { EventJson } from '../../src/events/event-page-json.js'
 import { readStream, readStreamChunks } from '../../src/events/read-stream.js'
 import { event, streamId } from '../helpers/fixtures.js'
 import { testDatabase } from '../helpers/test-database.js'
@@ -28,9 +28,9 @@ const drain = async <E>(page: ChunkedPage<E>): Promise<E[]> => {
   return events
 }
 
-// A stream page's runs (event-runs.ts) as the events they spell.
-const runEvents = (runs: EventRun[]): { streamVersion: number; globalPosition: number; data: unknown }[] =>
-  JSON.parse(`[${runs.map((run) => run.json.toString('utf8')).join(',')}]`) as { streamVersion: number; globalPosition: number; data: unknown }[]
+// A stream page's events as the database spelled them (event-page-json.ts), parsed.
+const runEvents = (events: EventJson[]): { streamVersion: number; globalPosition: number; data: unknown }[] =>
+  JSON.parse(`[${events.map((e) => e.json.toString('utf8')).join(',')}]`) as { streamVersion: number; globalPosition: number; data: unknown }[]
 
 const LIMITS = [1, 3, 7, 1000]
 const BUDGETS = [500, 2500, 6000, 100_000]
@@ -73,7 +73,6 @@ t.test('a stream page read as chunks is the page read at once, forward and backw
           const { version, page } = await readStreamChunks(sql, 'default', a, query, CHUNK_BYTES)
           if (!page.whole) chunked += 1
           const events = runEvents(await drain(page))
-          if (events.length !== page.count) t.fail(`the runs count ${page.count} events and hold ${events.length}`)
           const same =
             version === once.version &&
             JSON.stringify(events.map((e) => [e.streamVersion, e.globalPosition, e.data])) === JSON.stringify(once.events.map((e) => [e.streamVersion, e.globalPosition, e.data])) &&
@@ -91,10 +90,10 @@ t.test('a stream page read as chunks is the page read at once, forward and backw
 t.test('the chunks of a stream page stay within the version its first read found', async (t) => {
   const { version, page } = await readStreamChunks(sql, 'default', b, { limit: 1000, maxBytes: 100_000 }, CHUNK_BYTES)
   t.notOk(page.whole, 'the page takes several reads')
-  const runs = [...((await page.next()) ?? [])]
+  const read = [...((await page.next()) ?? [])]
   await appendEvents(sql, 'default', b, { events: [event('Sized', { n: 'late', pad: '' })] })
-  runs.push(...(await drain(page)))
-  const events = runEvents(runs)
+  read.push(...(await drain(page)))
+  const events = runEvents(read)
   t.same(events.map((e) => e.streamVersion), Array.from({ length: version }, (_, i) => i + 1), 'every version up to the one found, once, and not the one appended meanwhile')
   t.equal(page.following, null)
 })

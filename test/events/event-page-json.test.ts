@@ -1,24 +1,24 @@
 import t from 'tap'
 import { appendEvents } from '../../src/events/append.js'
 import { eventTextColumns } from '../../src/events/event-columns.js'
-import { eventJson, runJson } from '../../src/events/event-json.js'
-import type { EventRun } from '../../src/events/event-runs.js'
+import { eventJson, eventJsonBytes } from '../../src/events/event-json.js'
+import type { EventJson } from '../../src/events/event-page-json.js'
 import type { StoredEventText } from '../../src/events/read-log-text.js'
 import { readStreamChunks } from '../../src/events/read-stream.js'
 import { Upcasters } from '../../src/events/upcasters.js'
 import { event, streamId } from '../helpers/fixtures.js'
 import { testDatabase } from '../helpers/test-database.js'
 
-// A stream read's JSON is made by the database (src/events/event-runs.ts). It must be, byte for byte, what splicing
-// or upcasting each event in the process gives (eventJson), whatever the events hold, and runs must break exactly
-// at the events that need the process: a type with upcasters, stored text with a line break.
+// A stream read's JSON is made by the database (src/events/event-page-json.ts). It must be, byte for byte, what
+// splicing or upcasting each event in the process gives (eventJson), whatever the events hold, and exactly the events
+// that need the process are marked special: a type with upcasters, stored text with a line break.
 const { sql } = await testDatabase(t)
 
 const upcasters = new Upcasters(sql, { Versioned: { 1: (data) => ({ ...(data as object), upcast: true }) } })
 await upcasters.start()
 t.teardown(() => upcasters.stop())
 
-const id = streamId('runs')
+const id = streamId('json')
 const inputs = [
   event('Plain', { n: 1 }),
   event('Plain', { text: 'quotes " and \\ and unicode é 🎉 \u2028', nested: { __proto__: 1, constructor: [null, true] } }),
@@ -43,9 +43,9 @@ const written = (part: string | Buffer): string => (typeof part === 'string' ? p
 
 const drain = async (query: { limit?: number; maxBytes?: number; direction?: 'forward' | 'backward'; from?: number }, chunkBytes: number) => {
   const { page } = await readStreamChunks(sql, 'default', id, query, chunkBytes, upcasters.types())
-  const runs: EventRun[] = []
-  for (let chunk = await page.next(); chunk !== null; chunk = await page.next()) runs.push(...chunk)
-  return { runs, page }
+  const events: EventJson[] = []
+  for (let chunk = await page.next(); chunk !== null; chunk = await page.next()) events.push(...chunk)
+  return { events, page }
 }
 
 t.test('every page, whole or in chunks, is exactly the events spliced or upcast one by one', async (t) => {
@@ -53,8 +53,8 @@ t.test('every page, whole or in chunks, is exactly the events spliced or upcast 
   for (const direction of ['forward', 'backward'] as const) {
     for (const limit of [1, 2, 3, 10, 100]) {
       for (const chunkBytes of [1, 300, 1_000_000]) {
-        const { runs, page } = await drain({ direction, limit }, chunkBytes)
-        const json = runs.map((run) => written(runJson(run, upcasters))).join(',')
+        const { events, page } = await drain({ direction, limit }, chunkBytes)
+        const json = events.map((e) => written(eventJsonBytes(e, upcasters))).join(',')
         const versions = (JSON.parse(`[${json}]`) as { streamVersion: number }[]).map((e) => e.streamVersion)
         const first = direction === 'forward' ? 1 : 10
         const wanted = Array.from({ length: Math.min(limit, 10) }, (_, i) => (direction === 'forward' ? first + i : first - i))
@@ -68,34 +68,21 @@ t.test('every page, whole or in chunks, is exactly the events spliced or upcast 
   t.pass(`${cases} pages alike`)
 })
 
-t.test('runs break at each event the process must see, and only there', async (t) => {
-  const { runs } = await drain({ limit: 100 }, 1_000_000)
-  t.same(
-    runs.map((run) => [run.count, run.special, run.last]),
-    [
-      [2, false, 2],
-      [1, true, 3],
-      [1, true, 4],
-      [1, true, 5],
-      [3, false, 8],
-      [1, true, 9],
-      [1, true, 10],
-    ],
-    'plain runs of 2 and 3 events; upcast types (3, 4, 9, 10) and a line break (5) alone',
-  )
-  const upcast = JSON.parse(written(runJson(runs[1]!, upcasters))) as { data: Record<string, unknown>; metadata: Record<string, unknown> }
+t.test('the events the process must see are marked, and only those', async (t) => {
+  const { events } = await drain({ limit: 100 }, 1_000_000)
+  t.same(events.map((e) => e.key), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
+  t.same(events.map((e) => e.special), [false, false, true, true, true, false, false, false, true, true], 'upcast types (3, 4, 9, 10) and a line break (5)')
+  const upcast = JSON.parse(written(eventJsonBytes(events[2]!, upcasters))) as { data: Record<string, unknown>; metadata: Record<string, unknown> }
   t.same(upcast.data, { n: 3, upcast: true }, 'an upcaster still applies')
   t.equal(upcast.metadata.schemaVersion, 2)
-  t.match(written(runJson(runs[4]!, upcasters)), /"big":123456789012345678901234567890,"long":0.10000000000000000001,"one":1.0/, 'numbers kept as stored')
-  t.notOk(/[\r\n]/.test(written(runJson(runs[3]!, upcasters))), 'a line break is re-encoded away')
+  t.match(written(eventJsonBytes(events[5]!, upcasters)), /"big":123456789012345678901234567890,"long":0.10000000000000000001,"one":1.0/, 'numbers kept as stored')
+  t.notOk(/[\r\n]/.test(written(eventJsonBytes(events[4]!, upcasters))), 'a line break is re-encoded away')
 })
 
 t.test('a type that gets no upcaster is spliced by the database', async (t) => {
-  const { runs } = await drain({ limit: 100 }, 1_000_000)
   const plain = new Upcasters(sql)
   const { page } = await readStreamChunks(sql, 'default', id, { limit: 100 }, 1_000_000, plain.types())
   const all = (await page.next()) ?? []
-  t.same(all.map((run) => [run.count, run.special]), [[4, false], [1, true], [4, false], [1, true]], 'only the line breaks (5, 10) need the process')
-  t.equal(all.map((run) => written(runJson(run, plain))).join(','), stored.map((e) => eventJson(e, plain)).join(','))
-  t.ok(runs.length > all.length)
+  t.same(all.filter((e) => e.special).map((e) => e.key), [5, 10], 'only the line breaks (5, 10) need the process')
+  t.equal(all.map((e) => written(eventJsonBytes(e, plain))).join(','), stored.map((e) => eventJson(e, plain)).join(','))
 })
