@@ -49,14 +49,15 @@ export const readStreamChunks = async (
   const forward = query.direction !== 'backward'
   let version = 0
   const read = async (after: number | undefined, limit: number, maxBytes: number): Promise<TakenPage<EventJson>> => {
-    if (after === undefined) {
-      const first = await readFirstJson(sql, tenant, streamId, { ...query, limit, maxBytes }, covered)
-      version = first.version
-      return first.page
-    }
-    const range = forward ? sql`stream_version > ${after} and stream_version <= ${version}` : sql`stream_version < ${after}`
-    const where = sql`tenant = ${owner} and stream_id = ${streamId} and ${range}`
-    return takeJsonPage((await eventPageJson(sql, where, streamBounds(sql, forward, limit, maxBytes), covered).raw()) as unknown as EventJsonRow[])
+    const chunk = { ...query, limit, maxBytes }
+    const { head, where } = after === undefined
+      ? firstRange(sql, owner, streamId, chunk)
+      : { head: sql`select ${version}::int8 as version`, where: sql`tenant = ${owner} and stream_id = ${streamId} and ${forward ? sql`stream_version > ${after} and stream_version <= ${version}` : sql`stream_version < ${after}`}` }
+    const rows = (await eventPageJson(sql, head, where, streamBounds(sql, forward, limit, maxBytes), covered).raw()) as unknown as EventJsonRow[]
+    const taken = takeJsonPage(rows)
+    if (!taken.version) throw streamNotFound(streamId)
+    version = taken.version
+    return taken.page
   }
   const bounds = { limit: query.limit ?? 100, maxBytes: query.maxBytes ?? DEFAULT_MAX_PAGE_BYTES, chunkBytes }
   const page = await ChunkedPage.open(read, (event: EventJson) => event.key, bounds)
@@ -71,24 +72,9 @@ const firstRange = (sql: Sql, owner: string, streamId: string, query: ReadStream
     ? sql`select max(stream_version) as version from events where tenant = ${owner} and stream_id = ${streamId} and created_at <= ${query.until}`
     : sql`select version from streams where tenant = ${owner} and stream_id = ${streamId}`
   const range = forward
-    ? sql`stream_version >= ${query.from ?? 1} and stream_version <= head.version`
-    : sql`stream_version <= least(${query.from ?? null}::bigint, head.version)`
+    ? sql`stream_version >= ${query.from ?? 1} and stream_version <= (select version from head)`
+    : sql`stream_version <= least(${query.from ?? null}::bigint, (select version from head))`
   return { head, where: sql`tenant = ${owner} and stream_id = ${streamId} and ${range}` }
-}
-
-// readFirst as JSON: the version and the first chunk in one statement (raw: the version, then eventPageJson's columns).
-const readFirstJson = async (sql: Sql, tenant: string, streamId: string, query: ReadStreamQuery, covered: readonly string[]) => {
-  const { head, where } = firstRange(sql, storageTenant(tenant, streamId), streamId, query)
-  const bounds = streamBounds(sql, query.direction !== 'backward', query.limit ?? 100, query.maxBytes ?? DEFAULT_MAX_PAGE_BYTES)
-  const rows = (await sql`
-    with head as (${head})
-    select head.version, page.*
-      from head
-      left join lateral (${eventPageJson(sql, where, bounds, covered)}) as page on true
-     where head.version is not null`.raw()) as unknown as EventJsonRow[]
-  const version = rows[0]?.[0] ? Number(rows[0][0].toString('latin1')) : 0
-  if (!version) throw streamNotFound(streamId)
-  return { version, page: takeJsonPage(rows, 1) }
 }
 
 // The stream's version (at `until`, when given) and the page from `from`, in one statement.

@@ -86,3 +86,18 @@ t.test('a type that gets no upcaster is spliced by the database', async (t) => {
   t.same(all.filter((e) => e.special).map((e) => e.key), [5, 10], 'only the line breaks (5, 10) need the process')
   t.equal(all.map((e) => written(eventJsonBytes(e, plain))).join(','), stored.map((e) => eventJson(e, plain)).join(','))
 })
+
+t.test('a read with no special event is one element the database joined, keyed and counted as its last event', async (t) => {
+  const plainId = streamId('json')
+  await appendEvents(sql, 'default', plainId, { events: Array.from({ length: 5 }, (_, n) => event('Plain', { n })) })
+  for (const direction of ['forward', 'backward'] as const) {
+    const { page } = await readStreamChunks(sql, 'default', plainId, { direction, limit: 4 }, 1_000_000, upcasters.types())
+    const read = (await page.next()) ?? []
+    t.equal(read.length, 1, `${direction}: one element`)
+    t.equal(page.count, 4)
+    t.equal(read[0]!.key, direction === 'forward' ? 4 : 2, 'keyed as the last event')
+    t.equal(page.following, direction === 'forward' ? 5 : 1)
+    const rows = await sql<StoredEventText[]>`select ${eventTextColumns(sql)} from events where stream_id = ${plainId} order by stream_version ${direction === 'forward' ? sql`asc` : sql`desc`} limit 4`
+    t.equal(read[0]!.json.toString('utf8'), rows.map((e) => eventJson(e, upcasters)).join(','), 'the events spliced one by one, comma-separated')
+  }
+})
