@@ -25,63 +25,64 @@ const eventJsonColumn = (sql: Sql) => sql`concat(
   '"}')`
 
 // One read of a page: the version `head` selects (`select … as version`, which `where` may refer to as
-// `(select version from head)`), and the rows of eventPage (the same events, limit and byte cut), as JSON. When no
-// event of the read is special (the usual case), the database joins them into one row, comma-separated, keyed as the
-// last; otherwise it sends one row per event. Either way the process receives the stored text as bytes it need not
-// decode, parse or re-encode, and a few short columns (docs/performance.md "Stream reads"). The splice and `special`
-// are made once per row (the page is materialized). `covered`: the types that have upcasters. Each row:
-// version, then page_index (of the row's last event: the count so far), key, json, special, following,
-// followingBytes, pageBytes (as eventPage gives them for that event); one row of nulls after the version when the
-// page is empty, and no row when `head` selects none.
-export const eventPageJson = (sql: Sql, head: postgres.Fragment, where: postgres.Fragment, bounds: PageBounds, covered: readonly string[]) => sql`
-  with head as (${head}),
-       page as materialized (
-         select page_index,
-                key,
-                json,
-                type = any(${covered as string[]}::text[]) or strpos(json, chr(10)) > 0 or strpos(json, chr(13)) > 0 as special,
-                following,
-                "followingBytes",
-                "pageBytes"
-           from (${eventPage(sql, sql`page_index, ${bounds.key} as key, type, ${eventJsonColumn(sql)} as json`, where, bounds)}) as page
-       ),
-       summary as (
-         select coalesce(bool_or(special), false) as mixed,
-                max(page_index) as last
-           from page
-       )
-  select head.version, rows.*
-    from head
-    left join (
-      select page.*
-        from page, summary
-       where summary.mixed
-      union all
-      select page.page_index, page.key, array_to_string(array(select json from page order by page_index), ','), false,
-             page.following, page."followingBytes", page."pageBytes"
-        from page
-        join summary on page.page_index = summary.last
-       where not summary.mixed
-    ) as rows on true
-   where head.version is not null`
+// `(select version from head)`), and the events of eventPage (the same rows, limit and byte cut, in page order) as
+// JSON. By default the database joins them into one row, comma-separated: the process receives the stored text as
+// bytes it need not decode, parse or re-encode, plus a few short columns (docs/performance.md "Stream reads"); with
+// `perRow`, one row per event. Each row: version; the page index of its (last) event, which is the count so far;
+// its JSON; the page indexes of its events whose types have upcasters (`covered`), or null; and `{key, following,
+// followingBytes, pageBytes}` of its last event, as eventPage gives them. After the version, nulls when the page is
+// empty; no row when `head` selects none.
+export const eventPageJson = (sql: Sql, head: postgres.Fragment, where: postgres.Fragment, bounds: PageBounds, covered: readonly string[], perRow: boolean) => {
+  const page = sql`(${eventPage(sql, sql`page_index, ${bounds.key} as key, type = any(${covered as string[]}::text[]) as special, ${eventJsonColumn(sql)} as json`, where, bounds)}) as page`
+  const tail = sql`array[key, following, "followingBytes", "pageBytes"]`
+  const rows = perRow
+    ? sql`select page_index, json, case when special then array[page_index] end, ${tail} from ${page}`
+    : sql`
+      select max(page_index),
+             string_agg(json, ',' order by page_index),
+             array_agg(page_index order by page_index) filter (where special),
+             (array_agg(${tail} order by page_index desc))[1:1]
+        from ${page}`
+  return sql`
+    with head as (${head})
+    select head.version, rows.*
+      from head
+      left join lateral (${rows}) as rows on true
+     where head.version is not null`
+}
 
 // A row of eventPageJson as postgres.js gives it in raw mode: every column as its text's bytes, or null.
 export type EventJsonRow = (Buffer | null)[]
 
 const int = (value: Buffer | null | undefined): number | null => (value == null ? null : Number(value.toString('latin1')))
 
-// The version of a read (null: `head` selected none) and its page: one element per row, in page order.
-export const takeJsonPage = (rows: readonly EventJsonRow[]): { version: number | null; page: TakenPage<EventJson> } => {
+// `{1,2,NULL}` or `{{1,2,NULL}}` → [1, 2, null]
+const ints = (value: Buffer): (number | null)[] =>
+  value.toString('latin1').replace(/[{}]/g, '').split(',').map((item) => (item === 'NULL' ? null : Number(item)))
+
+const LF = 10
+const CR = 13
+// Stored text with a line break (only JSON written to the database by hand has one) is re-encoded (event-json.ts).
+const hasLineBreak = (json: Buffer): boolean => json.includes(LF) || json.includes(CR)
+
+export interface JsonPageRead {
+  // null: `head` selected none
+  version: number | null
+  // null: the joined row holds an event the process must see, so the read must be made again per row
+  page: TakenPage<EventJson> | null
+}
+
+// The version of a read and its page, from eventPageJson's raw rows: one element per row, in page order.
+export const takeJsonPage = (rows: readonly EventJsonRow[], perRow: boolean): JsonPageRead => {
+  const version = rows.length ? int(rows[0]![0]) : null
   const present = rows.filter((row) => row[1] != null)
+  if (!perRow && present.some((row) => row[3] !== null || hasLineBreak(row[2]!))) return { version, page: null }
   if (present.length > 1) present.sort((a, b) => int(a[1])! - int(b[1])!)
-  const events = present.map((row) => ({ key: int(row[2])!, json: row[3]!, special: row[4]![0] === 0x74 }))
+  const events = present.map((row) => {
+    const json = row[2]!
+    return { key: ints(row[4]!)[0]!, json, special: perRow && (row[3] !== null || hasLineBreak(json)) }
+  })
   const last = present.at(-1)
-  const page = {
-    events,
-    count: last ? int(last[1])! : 0,
-    following: last ? int(last[5]) : null,
-    followingBytes: last ? int(last[6]) : null,
-    bytes: last ? int(last[7])! : 0,
-  }
-  return { version: rows.length ? int(rows[0]![0]) : null, page }
+  const [, following = null, followingBytes = null, bytes = 0] = last ? ints(last[4]!) : []
+  return { version, page: { events, count: last ? int(last[1])! : 0, following, followingBytes, bytes: bytes ?? 0 } }
 }

@@ -48,16 +48,16 @@ export const readStreamChunks = async (
   const owner = storageTenant(tenant, streamId)
   const forward = query.direction !== 'backward'
   let version = 0
-  const read = async (after: number | undefined, limit: number, maxBytes: number): Promise<TakenPage<EventJson>> => {
-    const chunk = { ...query, limit, maxBytes }
+  const read = async (after: number | undefined, limit: number, maxBytes: number, perRow = false): Promise<TakenPage<EventJson>> => {
     const { head, where } = after === undefined
-      ? firstRange(sql, owner, streamId, chunk)
+      ? firstRange(sql, owner, streamId, { ...query, limit, maxBytes })
       : { head: sql`select ${version}::int8 as version`, where: sql`tenant = ${owner} and stream_id = ${streamId} and ${forward ? sql`stream_version > ${after} and stream_version <= ${version}` : sql`stream_version < ${after}`}` }
-    const rows = (await eventPageJson(sql, head, where, streamBounds(sql, forward, limit, maxBytes), covered).raw()) as unknown as EventJsonRow[]
-    const taken = takeJsonPage(rows)
-    if (!taken.version) throw streamNotFound(streamId)
-    version = taken.version
-    return taken.page
+    const rows = (await eventPageJson(sql, head, where, streamBounds(sql, forward, limit, maxBytes), covered, perRow).raw()) as unknown as EventJsonRow[]
+    const { version: found, page } = takeJsonPage(rows, perRow)
+    if (!found) throw streamNotFound(streamId)
+    // the first read fixed the version, so the same read per row finds the same events
+    version = found
+    return page ?? read(after, limit, maxBytes, true)
   }
   const bounds = { limit: query.limit ?? 100, maxBytes: query.maxBytes ?? DEFAULT_MAX_PAGE_BYTES, chunkBytes }
   const page = await ChunkedPage.open(read, (event: EventJson) => event.key, bounds)
