@@ -123,6 +123,7 @@ const runVariant = async (sql: Sql, variant: Variant, definitions: Map<string, I
   })
 
 const BULK_EVENTS = Number(process.env.INDEX_BULK_EVENTS ?? 100_000)
+let sizesShown = false
 
 const ownTicks = async (sql: Sql): Promise<number> => {
   const [{ pid }] = (await sql<{ pid: number }[]>`select pg_backend_pid() as pid`) as unknown as [{ pid: number }]
@@ -141,9 +142,18 @@ const bulkInsert = async (sql: Sql, variant: Variant, definitions: Map<string, I
     await sql`
       insert into events (global_position, tenant, stream_id, category, stream_version, event_id, type, data, metadata, created_at)
       select nextval('events_global_position_seq'), 'default', 's-' || (g % 1000), 's', g / 1000 + 1, gen_random_uuid(),
-             'Type' || (g % 5), ${data}::json, ${metadata}::json, now()
+             'Type' || (g % 5), ${data}::text::json, ${metadata}::text::json, now()
         from generate_series(0, ${BULK_EVENTS - 1}) as g`
-    return (((await ownTicks(sql)) - before) / CLOCK_TICKS / BULK_EVENTS) * 1e6
+    const cpu = (((await ownTicks(sql)) - before) / CLOCK_TICKS / BULK_EVENTS) * 1e6
+    if (variant.drop.length === 0 && !sizesShown) {
+      sizesShown = true
+      const sizes = await sql<{ name: string; pages: number }[]>`
+        select c.relname as name, pg_relation_size(c.oid) / 8192 as pages
+          from pg_index x join pg_class c on c.oid = x.indexrelid
+         where x.indrelid = 'events'::regclass order by 1`
+      say(`  index sizes after ${BULK_EVENTS} events: ${sizes.map(({ name, pages }) => `${name} ${pages} pages`).join(', ')}`)
+    }
+    return cpu
   })
 }
 
@@ -176,6 +186,13 @@ const main = async (): Promise<void> => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'annalist-index-cost-'))
   try {
     await migrate(sql)
+    // INDEX_FILLFACTOR=90: the indexes as they were before sql/0017, for a before/after in one run
+    const fillfactor = Number(process.env.INDEX_FILLFACTOR ?? 0)
+    if (fillfactor) {
+      for (const name of ['events_pkey', 'events_tenant_position_idx', 'events_type_idx', 'events_category_idx', 'events_correlation_id_idx']) {
+        await sql`alter index ${sql(name)} set (fillfactor = ${sql.unsafe(String(fillfactor))})`
+      }
+    }
     const rows = await indexDefinitions(sql)
     const definitions = new Map(rows.map((row) => [row.name, row]))
     const variants = variantsOf(rows.map((row) => row.name))
