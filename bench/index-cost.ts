@@ -178,6 +178,56 @@ const variantsOf = (names: string[]): Variant[] => {
   ]
 }
 
+const signed = (value: number, digits: number): string => (value >= 0 ? '+' : '') + value.toFixed(digits)
+const loadAverage = (): string => os.loadavg().map((load) => load.toFixed(1)).join(' ')
+
+const runBulk = async (sql: Sql, variants: Variant[], definitions: Map<string, IndexDefinition>): Promise<void> => {
+  const bulk = new Map<string, number[]>()
+  for (let round = 1; round <= rounds; round += 1) {
+    for (const variant of variants) bulk.set(variant.name, [...(bulk.get(variant.name) ?? []), await bulkInsert(sql, variant, definitions)])
+  }
+  const base = median(bulk.get('all indexes')!)
+  say(`\nbulk: one INSERT … SELECT of ${BULK_EVENTS} events, backend CPU per event, median of ${rounds}`)
+  for (const variant of variants) {
+    const cpu = median(bulk.get(variant.name)!)
+    say(`  ${variant.name.padEnd(44)} ${cpu.toFixed(2).padStart(6)} µs/event (${signed(cpu - base, 2)})`)
+  }
+}
+
+const runAppends = async (sql: Sql, variants: Variant[], definitions: Map<string, IndexDefinition>, dir: string): Promise<void> => {
+  const runs: Run[] = []
+  for (let round = 1; round <= rounds; round += 1) {
+    for (const shape of shapes) {
+      const file = script(dir, shape)
+      for (const variant of variants) {
+        const run = await runVariant(sql, variant, definitions, file, shape)
+        runs.push(run)
+        say(`  round ${round}, ${shape} event(s) per call, ${variant.name}: ${run.eventsPerSecond.toFixed(0)} events/s, backend CPU ${run.cpuUsPerEvent.toFixed(1)} µs per event`)
+      }
+    }
+  }
+  say(`\nmedians of ${rounds} (load average at the end ${loadAverage()})`)
+  for (const shape of shapes) {
+    const of = (name: string) => runs.filter((run) => run.shape === shape && run.variant === name)
+    const base = median(of('all indexes').map((run) => run.eventsPerSecond))
+    const baseCpu = median(of('all indexes').map((run) => run.cpuUsPerEvent))
+    for (const variant of variants) {
+      const eventsPerSecond = median(of(variant.name).map((run) => run.eventsPerSecond))
+      const cpu = median(of(variant.name).map((run) => run.cpuUsPerEvent))
+      say(`  ${shape} ev/call  ${variant.name.padEnd(44)} ${eventsPerSecond.toFixed(0).padStart(7)} events/s (${(eventsPerSecond / base).toFixed(2)}x)  backend CPU ${cpu.toFixed(1).padStart(6)} µs/event (${signed(cpu - baseCpu, 1)})`)
+    }
+  }
+}
+
+// INDEX_FILLFACTOR=90: the indexes as they were before sql/0017, for a before/after in one run
+const resetFillfactor = async (sql: Sql): Promise<void> => {
+  const fillfactor = Number(process.env.INDEX_FILLFACTOR ?? 0)
+  if (!fillfactor) return
+  for (const name of ['events_pkey', 'events_tenant_position_idx', 'events_type_idx', 'events_category_idx', 'events_correlation_id_idx']) {
+    await sql`alter index ${sql(name)} set (fillfactor = ${sql.unsafe(String(fillfactor))})`
+  }
+}
+
 const main = async (): Promise<void> => {
   const admin = connect(settings.adminUrl, { max: 1 })
   await admin`drop database if exists ${admin(database)} with (force)`
@@ -186,54 +236,14 @@ const main = async (): Promise<void> => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'annalist-index-cost-'))
   try {
     await migrate(sql)
-    // INDEX_FILLFACTOR=90: the indexes as they were before sql/0017, for a before/after in one run
-    const fillfactor = Number(process.env.INDEX_FILLFACTOR ?? 0)
-    if (fillfactor) {
-      for (const name of ['events_pkey', 'events_tenant_position_idx', 'events_type_idx', 'events_category_idx', 'events_correlation_id_idx']) {
-        await sql`alter index ${sql(name)} set (fillfactor = ${sql.unsafe(String(fillfactor))})`
-      }
-    }
+    await resetFillfactor(sql)
     const rows = await indexDefinitions(sql)
     const definitions = new Map(rows.map((row) => [row.name, row]))
     const variants = variantsOf(rows.map((row) => row.name))
-    say(`index cost, ${new Date().toISOString()}: ${clients} clients, ${seconds} s per run, ${rounds} rounds, append_events() with 1 and 10 events per call; load average ${os.loadavg().map((load) => load.toFixed(1)).join(' ')}`)
+    say(`index cost, ${new Date().toISOString()}: ${clients} clients, ${seconds} s per run, ${rounds} rounds, append_events() with 1 and 10 events per call; load average ${loadAverage()}`)
     for (const row of rows) say(`  ${row.name}: ${row.definition.replace(/^.* USING /, '')}`)
-    const bulk = new Map<string, number[]>()
-    for (let round = 1; round <= rounds; round += 1) {
-      for (const variant of variants) {
-        const cpu = await bulkInsert(sql, variant, definitions)
-        bulk.set(variant.name, [...(bulk.get(variant.name) ?? []), cpu])
-      }
-    }
-    const bulkBase = median(bulk.get('all indexes')!)
-    say(`\nbulk: one INSERT … SELECT of ${BULK_EVENTS} events, backend CPU per event, median of ${rounds}`)
-    for (const variant of variants) {
-      const cpu = median(bulk.get(variant.name)!)
-      say(`  ${variant.name.padEnd(44)} ${cpu.toFixed(2).padStart(6)} µs/event (${(cpu - bulkBase >= 0 ? '+' : '') + (cpu - bulkBase).toFixed(2)})`)
-    }
-    if (process.env.INDEX_BULK_ONLY === '1') return
-    const runs: Run[] = []
-    for (let round = 1; round <= rounds; round += 1) {
-      for (const shape of shapes) {
-        const file = script(dir, shape)
-        for (const variant of variants) {
-          const run = await runVariant(sql, variant, definitions, file, shape)
-          runs.push(run)
-          say(`  round ${round}, ${shape} event(s) per call, ${variant.name}: ${run.eventsPerSecond.toFixed(0)} events/s, backend CPU ${run.cpuUsPerEvent.toFixed(1)} µs per event`)
-        }
-      }
-    }
-    say(`\nmedians of ${rounds} (load average at the end ${os.loadavg().map((load) => load.toFixed(1)).join(' ')})`)
-    for (const shape of shapes) {
-      const of = (name: string) => runs.filter((run) => run.shape === shape && run.variant === name)
-      const base = median(of('all indexes').map((run) => run.eventsPerSecond))
-      const baseCpu = median(of('all indexes').map((run) => run.cpuUsPerEvent))
-      for (const variant of variants) {
-        const eventsPerSecond = median(of(variant.name).map((run) => run.eventsPerSecond))
-        const cpu = median(of(variant.name).map((run) => run.cpuUsPerEvent))
-        say(`  ${shape} ev/call  ${variant.name.padEnd(44)} ${eventsPerSecond.toFixed(0).padStart(7)} events/s (${(eventsPerSecond / base).toFixed(2)}x)  backend CPU ${cpu.toFixed(1).padStart(6)} µs/event (${(cpu - baseCpu >= 0 ? '+' : '') + (cpu - baseCpu).toFixed(1)})`)
-      }
-    }
+    await runBulk(sql, variants, definitions)
+    if (process.env.INDEX_BULK_ONLY !== '1') await runAppends(sql, variants, definitions, dir)
   } finally {
     rmSync(dir, { recursive: true, force: true })
     await sql.end()
