@@ -52,8 +52,8 @@ export const loadBenchSettings = (): BenchSettings => {
     soakSeconds: seconds('SOAK_SECONDS', 300),
     soakWindowSeconds: seconds('SOAK_WINDOW_SECONDS', 30),
     adminUrl,
-    // BENCH_DB_NAME: the bench database's name, so benches run side by side never drop each other's
-    database: process.env.BENCH_DB_NAME || 'annalist_bench',
+    // BENCH_DATABASE_NAME: several benches on one Postgres at once each need a database of their own
+    database: process.env.BENCH_DATABASE_NAME || 'annalist_bench',
     port: optionalPort('BENCH_PORT'),
     build: process.env.BENCH_BUILD !== '0',
     serverRunner: process.env.BENCH_SERVER === 'tsx' ? 'tsx' : 'dist',

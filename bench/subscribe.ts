@@ -20,7 +20,7 @@ const REPLAY_EVENTS = Number(process.env.BENCH_REPLAY_EVENTS ?? 1_000_000)
 const SEED_STREAMS_PER_CALL = 100
 const EVENTS_PER_STREAM = 10
 
-const settings = { ...attempt(loadBenchSettings), database: process.env.BENCH_DB_NAME || 'annalist_bench_subscribe' }
+const settings = { ...attempt(loadBenchSettings), database: process.env.BENCH_DATABASE_NAME || 'annalist_bench_subscribe' }
 const payload = attempt(() => loadPayload(settings.anchorsDir))
 const ID_LINE = /(?:^|\n)id: (\d+)\n/g
 // streams the server ended before the bench closed them (a subscriber that does not reconnect misses the rest)

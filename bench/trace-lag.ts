@@ -17,7 +17,7 @@ import { loadBenchSettings } from './settings.js'
 // head's observations, the worker's reads and the progress reads are timed; no HTTP, so what is left is the
 // store's own path. Prints each step's p50/p99/max, in ms after the ack.
 const RATE = Number(process.env.BENCH_LIVE_RATE ?? 500)
-const settings = { ...attempt(loadBenchSettings), database: process.env.BENCH_DB_NAME || 'annalist_bench_trace' }
+const settings = { ...attempt(loadBenchSettings), database: process.env.BENCH_DATABASE_NAME || 'annalist_bench_trace' }
 
 interface Observation { start: number; end: number; last: number; fence: bigint; oldest: bigint }
 const observations: Observation[] = []

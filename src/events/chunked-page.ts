@@ -39,8 +39,8 @@ export class ChunkedPage<E, K = number, A = number> {
     private readonly bounds: ChunkedPageBounds,
   ) {
     this.#first = first
-    this.whole = this.#ends(first, first.events.length, first.bytes)
-    this.empty = first.events.length === 0
+    this.whole = this.#ends(first, first.count, first.bytes)
+    this.empty = first.count === 0
   }
 
   // The first read is made here, before anything is sent, so a failure is still a problem response.
@@ -55,7 +55,7 @@ export class ChunkedPage<E, K = number, A = number> {
     const { limit, maxBytes, chunkBytes } = this.bounds
     const chunk = this.#first ?? (await this.readChunk(this.#anchor, limit - this.#count, Math.min(chunkBytes, maxBytes - this.#bytes)))
     this.#first = undefined
-    this.#count += chunk.events.length
+    this.#count += chunk.count
     this.#bytes += chunk.bytes
     this.#following = chunk.following
     const last = chunk.events.at(-1)

@@ -1,3 +1,4 @@
+import type { EventJson } from './event-page-json.js'
 import type { StoredEventText } from './read-log-text.js'
 import type { StoredEvent } from './schemas.js'
 import type { Upcasters } from './upcasters.js'
@@ -31,4 +32,16 @@ export const eventJson = (event: StoredEventText, upcasters: Upcasters): string 
   const parsed = parseStoredText(event, parseExact)
   const upcast = upcasters.apply(parsed)
   return upcast === parsed ? eventJsonFromText(event) : stringifyExact(upcast)
+}
+
+// An event as JSON for a read, from the JSON the database made of it (event-page-json.ts): those bytes as they are,
+// or, for a special event, what eventJson gives. The spliced text parses to the stored event exactly as its columns
+// would (parseExact keeps every number), so the upcasters see the same event.
+export const eventJsonBytes = (event: EventJson, upcasters: Upcasters): Buffer | string => {
+  if (!event.special) return event.json
+  const text = event.json.toString('utf8')
+  const parsed = parseExact(text) as StoredEvent
+  const upcast = upcasters.covers(parsed.type) ? upcasters.apply(parsed) : parsed
+  if (upcast !== parsed) return stringifyExact(upcast)
+  return LINE_BREAK.test(text) ? JSON.stringify(JSON.parse(text)) : text
 }

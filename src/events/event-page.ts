@@ -58,6 +58,8 @@ export const eventPage = <E>(sql: Sql | Tx, columns: Fragment, where: Fragment, 
 
 export interface TakenPage<E, K = number> {
   events: E[]
+  // how many events `events` holds (an element may stand for several: event-runs.ts)
+  count: number
   // the key of the first matching row after the events (null: none) and its size
   following: K | null
   followingBytes: number | null
@@ -69,5 +71,5 @@ export interface TakenPage<E, K = number> {
 export const takePage = <E, K = number>(rows: readonly (E & PageColumns<K>)[]): TakenPage<E, K> => {
   const events = rows.map(({ following: _, followingBytes: __, pageBytes: ___, ...event }) => event as unknown as E)
   const last = rows.at(-1)
-  return { events, following: last?.following ?? null, followingBytes: last?.followingBytes ?? null, bytes: last?.pageBytes ?? 0 }
+  return { events, count: events.length, following: last?.following ?? null, followingBytes: last?.followingBytes ?? null, bytes: last?.pageBytes ?? 0 }
 }

@@ -113,5 +113,10 @@ export class Upcasters {
     return this.#steps.has(type)
   }
 
+  // The types whose events may change on read, for readers that leave the others to the database (event-runs.ts).
+  types(): string[] {
+    return [...this.#steps.keys()]
+  }
+
   applyAll = <T extends StoredEvent>(events: T[]): T[] => (this.#steps.size === 0 ? events : events.map(this.apply))
 }

@@ -4,7 +4,7 @@ import { Readable } from 'node:stream'
 // taken the last: a client that stops reading holds one piece, and the process holds nothing between pieces but
 // what `next` keeps (Readable.from reads one piece ahead, whatever its highWaterMark, and an async generator keeps
 // its locals while suspended). A piece that fails ends the body unfinished.
-export const pacedStream = (next: () => Promise<string | null>): Readable =>
+export const pacedStream = (next: () => Promise<string | Buffer | null>): Readable =>
   new Readable({
     highWaterMark: 0,
     read() {
