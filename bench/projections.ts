@@ -15,7 +15,8 @@ const EVENTS = Number(process.env.BENCH_PROJECTION_EVENTS ?? 200_000)
 const RATE = Number(process.env.BENCH_LIVE_RATE ?? 1000)
 const EVENTS_PER_STREAM = 10
 
-const settings = attempt(loadBenchSettings)
+// a database of its own, so other benchmarks running beside it are not dropped under it
+const settings = { ...attempt(loadBenchSettings), database: 'annalist_bench_projections' }
 const payload = attempt(() => loadPayload(settings.anchorsDir))
 const data = JSON.parse(payload.eventJson) as { data: unknown; metadata: unknown }
 

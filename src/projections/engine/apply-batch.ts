@@ -123,7 +123,8 @@ const applyEvents = async (session: DocumentSession, target: BatchTarget, raws: 
     }
     session.beginEvent()
     try {
-      await applyEvent(target.projector, session, event)
+      const pending = applyEvent(target.projector, session, event)
+      if (pending) await pending
       session.endEvent()
       applied++
     } catch (error) {
