@@ -48,6 +48,41 @@ export const readSourceEvents = async (
   return { events, readTo }
 }
 
+type ReadOptions = Parameters<typeof readSourceEvents>[4]
+
+// A worker's reads, each batch's successor read while the batch is applied: a catch-up then waits for the
+// database's read once, not once per batch in series with applying it. A batch read ahead is used only by
+// the read it anticipated (same source, checkpoint and options); it was bounded by the head of its time, which
+// the head now can only have passed, so it is a batch like any other, and nothing is skipped or read twice.
+// It costs at most one batch of memory more, and only while a worker is behind: a read that reaches the head reads
+// nothing ahead.
+export class SourceReader {
+  #ahead: { source: ProjectionSource; after: number; head: number; options: ReadOptions; batch: Promise<SourceBatch> } | undefined
+
+  constructor(private readonly sql: Sql) {}
+
+  async read(source: ProjectionSource, after: number, head: number, options: ReadOptions): Promise<SourceBatch> {
+    const ahead = this.#ahead
+    this.#ahead = undefined
+    const fresh = () => readSourceEvents(this.sql, source, after, head, options)
+    const batch = ahead && ahead.source === source && ahead.after === after && ahead.head <= head && sameOptions(ahead.options, options)
+      ? await ahead.batch.catch(fresh)
+      : await fresh()
+    if (batch.readTo < head) this.#readAhead(source, batch.readTo, head, options)
+    return batch
+  }
+
+  #readAhead(source: ProjectionSource, after: number, head: number, options: ReadOptions): void {
+    const batch = readSourceEvents(this.sql, source, after, head, options)
+    // a failed read ahead is read again when it is wanted
+    batch.catch(() => undefined)
+    this.#ahead = { source, after, head, options, batch }
+  }
+}
+
+const sameOptions = (a: ReadOptions, b: ReadOptions): boolean =>
+  a.limit === b.limit && a.maxBytes === b.maxBytes && a.exact === b.exact && a.tenant === b.tenant
+
 // Declarative handlers copy values into documents exactly (SPEC "Details"), so they get every number a double
 // cannot keep as a JsonNumber; code handlers get plain JS values.
 export const parseEvent = <T extends StoredEventText & { tenant: string }>(row: T, exact: boolean) =>

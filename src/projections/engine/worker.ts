@@ -2,7 +2,7 @@ import type { Sql } from '../../db/connect.js'
 import type { LogWatcher } from '../../subscriptions/log-watcher.js'
 import { sourceOf, type Projector } from './apply-event.js'
 import { applyBatch, inBatchLocks, LostCheckpoint, type BatchOutcome, type BatchTarget, type ProjectionFailure } from './apply-batch.js'
-import { readSourceEvents, type SourceBatch } from './source-events.js'
+import { SourceReader, type SourceBatch } from './source-events.js'
 import { isTransient, messageOf } from './transient-errors.js'
 import { advanceCheckpoint } from '../generations.js'
 import { advanceHold, heldTenants, holdTenant, readHolds, type TenantHold } from '../tenant-holds.js'
@@ -49,6 +49,7 @@ export class ProjectionWorker {
   // the checkpoint an empty batch last ran at (to let a caught-up tenant rejoin), so it runs once there
   #emptyAt = -1
   readonly #target: BatchTarget
+  readonly #reader: SourceReader
 
   constructor(
     private readonly deps: WorkerDeps,
@@ -58,6 +59,7 @@ export class ProjectionWorker {
     position: number,
   ) {
     this.#position = position
+    this.#reader = new SourceReader(deps.sql)
     this.#target = {
       projection: name,
       generation,
@@ -143,11 +145,11 @@ export class ProjectionWorker {
     const single = this.#retry?.key === key || this.#narrow?.key === key
     const options = { limit: single ? 1 : this.deps.batchSize, maxBytes: this.deps.maxBatchBytes, exact: this.projector.kind === 'declarative' }
     if (path.kind === 'main') {
-      const batch = await readSourceEvents(this.deps.sql, sourceOf(this.projector), this.#position, this.deps.logWatcher.head, options)
+      const batch = await this.#reader.read(sourceOf(this.projector), this.#position, this.deps.logWatcher.head, options)
       return this.#apply(this.#target, this.#position, batch)
     }
     const { tenant, position } = path.hold
-    const batch = await readSourceEvents(this.deps.sql, sourceOf(this.projector), position, this.#position, { ...options, tenant })
+    const batch = await this.#reader.read(sourceOf(this.projector), position, this.#position, { ...options, tenant })
     return this.#apply(this.#tenantTarget(tenant, this.#position), position, batch)
   }
 
