@@ -28,8 +28,37 @@ const isNumberStart = (code: number): boolean => code === MINUS || (code >= 48 &
 const isDelimiter = (code: number): boolean =>
   code === 44 || code === 93 || code === 125 || code === 32 || code === 10 || code === 13 || code === 9
 
+const isDigit = (code: number): boolean => code >= 48 && code <= 57
+const ZERO = 48
+const DOT = 46
+
+// Whether the number at [start, end) reads back as written (String(Number(text)) === text) without converting it,
+// for the forms that always do: an integer of at most 15 digits other than -0, and a decimal of at most 15 digits
+// in all, with no exponent, no trailing zero and at most five zeros after `0.`. Any decimal of at most 15
+// significant digits is the one 15-digit decimal of its double, so it is also the shortest that gives that double
+// back, which is what String() writes, in plain notation from 1e-6 up to 1e21. Undefined: convert to know.
+const plainlyExact = (text: string, start: number, end: number): boolean | undefined => {
+  let at = text.charCodeAt(start) === MINUS ? start + 1 : start
+  const integer = at
+  while (at < end && isDigit(text.charCodeAt(at))) at++
+  const integerDigits = at - integer
+  if (integerDigits === 0 || integerDigits > 15) return undefined
+  if (at === end) return integer > start && integerDigits === 1 && text.charCodeAt(integer) === ZERO ? undefined : true
+  if (text.charCodeAt(at) !== DOT) return undefined
+  const fraction = ++at
+  while (at < end && isDigit(text.charCodeAt(at))) at++
+  const fractionDigits = at - fraction
+  if (at !== end || fractionDigits === 0 || integerDigits + fractionDigits > 15 || text.charCodeAt(end - 1) === ZERO) return undefined
+  if (integerDigits === 1 && text.charCodeAt(integer) === ZERO) {
+    let zeros = 0
+    while (text.charCodeAt(fraction + zeros) === ZERO) zeros++
+    if (zeros > 5) return undefined
+  }
+  return true
+}
+
 // The spans of the numbers whose text String(Number(text)) would not give back; strings are skipped whole.
-const inexactNumbers = (text: string): [number, number][] => {
+export const inexactNumbers = (text: string): [number, number][] => {
   const spans: [number, number][] = []
   for (let at = 0; at < text.length; at++) {
     const code = text.charCodeAt(at)
@@ -46,8 +75,10 @@ const inexactNumbers = (text: string): [number, number][] => {
     } else if (isNumberStart(code)) {
       let end = at + 1
       while (end < text.length && !isDelimiter(text.charCodeAt(end))) end++
-      const number = text.slice(at, end)
-      if (String(Number(number)) !== number) spans.push([at, end])
+      if (plainlyExact(text, at, end) !== true) {
+        const number = text.slice(at, end)
+        if (String(Number(number)) !== number) spans.push([at, end])
+      }
       at = end - 1
     }
   }

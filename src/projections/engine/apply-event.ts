@@ -1,8 +1,8 @@
 import type { DocumentSession } from './document-session.js'
 import { applyDeclarative, documentIdOf } from './declarative.js'
 import { checkDocumentId } from './document-id.js'
-import type { DeclarativeDefinition } from '../definition-schema.js'
-import type { CodeProjection, ProjectionContext, ProjectionEvent, ProjectionSource } from '../types.js'
+import type { DeclarativeDefinition, DeclarativeHandler } from '../definition-schema.js'
+import type { CodeProjection, Document, ProjectionContext, ProjectionEvent, ProjectionSource } from '../types.js'
 
 // One engine, two kinds: both apply an event through the batch's document session.
 export type Projector =
@@ -42,20 +42,34 @@ export const documentKeyOf = (projector: Projector, event: ProjectionEvent): { t
   }
 }
 
-export const applyEvent = async (projector: Projector, session: DocumentSession, event: ProjectionEvent): Promise<void> => {
-  if (projector.kind === 'declarative') {
-    const handler = handles(projector, event.type) ? projector.definition.handlers[event.type] : undefined
-    const id = handler && documentIdOf(projector.definition, event)
-    if (!handler || id === undefined) return
-    const { document, version } = await session.get(event.tenant, id)
-    // a document (or its tombstone) carries the position of the last event applied to it: never apply one twice
-    if (version >= event.globalPosition) return
-    session.put(event.tenant, id, applyDeclarative(handler, event, document ?? {}), event.globalPosition)
-    return
-  }
+// Synchronous for a declarative event whose document the batch has loaded (the usual case), so a batch of them
+// costs no promise per event; a promise otherwise.
+export const applyEvent = (projector: Projector, session: DocumentSession, event: ProjectionEvent): Promise<void> | undefined => {
+  if (projector.kind === 'declarative') return applyDeclarativeEvent(projector.definition, session, event)
   const handler = handles(projector, event.type) ? projector.module.handlers[event.type] : undefined
-  if (typeof handler !== 'function') return
-  await handler(event, contextFor(session, event))
+  if (typeof handler !== 'function') return undefined
+  return Promise.resolve(handler(event, contextFor(session, event)))
+}
+
+const applyDeclarativeEvent = (definition: DeclarativeDefinition, session: DocumentSession, event: ProjectionEvent): Promise<void> | undefined => {
+  const handler = Object.hasOwn(definition.handlers, event.type) ? definition.handlers[event.type] : undefined
+  const id = handler && documentIdOf(definition, event)
+  if (!handler || id === undefined) return undefined
+  const loaded = session.loaded(event.tenant, id)
+  if (!loaded) return session.get(event.tenant, id).then((entry) => applyToDocument(handler, session, event, id, entry))
+  applyToDocument(handler, session, event, id, loaded)
+  return undefined
+}
+
+// a document (or its tombstone) carries the position of the last event applied to it: never apply one twice
+const applyToDocument = (
+  handler: DeclarativeHandler,
+  session: DocumentSession,
+  event: ProjectionEvent,
+  id: string,
+  { document, version }: { document: Document | null; version: number },
+): void => {
+  if (version < event.globalPosition) session.put(event.tenant, id, applyDeclarative(handler, event, document ?? {}), event.globalPosition)
 }
 
 // A code handler works on copies, both ways: what it changes counts once it stores it, and a throw

@@ -18,9 +18,11 @@ const keyOf = (tenant: string, id: string): string => `${tenant}\u0000${id}`
 // back without losing the events before it; a batch that is all or nothing (a backfill's) goes without.
 export class DocumentSession {
   #entries = new Map<string, Entry>()
-  #journal: Map<string, Entry | undefined> | undefined
-  // the documents the current event wrote
-  #written: Set<string> | undefined
+  // the current event's writes: the entry each key held before it (its journal, to undo the event) and, in
+  // #written, the keys; cleared, not reallocated, per event: a batch runs thousands of events
+  #journal = new Map<string, Entry | undefined>()
+  #written = new Set<string>()
+  #inEvent = false
 
   constructor(
     private readonly tx: Tx,
@@ -60,8 +62,12 @@ export class DocumentSession {
   // make each event cost the size of its document.
   async get(tenant: string, id: string): Promise<{ document: Document | null; version: number }> {
     await this.preload([{ tenant, id }])
-    const entry = this.#entries.get(keyOf(tenant, id))!
-    return { document: entry.document, version: entry.version }
+    return this.loaded(tenant, id)!
+  }
+
+  // get, without a promise, for a document already loaded (undefined otherwise)
+  loaded(tenant: string, id: string): { document: Document | null; version: number } | undefined {
+    return this.#entries.get(keyOf(tenant, id))
   }
 
   // A document that already carries this event's position (or a later one) has seen it: the write is
@@ -69,33 +75,32 @@ export class DocumentSession {
   put(tenant: string, id: string, document: Document | null, version: number): void {
     const key = keyOf(tenant, id)
     const current = this.#entries.get(key)
-    const ownWrite = this.#written?.has(key) ?? false
+    const ownWrite = this.#inEvent && this.#written.has(key)
     if (!ownWrite && current && current.version >= version) return
-    if (!ownWrite) {
-      this.#written?.add(key)
-      this.#journal?.set(key, current)
+    if (!ownWrite && this.#inEvent) {
+      this.#written.add(key)
+      if (this.undoable) this.#journal.set(key, current)
     }
     this.#entries.set(key, { tenant, id, document, version, dirty: true })
   }
 
   beginEvent(): void {
-    this.#written = new Set()
-    if (this.undoable) this.#journal = new Map()
+    this.#inEvent = true
   }
 
   endEvent(): void {
-    this.#written = undefined
-    this.#journal = undefined
+    this.#inEvent = false
+    if (this.#written.size > 0) this.#written.clear()
+    if (this.#journal.size > 0) this.#journal.clear()
   }
 
   undoEvent(): void {
     if (!this.undoable) throw new Error('this document session keeps no journal to undo an event with')
-    this.#written = undefined
-    for (const [key, entry] of this.#journal ?? []) {
+    for (const [key, entry] of this.#journal) {
       if (entry) this.#entries.set(key, entry)
       else this.#entries.delete(key)
     }
-    this.#journal = undefined
+    this.endEvent()
   }
 
   // A deletion is written as a tombstone (document null) at its position, never removed, so a later

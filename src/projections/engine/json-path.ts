@@ -8,59 +8,75 @@ export const isEventPath = (value: unknown): value is string => typeof value ===
 // The walks below read and write own properties only, so even a document key spelled so stays plain data.
 export const FORBIDDEN_SEGMENTS = ['__proto__', 'constructor', 'prototype']
 
-export const splitField = (field: string): string[] => field.split('.')
+// A field or an event path split once, when a definition's handler is first run (declarative.ts), not per event.
+export type Segments = readonly string[]
+
+export const splitField = (field: string): Segments => field.split('.')
+
+export const splitEventPath = (path: string): Segments => path.slice(2).split('.')
 
 const hasOwn = (value: unknown, key: string): boolean => typeof value === 'object' && value !== null && Object.hasOwn(value, key)
 
-// What puts a document back as it was before the ops of one event, newest first: a handler's ops change
-// the document in place (no copy per event), so a failing one must take back those that ran.
-export type Undo = (() => void)[]
+// What puts a document back as it was before the ops of one event, newest last, four slots a change (target, key,
+// whether it was there, the value before): a handler's ops change the document in place (no copy per event), so a
+// failing one must take back those that ran. Flat slots rather than a closure per op: ops run for every event.
+export type Undo = unknown[]
+
+const LENGTH = Symbol('array length')
 
 export const undoAll = (undo: Undo): void => {
-  for (let step = undo.pop(); step; step = undo.pop()) step()
+  for (let at = undo.length - 4; at >= 0; at -= 4) {
+    const target = undo[at] as Record<string, unknown>
+    const key = undo[at + 1] as string | typeof LENGTH
+    if (key === LENGTH) (target as unknown as unknown[]).length = undo[at + 3] as number
+    else if (undo[at + 2] === true) defineOwn(target, key, undo[at + 3])
+    else delete target[key]
+  }
+  undo.length = 0
 }
 
 const remember = (target: Record<string, unknown>, key: string, undo: Undo | undefined): void => {
   if (!undo) return
-  if (Object.hasOwn(target, key)) {
-    const before = target[key]
-    undo.push(() => defineOwn(target, key, before))
-  } else {
-    undo.push(() => delete target[key])
-  }
+  const had = Object.hasOwn(target, key)
+  undo.push(target, key, had, had ? target[key] : undefined)
 }
 
-// An own, plain data property, whatever the key: `__proto__` included, no setter reached.
+// An own, plain data property, whatever the key: `__proto__` included, no setter reached. Documents and the objects
+// in them are plain objects (JSON.parse, cloneExact, `{}`), whose prototype's only setter is `__proto__`, and their
+// own properties are plain data, so any other key is written by assignment with the same effect, and faster.
 export const defineOwn = (target: object, key: string, value: unknown, undo?: Undo): void => {
   remember(target as Record<string, unknown>, key, undo)
-  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true })
+  if (key === '__proto__') Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true })
+  else (target as Record<string, unknown>)[key] = value
+}
+
+export const pushOnto = (array: unknown[], value: unknown, undo: Undo): void => {
+  undo.push(array, LENGTH, true, array.length)
+  array.push(value)
 }
 
 export const MISSING = Symbol('missing')
 
-export const resolvePath = (root: unknown, path: string): unknown => {
+export const resolvePath = (root: unknown, path: Segments): unknown => {
   let current = root
-  for (const key of path.slice(2).split('.')) {
+  for (let at = 0; at < path.length; at++) {
+    const key = path[at]!
     if (!hasOwn(current, key)) return MISSING
     current = (current as Record<string, unknown>)[key]
   }
   return current
 }
 
-// A value from the definition: a `$.` path into the event, or a literal, copied so no document shares it
+// A value from the definition: a path into the event, or a literal, copied so no document shares it
 // (documents change in place: two fields holding one object would change together).
-export const valueOf = (event: unknown, value: unknown): unknown => {
-  const found = isEventPath(value) ? resolvePath(event, value) : value
+export const valueOf = (event: unknown, value: { path: Segments } | { literal: unknown }): unknown => {
+  const found = 'path' in value ? resolvePath(event, value.path) : value.literal
   return found === MISSING ? MISSING : cloneExact(found)
 }
 
-export const getField = (document: Document, field: string): unknown => {
-  let current: unknown = document
-  for (const key of splitField(field)) {
-    if (!hasOwn(current, key)) return undefined
-    current = (current as Record<string, unknown>)[key]
-  }
-  return current
+export const getField = (document: Document, field: Segments): unknown => {
+  const found = resolvePath(document, field)
+  return found === MISSING ? undefined : found
 }
 
 const isObject = (value: unknown): value is Record<string, unknown> =>
@@ -71,10 +87,11 @@ const ownObject = (parent: Record<string, unknown>, key: string): Record<string,
   return isObject(value) ? value : undefined
 }
 
-export const setField = (document: Document, field: string, value: unknown, undo?: Undo): void => {
-  const keys = splitField(field)
+export const setField = (document: Document, field: Segments, value: unknown, undo?: Undo): void => {
   let current: Record<string, unknown> = document
-  for (const key of keys.slice(0, -1)) {
+  const last = field.length - 1
+  for (let at = 0; at < last; at++) {
+    const key = field[at]!
     let next = ownObject(current, key)
     if (!next) {
       next = {}
@@ -82,18 +99,18 @@ export const setField = (document: Document, field: string, value: unknown, undo
     }
     current = next
   }
-  defineOwn(current, keys.at(-1)!, value, undo)
+  defineOwn(current, field[last]!, value, undo)
 }
 
-export const unsetField = (document: Document, field: string, undo?: Undo): void => {
-  const keys = splitField(field)
+export const unsetField = (document: Document, field: Segments, undo?: Undo): void => {
   let current: Record<string, unknown> | undefined = document
-  for (const key of keys.slice(0, -1)) {
-    current = ownObject(current, key)
+  const last = field.length - 1
+  for (let at = 0; at < last; at++) {
+    current = ownObject(current, field[at]!)
     if (!current) return
   }
-  const last = keys.at(-1)!
-  if (!Object.hasOwn(current, last)) return
-  remember(current, last, undo)
-  delete current[last]
+  const key = field[last]!
+  if (!Object.hasOwn(current, key)) return
+  remember(current, key, undo)
+  delete current[key]
 }

@@ -27,26 +27,79 @@ export const sourceConditions = (sql: Sql | Tx, { types, categories }: Projectio
 // only when the source names a `$` category. Bounded by the gap-safe head like every log read, and by
 // `limit` events and `maxBytes` of them (always one), so large events cost a worker bounded memory. With
 // `tenant`, that tenant's only (a held tenant's catch-up, docs/projection-failures.md).
-export const readSourceEvents = async (
-  sql: Sql,
-  source: ProjectionSource,
-  after: number,
-  head: number,
-  { limit, maxBytes, exact, tenant }: { limit: number; maxBytes: number; exact: boolean; tenant?: string },
-): Promise<SourceBatch> => {
-  if (head <= after) return { events: [], readTo: after }
-  const rows = await eventPage<StoredEventText & { tenant: string }>(
-    sql,
-    sql`tenant, ${eventTextColumns(sql)}`,
-    sql`global_position > ${after} and global_position <= ${head} ${sourceConditions(sql, source)} ${tenant === undefined ? sql`` : sql`and tenant = ${tenant}`}`,
-    { order: sql`global_position`, key: sql`global_position`, limit, maxBytes },
-  )
-  const page = takePage(rows)
-  const events = page.events.map((row) => parseEvent(row, exact))
-  // the next batch starts right after the last event when more follow; else every match up to head is here
-  const readTo = page.following !== null ? events.at(-1)!.globalPosition : head
-  return { events, readTo }
+export const readSourceEvents = async (sql: Sql, source: ProjectionSource, after: number, head: number, options: ReadOptions): Promise<SourceBatch> =>
+  parseBatch(await readSourceRows(sql, source, after, head, options), options.exact)
+
+interface ReadOptions {
+  limit: number
+  maxBytes: number
+  exact: boolean
+  tenant?: string
 }
+
+type SourceRow = StoredEventText & { tenant: string }
+
+// the rows of a batch as stored text, parsed when the batch is taken (parseBatch)
+interface SourceRows {
+  rows: SourceRow[]
+  readTo: number
+}
+
+const readSourceRows = async (sql: Sql, source: ProjectionSource, after: number, head: number, { limit, maxBytes, tenant }: ReadOptions): Promise<SourceRows> => {
+  if (head <= after) return { rows: [], readTo: after }
+  const page = takePage(
+    await eventPage<SourceRow>(
+      sql,
+      sql`tenant, ${eventTextColumns(sql)}`,
+      sql`global_position > ${after} and global_position <= ${head} ${sourceConditions(sql, source)} ${tenant === undefined ? sql`` : sql`and tenant = ${tenant}`}`,
+      { order: sql`global_position`, key: sql`global_position`, limit, maxBytes },
+    ),
+  )
+  // the next batch starts right after the last event when more follow; else every match up to head is here
+  return { rows: page.events, readTo: page.following !== null ? page.events.at(-1)!.globalPosition : head }
+}
+
+const parseBatch = ({ rows, readTo }: SourceRows, exact: boolean): SourceBatch => ({ events: rows.map((row) => parseEvent(row, exact)), readTo })
+
+// A worker's reads, each batch's successor read while the batch is applied: a catch-up then waits for the
+// database's read once, not once per batch in series with applying it. A batch read ahead is used only by
+// the read it anticipated (same source, checkpoint and options); it was bounded by the head of its time, which
+// the head now can only have passed, so it is a batch like any other, and nothing is skipped or read twice.
+// It costs at most one batch of stored text more, and only while a worker is behind: a read that reaches the head
+// reads nothing ahead. The text is parsed when the batch is taken, as a read of its own would be, so parsing it never
+// adds to what the event loop does at once while another batch is applied.
+export class SourceReader {
+  #ahead: { source: ProjectionSource; after: number; head: number; options: ReadOptions; rows: Promise<SourceRows> } | undefined
+
+  constructor(private readonly sql: Sql) {}
+
+  async read(source: ProjectionSource, after: number, head: number, options: ReadOptions): Promise<SourceBatch> {
+    const ahead = this.#ahead
+    this.#ahead = undefined
+    const fresh = () => readSourceRows(this.sql, source, after, head, options)
+    const anticipated = ahead && ahead.source === source && ahead.after === after && ahead.head <= head && sameOptions(ahead.options, options)
+    const rows = await (anticipated ? ahead.rows.catch(fresh) : fresh())
+    if (rows.readTo < head) this.#readAhead(source, rows.readTo, head, options)
+    return parseBatch(rows, options.exact)
+  }
+
+  // Starts reading the batch a read from `after` will want (the worker's next round), unless it is under way.
+  prepare(source: ProjectionSource, after: number, head: number, options: ReadOptions): void {
+    const ahead = this.#ahead
+    if (head <= after || (ahead && ahead.source === source && ahead.after === after && sameOptions(ahead.options, options))) return
+    this.#readAhead(source, after, head, options)
+  }
+
+  #readAhead(source: ProjectionSource, after: number, head: number, options: ReadOptions): void {
+    const rows = readSourceRows(this.sql, source, after, head, options)
+    // a failed read ahead is read again when it is wanted
+    rows.catch(() => undefined)
+    this.#ahead = { source, after, head, options, rows }
+  }
+}
+
+const sameOptions = (a: ReadOptions, b: ReadOptions): boolean =>
+  a.limit === b.limit && a.maxBytes === b.maxBytes && a.exact === b.exact && a.tenant === b.tenant
 
 // Declarative handlers copy values into documents exactly (SPEC "Details"), so they get every number a double
 // cannot keep as a JsonNumber; code handlers get plain JS values.

@@ -2,7 +2,7 @@ import type { Sql } from '../../db/connect.js'
 import type { LogWatcher } from '../../subscriptions/log-watcher.js'
 import { sourceOf, type Projector } from './apply-event.js'
 import { applyBatch, inBatchLocks, LostCheckpoint, type BatchOutcome, type BatchTarget, type ProjectionFailure } from './apply-batch.js'
-import { readSourceEvents, type SourceBatch } from './source-events.js'
+import { SourceReader, type SourceBatch } from './source-events.js'
 import { isTransient, messageOf } from './transient-errors.js'
 import { advanceCheckpoint } from '../generations.js'
 import { advanceHold, heldTenants, holdTenant, readHolds, type TenantHold } from '../tenant-holds.js'
@@ -51,6 +51,7 @@ export class ProjectionWorker {
   // the checkpoint an empty batch last ran at (to let a caught-up tenant rejoin), so it runs once there
   #emptyAt = -1
   readonly #target: BatchTarget
+  readonly #reader: SourceReader
 
   constructor(
     private readonly deps: WorkerDeps,
@@ -60,6 +61,7 @@ export class ProjectionWorker {
     position: number,
   ) {
     this.#position = position
+    this.#reader = new SourceReader(deps.sql)
     this.#target = {
       projection: name,
       generation,
@@ -101,14 +103,14 @@ export class ProjectionWorker {
     try {
       while (!this.#stopping) {
         this.#advanced = false
-        const prefetched = this.#prefetch()
+        this.#prepare()
         const path = await this.#nextPath()
         if (!path) {
           this.deps.caughtUp(this)
           if (!this.#advanced) await this.#sleep(this.deps.pollMs)
           continue
         }
-        const outcome = await this.#round(path, prefetched)
+        const outcome = await this.#round(path)
         // the batch's transaction owned an xid: observations made meanwhile waited for it to end
         this.deps.logWatcher.ended()
         await this.#settle(path, outcome)
@@ -149,29 +151,26 @@ export class ProjectionWorker {
   }
 
   // The projection's next batch, read while #nextPath reads the holds (one round trip less per batch at a steady
-  // rate), when no retry or narrowing is under way; used only if the round takes the main path from this position.
-  #prefetch(): Promise<SourceBatch | undefined> | undefined {
-    if (this.#retry || this.#narrow || this.#position >= this.deps.logWatcher.head) return undefined
-    const from = this.#position
-    const batch = readSourceEvents(this.deps.sql, sourceOf(this.projector), from, this.deps.logWatcher.head, this.#readOptions(false))
-    return batch.then((read) => (this.#position === from ? read : undefined), () => undefined)
+  // rate), when no retry or narrowing is under way; the reader hands it over only to the read it anticipated.
+  #prepare(): void {
+    if (this.#retry || this.#narrow) return
+    this.#reader.prepare(sourceOf(this.projector), this.#position, this.deps.logWatcher.head, this.#readOptions(false))
   }
 
   #readOptions(single: boolean) {
     return { limit: single ? 1 : this.deps.batchSize, maxBytes: this.deps.maxBatchBytes, exact: this.projector.kind === 'declarative' }
   }
 
-  async #round(path: Path, prefetched?: Promise<SourceBatch | undefined>): Promise<Outcome> {
+  async #round(path: Path): Promise<Outcome> {
     const key = keyOf(path)
     const single = this.#retry?.key === key || this.#narrow?.key === key
     const options = this.#readOptions(single)
     if (path.kind === 'main') {
-      const ready = single ? undefined : await prefetched
-      const batch = ready ?? (await readSourceEvents(this.deps.sql, sourceOf(this.projector), this.#position, this.deps.logWatcher.head, options))
+      const batch = await this.#reader.read(sourceOf(this.projector), this.#position, this.deps.logWatcher.head, options)
       return this.#apply(this.#target, this.#position, batch)
     }
     const { tenant, position } = path.hold
-    const batch = await readSourceEvents(this.deps.sql, sourceOf(this.projector), position, this.#position, { ...options, tenant })
+    const batch = await this.#reader.read(sourceOf(this.projector), position, this.#position, { ...options, tenant })
     return this.#apply(this.#tenantTarget(tenant, this.#position), position, batch)
   }
 
