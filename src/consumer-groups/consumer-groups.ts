@@ -1,0 +1,126 @@
+import { EventEmitter } from 'node:events'
+import type { Sql } from '../db/connect.js'
+import { eventJson } from '../events/event-json.js'
+import type { LogHead } from '../events/log-head.js'
+import { readEventsAt } from '../events/read-events-at.js'
+import type { Upcasters } from '../events/upcasters.js'
+import type { LogWatcher } from '../subscriptions/log-watcher.js'
+import { fillGroup } from './fill.js'
+import { getGroup, type GroupRow } from './groups.js'
+import { leaseEvents, type Delivery } from './lease.js'
+import { replayParked } from './parked.js'
+import { ackEvents, nackEvents } from './settle.js'
+import type { AckResult, NackBody, NackResult } from './schemas.js'
+
+// A waiting poll looks again at least this often: acks, nacks and replays made on another instance free streams
+// without a word to this one.
+const RECHECK_MS = 1000
+// another poll is filling the group: look again this soon for what it copies
+const FILL_RETRY_MS = 5
+
+export interface ConsumerGroupsOptions {
+  maxPageBytes: number
+}
+
+// The polls, acks and nacks of every consumer group in this process (SPEC "Consumer groups"). All state is in the
+// database; what is here only wakes waiting polls: the log watcher's `advance` (the one LISTEN per process) when
+// the log grows, and this process's own acks, nacks and replays, which may free a stream.
+export class ConsumerGroups {
+  readonly #changed = new EventEmitter<Record<string, []>>()
+
+  constructor(
+    private readonly sql: Sql,
+    private readonly logWatcher: LogWatcher,
+    private readonly logHead: LogHead,
+    private readonly upcasters: Upcasters,
+    private readonly options: ConsumerGroupsOptions,
+  ) {
+    this.#changed.setMaxListeners(0)
+  }
+
+  // `{"events":[…]}`: each event as every read returns it (upcast, exactly as stored) plus its delivery.
+  async poll(tenant: string, name: string, max: number, waitMs: number): Promise<string> {
+    const deadline = Date.now() + waitMs
+    let fresh = false
+    for (;;) {
+      const group = await getGroup(this.sql, tenant, name)
+      const { deliveries, busy } = await this.#attempt(group, max, this.logHead.safe)
+      if (deliveries.length > 0) return this.#json(tenant, deliveries)
+      // as GET /events: what was acknowledged before the poll arrived is seen by its first look
+      if (!fresh && !busy) {
+        fresh = true
+        if ((await this.logHead.catchUp()) > group.scanned) continue
+      }
+      if (Date.now() >= deadline) return '{"events":[]}'
+      await this.#wake(group, busy ? Date.now() + FILL_RETRY_MS : deadline)
+    }
+  }
+
+  async ack(tenant: string, name: string, eventIds: string[]): Promise<AckResult> {
+    const group = await getGroup(this.sql, tenant, name)
+    const result = await ackEvents(this.sql, group, eventIds)
+    if (result.acked > 0) this.#changed.emit(String(group.id))
+    return result
+  }
+
+  async nack(tenant: string, name: string, body: NackBody): Promise<NackResult> {
+    const group = await getGroup(this.sql, tenant, name)
+    const result = await nackEvents(this.sql, group, body)
+    if (result.nacked > 0) this.#changed.emit(String(group.id))
+    return result
+  }
+
+  async replay(tenant: string, name: string, eventIds: string[] | undefined): Promise<number> {
+    const group = await getGroup(this.sql, tenant, name)
+    const replayed = await replayParked(this.sql, group, eventIds)
+    if (replayed > 0) this.#changed.emit(String(group.id))
+    return replayed
+  }
+
+  // Lease what is free; when that is short of `max` and the log has more, copy the next events in and lease again.
+  async #attempt(group: GroupRow, max: number, head: number): Promise<{ deliveries: Delivery[]; busy: boolean }> {
+    const deliveries = await leaseEvents(this.sql, group, max, this.options.maxPageBytes)
+    if (deliveries.length === max || head <= group.scanned) return { deliveries, busy: false }
+    const filled = await fillGroup(this.sql, group, head)
+    if (filled === 'filled') this.#changed.emit(String(group.id))
+    if (filled !== 'filled') return { deliveries, busy: filled === 'busy' }
+    const more = await leaseEvents(this.sql, group, max - deliveries.length, this.options.maxPageBytes)
+    return { deliveries: [...deliveries, ...more], busy: false }
+  }
+
+  // Resolves on the first of: the log advanced, this process changed the group, the earliest lease or nack delay of
+  // the group ran out, RECHECK_MS, `until`.
+  async #wake(group: GroupRow, until: number): Promise<void> {
+    const due = await this.#nextDue(group.id)
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer)
+        this.logWatcher.off('advance', done)
+        this.#changed.off(String(group.id), done)
+        resolve()
+      }
+      const timer = setTimeout(done, Math.max(0, Math.min(until, due ?? Infinity, Date.now() + RECHECK_MS) - Date.now()))
+      this.logWatcher.on('advance', done)
+      this.#changed.on(String(group.id), done)
+    })
+  }
+
+  async #nextDue(groupId: number): Promise<number | undefined> {
+    const [row] = await this.sql<{ due: number | null }[]>`
+      select (extract(epoch from min(greatest(coalesce(leased_until, '-infinity'), ready_at))) * 1000)::float8 as due
+        from consumer_group_streams
+       where group_id = ${groupId} and next_position is not null`
+    return row?.due ?? undefined
+  }
+
+  async #json(tenant: string, deliveries: Delivery[]): Promise<string> {
+    const events = await readEventsAt(this.sql, tenant, deliveries.map((delivery) => delivery.globalPosition))
+    const byPosition = new Map(deliveries.map((delivery) => [delivery.globalPosition, delivery]))
+    const parts = events.map((event) => {
+      const { attempt, deadline } = byPosition.get(event.globalPosition)!
+      // the event's JSON as every read makes it, with `delivery` added as its last field
+      return `${eventJson(event, this.upcasters).slice(0, -1)},"delivery":{"attempt":${attempt},"deadline":"${deadline}"}}`
+    })
+    return `{"events":[${parts.join(',')}]}`
+  }
+}
