@@ -10,7 +10,7 @@ import { getGroup, type GroupRow } from './groups.js'
 import { leaseEvents, type Delivery } from './lease.js'
 import { replayParked } from './parked.js'
 import { ackEvents, nackEvents } from './settle.js'
-import type { AckResult, NackBody, NackResult } from './schemas.js'
+import type { AckResult, NackRequest, NackResult } from './schemas.js'
 
 // A waiting poll looks again at least this often: acks, nacks and replays made on another instance free streams
 // without a word to this one.
@@ -63,7 +63,7 @@ export class ConsumerGroups {
     return result
   }
 
-  async nack(tenant: string, name: string, body: NackBody): Promise<NackResult> {
+  async nack(tenant: string, name: string, body: NackRequest): Promise<NackResult> {
     const group = await getGroup(this.sql, tenant, name)
     const result = await nackEvents(this.sql, group, body)
     if (result.nacked > 0) this.#changed.emit(String(group.id))

@@ -2,9 +2,9 @@ import { Gauge, type Registry } from 'prom-client'
 import type { Sql } from '../db/connect.js'
 import type { LogHead } from '../events/log-head.js'
 import { groupStatus, listGroups } from './groups.js'
-import type { GroupStatus } from './schemas.js'
+import type { ConsumerGroupStatus } from './schemas.js'
 
-type Row = GroupStatus & { tenant: string }
+type Row = ConsumerGroupStatus & { tenant: string }
 
 // SPEC "Consumer groups": /metrics carries each group's lag, in-flight and parked counts, read when scraped.
 export const consumerGroupGauges = (registers: Registry[], sql: Sql, logHead: LogHead): void => {

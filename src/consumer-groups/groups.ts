@@ -1,6 +1,6 @@
 import type { Sql, Tx } from '../db/connect.js'
 import { Problem } from '../problems.js'
-import type { GroupDefinition, GroupSource, GroupStart, GroupStatus } from './schemas.js'
+import type { ConsumerGroupDefinition, ConsumerGroupSource, ConsumerGroupStart, ConsumerGroupStatus } from './schemas.js'
 
 const DEFAULT_ACK_TIMEOUT_MS = 30_000
 const DEFAULT_MAX_DELIVERIES = 5
@@ -10,8 +10,8 @@ export interface GroupRow {
   id: number
   tenant: string
   name: string
-  source: GroupSource
-  start: GroupStart
+  source: ConsumerGroupSource
+  start: ConsumerGroupStart
   ackTimeoutMs: number
   maxDeliveries: number
   scanned: number
@@ -44,15 +44,15 @@ export const listGroups = (sql: Sql, tenant?: string): Promise<GroupRow[]> => sq
   select ${groupColumns(sql)} from consumer_groups ${tenant === undefined ? sql`` : sql`where tenant = ${tenant}`} order by tenant, name`
 
 // Fields in one order, absent ones left out: two sources are the same when their JSON is.
-const normalSource = (source: GroupSource = {}): GroupSource => ({
+const normalSource = (source: ConsumerGroupSource = {}): ConsumerGroupSource => ({
   ...(source.types ? { types: source.types } : {}),
   ...(source.categories ? { categories: source.categories } : {}),
   ...(source.streamIdPrefix !== undefined ? { streamIdPrefix: source.streamIdPrefix } : {}),
 })
 
-const startPosition = (start: GroupStart, head: number): number => (start === 'beginning' ? 0 : start === 'end' ? head : start)
+const startPosition = (start: ConsumerGroupStart, head: number): number => (start === 'beginning' ? 0 : start === 'end' ? head : start)
 
-const insertGroup = async (tx: Tx, tenant: string, name: string, definition: GroupDefinition, head: number): Promise<boolean> => {
+const insertGroup = async (tx: Tx, tenant: string, name: string, definition: ConsumerGroupDefinition, head: number): Promise<boolean> => {
   const source = normalSource(definition.source)
   const start = definition.start ?? 'beginning'
   const inserted = await tx`
@@ -67,7 +67,7 @@ const insertGroup = async (tx: Tx, tenant: string, name: string, definition: Gro
 
 // PUT: `201` when the group is new, `200` when it exists; `source` and `start` are fixed at creation (a PUT naming other
 // ones is `409 conflict`); fields left out keep their values. `start: "end"` is the gap-safe head now.
-export const defineGroup = (sql: Sql, tenant: string, name: string, definition: GroupDefinition, head: number): Promise<boolean> =>
+export const defineGroup = (sql: Sql, tenant: string, name: string, definition: ConsumerGroupDefinition, head: number): Promise<boolean> =>
   sql.begin(async (tx) => {
     if (await insertGroup(tx, tenant, name, definition, head)) return true
     const [existing] = await tx<GroupRow[]>`select ${groupColumns(tx)} from consumer_groups where tenant = ${tenant} and name = ${name} for update`
@@ -102,7 +102,7 @@ interface Counts {
 
 // position: every matching event at or below it is acked or parked, that is below the first pending event of
 // every stream, and within what the group has scanned (SPEC "Consumer groups").
-export const groupStatus = async (sql: Sql, group: GroupRow, head: number): Promise<GroupStatus> => {
+export const groupStatus = async (sql: Sql, group: GroupRow, head: number): Promise<ConsumerGroupStatus> => {
   const [counts] = await sql<Counts[]>`
     select (select min(next_position) from consumer_group_streams where group_id = g.id and next_position is not null) as next,
            (select count(*)::int

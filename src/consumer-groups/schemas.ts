@@ -10,7 +10,7 @@ export const GroupParams = Type.Object({ name: GroupName })
 export const ParkedEventParams = Type.Object({ name: GroupName, eventId: Type.String({ format: 'uuid' }) })
 
 // Only a group's own tenant's events; system streams (`$…`) are never a group's source.
-export const GroupSource = Type.Object(
+export const ConsumerGroupSource = Type.Object(
   {
     types: Type.Optional(Type.Array(Type.String({ pattern: EVENT_TYPE_PATTERN }), { minItems: 1, maxItems: 100 })),
     categories: Type.Optional(Type.Array(Type.String({ pattern: CATEGORY_PATTERN.replace('^\\$?', '^') }), { minItems: 1, maxItems: 100 })),
@@ -18,26 +18,26 @@ export const GroupSource = Type.Object(
   },
   { additionalProperties: false },
 )
-export type GroupSource = Static<typeof GroupSource>
+export type ConsumerGroupSource = Static<typeof ConsumerGroupSource>
 
-export const GroupStart = Type.Union([Type.Literal('beginning'), Type.Literal('end'), Position])
-export type GroupStart = Static<typeof GroupStart>
+export const ConsumerGroupStart = Type.Union([Type.Literal('beginning'), Type.Literal('end'), Position])
+export type ConsumerGroupStart = Static<typeof ConsumerGroupStart>
 
-export const GroupDefinition = Type.Object(
+export const ConsumerGroupDefinition = Type.Object(
   {
-    source: Type.Optional(GroupSource),
-    start: Type.Optional(GroupStart),
+    source: Type.Optional(ConsumerGroupSource),
+    start: Type.Optional(ConsumerGroupStart),
     ackTimeoutMs: Type.Optional(Type.Integer({ minimum: 1000, maximum: 600000 })),
     maxDeliveries: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
   },
   { additionalProperties: false },
 )
-export type GroupDefinition = Static<typeof GroupDefinition>
+export type ConsumerGroupDefinition = Static<typeof ConsumerGroupDefinition>
 
-export const GroupStatus = Type.Object({
+export const ConsumerGroupStatus = Type.Object({
   name: Type.String(),
-  source: GroupSource,
-  start: GroupStart,
+  source: ConsumerGroupSource,
+  start: ConsumerGroupStart,
   ackTimeoutMs: Type.Integer(),
   maxDeliveries: Type.Integer(),
   position: Type.Integer(),
@@ -49,10 +49,10 @@ export const GroupStatus = Type.Object({
   acked: Type.Integer(),
   createdAt: Type.String({ format: 'date-time' }),
 })
-export type GroupStatus = Static<typeof GroupStatus>
+export type ConsumerGroupStatus = Static<typeof ConsumerGroupStatus>
 
-export const GroupList = Type.Object({ groups: Type.Array(GroupStatus) })
-export type GroupList = Static<typeof GroupList>
+export const ConsumerGroupList = Type.Object({ groups: Type.Array(ConsumerGroupStatus) })
+export type ConsumerGroupList = Static<typeof ConsumerGroupList>
 
 export const PollQuery = Type.Object({
   max: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
@@ -66,11 +66,11 @@ export type PollResult = Static<typeof PollResult>
 
 const EventIds = Type.Array(Type.String({ format: 'uuid' }), { minItems: 1, maxItems: 1000 })
 
-export const AckBody = Type.Object({ eventIds: EventIds }, { additionalProperties: false })
+export const AckRequest = Type.Object({ eventIds: EventIds }, { additionalProperties: false })
 export const AckResult = Type.Object({ acked: Type.Integer(), ignored: Type.Integer() })
 export type AckResult = Static<typeof AckResult>
 
-export const NackBody = Type.Object(
+export const NackRequest = Type.Object(
   {
     eventIds: EventIds,
     retryAfterMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 3600000 })),
@@ -78,7 +78,7 @@ export const NackBody = Type.Object(
   },
   { additionalProperties: false },
 )
-export type NackBody = Static<typeof NackBody>
+export type NackRequest = Static<typeof NackRequest>
 export const NackResult = Type.Object({ nacked: Type.Integer(), ignored: Type.Integer() })
 export type NackResult = Static<typeof NackResult>
 
@@ -89,7 +89,7 @@ export const ParkedEvent = Type.Object({
   lastError: Type.Union([Type.String(), Type.Null()]),
   parkedAt: Type.String({ format: 'date-time' }),
 })
-export const ParkedPage = Type.Object({ events: Type.Array(ParkedEvent), next: Type.Union([Type.Integer(), Type.Null()]) })
+export const ParkedEventPage = Type.Object({ events: Type.Array(ParkedEvent), next: Type.Union([Type.Integer(), Type.Null()]) })
 
-export const ReplayBody = Type.Object({ eventIds: Type.Optional(EventIds) }, { additionalProperties: false })
+export const ReplayRequest = Type.Object({ eventIds: Type.Optional(EventIds) }, { additionalProperties: false })
 export const ReplayResult = Type.Object({ replayed: Type.Integer() })

@@ -1,6 +1,6 @@
 import type { Sql, Tx } from '../db/connect.js'
 import type { GroupRow } from './groups.js'
-import type { AckResult, NackBody, NackResult } from './schemas.js'
+import type { AckResult, NackRequest, NackResult } from './schemas.js'
 
 // What an ack, a nack or a parking did to one stream of a group.
 export interface StreamChange {
@@ -98,7 +98,7 @@ export const ackEvents = (sql: Sql, group: GroupRow, eventIds: string[]): Promis
 
 // SPEC: nacked events go out again after retryAfterMs, or are parked once delivered maxDeliveries times. The
 // stream's lease keeps only the events before the first one nacked: the later ones go out again after it, in order.
-export const nackEvents = (sql: Sql, group: GroupRow, body: NackBody): Promise<NackResult> =>
+export const nackEvents = (sql: Sql, group: GroupRow, body: NackRequest): Promise<NackResult> =>
   sql.begin(async (tx) => {
     const ids = [...new Set(body.eventIds)]
     await lockStreams(tx, group.id, ids)
