@@ -15,25 +15,22 @@ interface Candidate {
   eventBytes: number
 }
 
-// Streams whose first pending event may go out now: not leased (or the lease expired), past a nack's delay. Locked
-// with `skip locked`, so pollers take different streams and none waits on another: a stream is leased as a whole,
-// which is what keeps each stream's events in order (SPEC "Consumer groups": order).
-const freeStreams = (tx: Tx, groupId: number, max: number) => tx<{ streamId: string }[]>`
-  select stream_id as "streamId"
-    from consumer_group_streams
-   where group_id = ${groupId}
-     and next_position is not null
-     and (leased_until is null or leased_until <= clock_timestamp())
-     and ready_at <= clock_timestamp()
-   order by next_position
-   limit ${max}
-     for update skip locked`
-
-// The first pending events of those streams, oldest stream first, each stream's in order: a poll takes runs of
-// consecutive events of a stream.
-const candidates = (tx: Tx, groupId: number, streamIds: string[], max: number) => tx<Candidate[]>`
+// The first pending events of the streams that may go out now (not leased or the lease expired, past a nack's
+// delay), oldest stream first and each stream's in order: a poll takes runs of consecutive events of a stream. Read
+// without locks; the streams are locked afterwards, only those a poll takes. Streams come in next_position order
+// from the index, so the sort stops as soon as `max` events are found (an incremental sort over per-stream runs).
+const candidates = (tx: Tx, groupId: number, max: number) => tx<Candidate[]>`
   select c.stream_id as "streamId", c.global_position as "globalPosition", c.attempts, c.event_bytes as "eventBytes"
-    from unnest(${streamIds}::text[]) with ordinality as s(stream_id, rank)
+    from (
+      select stream_id, next_position
+        from consumer_group_streams
+       where group_id = ${groupId}
+         and next_position is not null
+         and (leased_until is null or leased_until <= clock_timestamp())
+         and ready_at <= clock_timestamp()
+       order by next_position
+       limit ${max}
+    ) as s
    cross join lateral (
      select stream_id, global_position, attempts, event_bytes
        from consumer_group_events e
@@ -41,8 +38,26 @@ const candidates = (tx: Tx, groupId: number, streamIds: string[], max: number) =
       order by global_position
       limit ${max}
    ) as c
-   order by s.rank, c.global_position
+   order by s.next_position, c.global_position
    limit ${max}`
+
+// The streams of the candidates, locked with `skip locked` and only if still as read: free, and with the same first
+// pending event (so no event of theirs was acked or handed out meanwhile). Pollers thus take different streams and
+// none waits on another: a stream is leased as a whole, which is what keeps its events in order (SPEC "Consumer
+// groups": order), and no row is locked by every poll.
+const lockStreams = async (tx: Tx, groupId: number, rows: Candidate[]): Promise<Set<string>> => {
+  const heads = new Map<string, number>()
+  for (const row of rows) if (!heads.has(row.streamId)) heads.set(row.streamId, row.globalPosition)
+  const locked = await tx<{ streamId: string }[]>`
+    select s.stream_id as "streamId"
+      from unnest(${[...heads.keys()]}::text[], ${[...heads.values()]}::bigint[]) as h(stream_id, next_position)
+      join consumer_group_streams s on s.group_id = ${groupId} and s.stream_id = h.stream_id
+     where s.next_position = h.next_position
+       and (s.leased_until is null or s.leased_until <= clock_timestamp())
+       and s.ready_at <= clock_timestamp()
+       for update of s skip locked`
+  return new Set(locked.map((row) => row.streamId))
+}
 
 // At most `maxBytes` of events (MAX_PAGE_BYTES), always one.
 const withinBytes = (rows: Candidate[], maxBytes: number): Candidate[] => {
@@ -66,21 +81,23 @@ const parkExhausted = async (tx: Tx, group: GroupRow, rows: Candidate[]): Promis
   return true
 }
 
+// Only events still pending are handed out: the candidates were read before their streams were locked, and an
+// event acked out of order in a lease that then expired is no longer pending although its stream's first one is.
 const grant = async (tx: Tx, group: GroupRow, taken: Candidate[]): Promise<Delivery[]> => {
-  const firstOf = new Map<string, number>()
-  const lastOf = new Map<string, number>()
-  const counts = new Map<string, number>()
-  for (const row of taken) {
-    if (!firstOf.has(row.streamId)) firstOf.set(row.streamId, row.globalPosition)
-    lastOf.set(row.streamId, row.globalPosition)
-    counts.set(row.streamId, (counts.get(row.streamId) ?? 0) + 1)
-  }
-  const attempts = await tx<{ globalPosition: number; attempts: number }[]>`
+  const granted = await tx<{ streamId: string; globalPosition: number; attempts: number }[]>`
     update consumer_group_events
        set attempts = attempts + 1
      where group_id = ${group.id}
        and global_position = any(${taken.map((row) => row.globalPosition)}::bigint[])
-    returning global_position as "globalPosition", attempts`
+       and state = 'pending'
+    returning stream_id as "streamId", global_position as "globalPosition", attempts`
+  granted.sort((a, b) => a.globalPosition - b.globalPosition)
+  const runs = new Map<string, { from: number; to: number; count: number }>()
+  for (const row of granted) {
+    const run = runs.get(row.streamId)
+    if (run) Object.assign(run, { to: row.globalPosition, count: run.count + 1 })
+    else runs.set(row.streamId, { from: row.globalPosition, to: row.globalPosition, count: 1 })
+  }
   const [lease] = await tx<{ deadline: string }[]>`
     with leased as (
       update consumer_group_streams s
@@ -88,27 +105,31 @@ const grant = async (tx: Tx, group: GroupRow, taken: Candidate[]): Promise<Deliv
              leased_from = l.leased_from,
              leased_to = l.leased_to,
              delivered = s.delivered + l.count
-        from unnest(${[...lastOf.keys()]}::text[], ${[...firstOf.values()]}::bigint[], ${[...lastOf.values()]}::bigint[], ${[...counts.values()]}::int[])
+        from unnest(${[...runs.keys()]}::text[], ${[...runs.values()].map((run) => run.from)}::bigint[],
+                    ${[...runs.values()].map((run) => run.to)}::bigint[], ${[...runs.values()].map((run) => run.count)}::int[])
           as l(stream_id, leased_from, leased_to, count)
        where s.group_id = ${group.id} and s.stream_id = l.stream_id
       returning s.leased_until
     )
     select min(leased_until) as deadline from leased`
-  const attemptOf = new Map(attempts.map((row) => [row.globalPosition, row.attempts]))
-  return taken.map((row) => ({ globalPosition: row.globalPosition, attempt: attemptOf.get(row.globalPosition)!, deadline: lease!.deadline }))
+  return granted.map((row) => ({ globalPosition: row.globalPosition, attempt: row.attempts, deadline: lease!.deadline }))
 }
 
 // Leases up to `max` events (at most `maxBytes` of them) to one poll, in one transaction: attempts and the lease
 // are in the database before any event leaves, so a crash can only hand them out again, never lose them.
 export const leaseEvents = async (sql: Sql, group: GroupRow, max: number, maxBytes: number): Promise<Delivery[]> => {
-  for (;;) {
+  // a round finds nothing to lock when other polls took every stream it read: read again, a few times
+  for (let round = 0; round < 5; round++) {
     const leased = await sql.begin(async (tx) => {
-      const streams = await freeStreams(tx, group.id, max)
-      if (streams.length === 0) return []
-      const rows = await candidates(tx, group.id, streams.map((row) => row.streamId), max)
+      const read = await candidates(tx, group.id, max)
+      if (read.length === 0) return []
+      const locked = await lockStreams(tx, group.id, read)
+      const rows = read.filter((row) => locked.has(row.streamId))
+      if (rows.length === 0) return undefined
       if (await parkExhausted(tx, group, rows)) return undefined
-      return rows.length === 0 ? [] : grant(tx, group, withinBytes(rows, maxBytes))
+      return grant(tx, group, withinBytes(rows, maxBytes))
     })
     if (leased !== undefined) return leased
   }
+  return []
 }
