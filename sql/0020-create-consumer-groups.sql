@@ -74,3 +74,99 @@ create index consumer_group_events_pending_idx
 create index consumer_group_events_parked_idx
   on consumer_group_events (group_id, global_position)
   where state = 'parked';
+
+-- After events of these streams changed state (acked, nacked, parked): each stream's first pending event is found
+-- again, its lease ends once no pending event is left in it (a nack cuts it short at p_cuts), and acked events
+-- behind the new first pending one are deleted (compaction: they can never be handed out again, and the position
+-- only needs each stream's first pending event). The caller holds the stream rows' locks; each statement here
+-- reads afresh, so events a fill committed meanwhile are seen.
+create function consumer_group_settle(
+  p_group_id bigint,
+  p_streams text[],
+  p_acked int[],
+  p_cuts bigint[],
+  p_delays int[]
+) returns void
+language plpgsql
+as $$
+begin
+  with changed as (
+    select *
+      from unnest(p_streams, p_acked, p_cuts, p_delays) as c(stream_id, acked, cut, delay_ms)
+  ), next as (
+    select c.*,
+           (select min(e.global_position)
+              from consumer_group_events e
+             where e.group_id = p_group_id and e.stream_id = c.stream_id and e.state = 'pending') as next_position,
+           exists (select
+                     from consumer_group_events e
+                     join consumer_group_streams s on s.group_id = e.group_id and s.stream_id = e.stream_id
+                    where e.group_id = p_group_id and e.stream_id = c.stream_id and e.state = 'pending'
+                      and e.global_position between s.leased_from and least(s.leased_to, c.cut)) as still_leased
+      from changed c
+  ), compacted as (
+    delete from consumer_group_events e
+     using next n
+     where e.group_id = p_group_id
+       and e.stream_id = n.stream_id
+       and e.state = 'acked'
+       and (n.next_position is null or e.global_position < n.next_position)
+  )
+  update consumer_group_streams s
+     set next_position = n.next_position,
+         acked = s.acked + n.acked,
+         leased_until = case when n.still_leased then s.leased_until end,
+         leased_from = case when n.still_leased then s.leased_from end,
+         leased_to = case when n.still_leased then least(s.leased_to, n.cut) end,
+         ready_at = case when n.delay_ms is null then s.ready_at else clock_timestamp() + n.delay_ms * interval '1 millisecond' end
+    from next n
+   where s.group_id = p_group_id
+     and s.stream_id = n.stream_id;
+end;
+$$;
+
+-- SPEC "Consumer groups": acks the events among p_event_ids that are leased now (pending, inside their stream's
+-- unexpired lease) and answers how many; an acked event is never handed out again. One call, one round trip: the
+-- stream rows are locked first, in stream order (the order fills use too, so the two never deadlock), then the
+-- events are marked and the streams settled, each statement reading afresh.
+create function consumer_group_ack(
+  p_group_id bigint,
+  p_event_ids uuid[]
+) returns int
+language plpgsql
+as $$
+declare
+  v_streams text[];
+  v_counts int[];
+  v_acked int;
+begin
+  perform count(*)
+     from (select stream_id
+             from consumer_group_streams
+            where group_id = p_group_id
+              and stream_id in (select stream_id from consumer_group_events where group_id = p_group_id and event_id = any(p_event_ids))
+            order by stream_id
+              for update) as locked;
+  with acked as (
+    update consumer_group_events e
+       set state = 'acked'
+      from consumer_group_streams s
+     where e.group_id = p_group_id
+       and e.event_id = any(p_event_ids)
+       and s.group_id = e.group_id
+       and s.stream_id = e.stream_id
+       and e.state = 'pending'
+       and s.leased_until > clock_timestamp()
+       and e.global_position between s.leased_from and s.leased_to
+    returning e.stream_id
+  )
+  select coalesce(array_agg(stream_id), '{}'), coalesce(array_agg(count), '{}'), coalesce(sum(count), 0)
+    into v_streams, v_counts, v_acked
+    from (select stream_id, count(*)::int as count from acked group by stream_id) as per_stream;
+  if v_acked > 0 then
+    perform consumer_group_settle(p_group_id, v_streams, v_counts, array_fill(null::bigint, array[cardinality(v_streams)]),
+                                  array_fill(null::int, array[cardinality(v_streams)]));
+  end if;
+  return v_acked;
+end;
+$$;

@@ -8,128 +8,133 @@ export interface Delivery {
   deadline: string
 }
 
-interface Candidate {
-  streamId: string
+interface LeaseRow {
+  kind: 'granted' | 'exhausted' | 'read'
   globalPosition: number
-  attempts: number
-  eventBytes: number
+  streamId: string
+  attempt: number
+  deadline: string
 }
 
-// The first pending events of the streams that may go out now (not leased or the lease expired, past a nack's
-// delay), oldest stream first and each stream's in order: a poll takes runs of consecutive events of a stream. Read
-// without locks; the streams are locked afterwards, only those a poll takes. Streams come in next_position order
-// from the index, so the sort stops as soon as `max` events are found (an incremental sort over per-stream runs).
-const candidates = (tx: Tx, groupId: number, max: number) => tx<Candidate[]>`
-  select c.stream_id as "streamId", c.global_position as "globalPosition", c.attempts, c.event_bytes as "eventBytes"
-    from (
-      select stream_id, next_position
-        from consumer_group_streams
-       where group_id = ${groupId}
-         and next_position is not null
-         and (leased_until is null or leased_until <= clock_timestamp())
-         and ready_at <= clock_timestamp()
-       order by next_position
-       limit ${max}
-    ) as s
-   cross join lateral (
-     select stream_id, global_position, attempts, event_bytes
-       from consumer_group_events e
-      where e.group_id = ${groupId} and e.stream_id = s.stream_id and e.state = 'pending'
-      order by global_position
-      limit ${max}
-   ) as c
-   order by s.next_position, c.global_position
-   limit ${max}`
-
-// The streams of the candidates, locked with `skip locked` and only if still as read: free, and with the same first
-// pending event (so no event of theirs was acked or handed out meanwhile). Pollers thus take different streams and
-// none waits on another: a stream is leased as a whole, which is what keeps its events in order (SPEC "Consumer
-// groups": order), and no row is locked by every poll.
-const lockStreams = async (tx: Tx, groupId: number, rows: Candidate[]): Promise<Set<string>> => {
-  const heads = new Map<string, number>()
-  for (const row of rows) if (!heads.has(row.streamId)) heads.set(row.streamId, row.globalPosition)
-  const locked = await tx<{ streamId: string }[]>`
-    select s.stream_id as "streamId"
-      from unnest(${[...heads.keys()]}::text[], ${[...heads.values()]}::bigint[]) as h(stream_id, next_position)
-      join consumer_group_streams s on s.group_id = ${groupId} and s.stream_id = h.stream_id
-     where s.next_position = h.next_position
-       and (s.leased_until is null or s.leased_until <= clock_timestamp())
-       and s.ready_at <= clock_timestamp()
-       for update of s skip locked`
-  return new Set(locked.map((row) => row.streamId))
-}
-
-// At most `maxBytes` of events (MAX_PAGE_BYTES), always one.
-const withinBytes = (rows: Candidate[], maxBytes: number): Candidate[] => {
-  let bytes = 0
-  return rows.filter((row, index) => (bytes += row.eventBytes) <= maxBytes || index === 0)
-}
+// One statement, one round trip, no transaction held open between polls:
+// - `read`: the streams that may go out now (not leased or the lease expired, past a nack's delay), oldest first,
+//   locked with `skip locked` as they are read, and the first pending events of each, in order, at most `max` in
+//   all: a poll takes runs of consecutive events of a stream. Streams come in next_position order from the index and
+//   the sort over per-stream runs is incremental, so the read (and the locking) stops once `max` events are found.
+//   Pollers take different streams and none waits on another; no row is locked by every poll. A stream is leased as
+//   a whole, which is what keeps its events in order (SPEC "Consumer groups": order).
+// - `ready`: streams whose first event read is their first pending one now (a stream locked after a change that
+//   committed since this statement's snapshot may have newer events; it is left for the next poll).
+// - `granted`: attempts + 1 on the events still pending (an update re-checks a row another transaction changed),
+//   within MAX_PAGE_BYTES (always one); `leased`: each stream's run and deadline.
+// A stream whose first event has had maxDeliveries deliveries is left out and reported `exhausted`, to be parked.
+const leaseStatement = (sql: Sql, group: GroupRow, max: number, maxBytes: number) => sql<LeaseRow[]>`
+  with read as (
+    select c.stream_id, c.global_position, c.attempts, c.event_bytes, s.next_position as head
+      from (
+        select stream_id, next_position
+          from consumer_group_streams
+         where group_id = ${group.id}
+           and next_position is not null
+           and (leased_until is null or leased_until <= clock_timestamp())
+           and ready_at <= clock_timestamp()
+         order by next_position
+         limit ${max}
+           for update skip locked
+      ) as s
+     cross join lateral (
+       select stream_id, global_position, attempts, event_bytes
+         from consumer_group_events e
+        where e.group_id = ${group.id} and e.stream_id = s.stream_id and e.state = 'pending' and e.global_position >= s.next_position
+        order by global_position
+        limit ${max}
+     ) as c
+     order by s.next_position, c.global_position
+     limit ${max}
+  ), ready as (
+    select stream_id
+      from read
+     group by stream_id, head
+    having min(global_position) = head
+  ), exhausted as (
+    select r.stream_id, r.global_position, r.attempts
+      from read r
+      join ready using (stream_id)
+     where r.global_position = r.head
+       and r.attempts >= ${group.maxDeliveries}
+  ), taken as (
+    select r.global_position,
+           row_number() over (order by r.head, r.global_position) as n,
+           sum(r.event_bytes) over (order by r.head, r.global_position) as bytes
+      from read r
+      join ready using (stream_id)
+     where r.stream_id not in (select stream_id from exhausted)
+  ), granted as (
+    update consumer_group_events e
+       set attempts = e.attempts + 1
+      from taken t
+     where e.group_id = ${group.id}
+       and e.global_position = t.global_position
+       and e.state = 'pending'
+       and (t.n = 1 or t.bytes <= ${maxBytes})
+    returning e.stream_id, e.global_position, e.attempts
+  ), leased as (
+    update consumer_group_streams s
+       set leased_until = statement_timestamp() + ${group.ackTimeoutMs} * interval '1 millisecond',
+           leased_from = r.leased_from,
+           leased_to = r.leased_to,
+           delivered = s.delivered + r.count
+      from (select stream_id, min(global_position) as leased_from, max(global_position) as leased_to, count(*)::int as count
+              from granted
+             group by stream_id) as r
+     where s.group_id = ${group.id}
+       and s.stream_id = r.stream_id
+    returning s.stream_id, s.leased_until
+  )
+  select 'granted' as kind, g.global_position as "globalPosition", g.stream_id as "streamId", g.attempts as attempt, l.leased_until as deadline
+    from granted g
+    join leased l using (stream_id)
+   union all
+  select 'exhausted', global_position, stream_id, attempts, null
+    from exhausted
+   union all
+  select 'read', null, null, null, null
+   where exists (select from read)`
 
 // SPEC: after maxDeliveries deliveries without an ack an event is parked and stops blocking its stream. A nack parks
-// it at once; an event whose last lease expired is parked here, when its stream would hand it out again.
-const parkExhausted = async (tx: Tx, group: GroupRow, rows: Candidate[]): Promise<boolean> => {
-  const heads = new Map<string, Candidate>()
-  for (const row of rows) if (!heads.has(row.streamId)) heads.set(row.streamId, row)
-  const exhausted = [...heads.values()].filter((row) => row.attempts >= group.maxDeliveries)
-  if (exhausted.length === 0) return false
-  await tx`
-    update consumer_group_events
-       set state = 'parked', parked_at = now(), last_error = coalesce(last_error, 'the lease expired')
-     where group_id = ${group.id}
-       and global_position = any(${exhausted.map((row) => row.globalPosition)}::bigint[])`
-  await settleStreams(tx, group.id, exhausted.map((row) => ({ streamId: row.streamId, acked: 0 })))
-  return true
-}
+// it at once; an event whose last lease expired is parked here, once the lease statement found it at the head of its
+// stream, if its stream is still as it was then.
+const parkExhausted = (sql: Sql, group: GroupRow, rows: LeaseRow[]): Promise<void> =>
+  sql.begin(async (tx: Tx) => {
+    const parked = await tx<{ streamId: string }[]>`
+      update consumer_group_events e
+         set state = 'parked', parked_at = now(), last_error = coalesce(e.last_error, 'the lease expired')
+        from (select stream_id
+                from consumer_group_streams
+               where group_id = ${group.id}
+                 and stream_id = any(${rows.map((row) => row.streamId)}::text[])
+                 and (leased_until is null or leased_until <= clock_timestamp())
+               order by stream_id
+                 for update skip locked) as s
+       where e.group_id = ${group.id}
+         and e.stream_id = s.stream_id
+         and e.global_position = any(${rows.map((row) => row.globalPosition)}::bigint[])
+         and e.state = 'pending'
+         and e.attempts >= ${group.maxDeliveries}
+      returning e.stream_id as "streamId"`
+    await settleStreams(tx, group.id, parked.map((row) => ({ streamId: row.streamId, acked: 0 })))
+  })
 
-// Only events still pending are handed out: the candidates were read before their streams were locked, and an
-// event acked out of order in a lease that then expired is no longer pending although its stream's first one is.
-const grant = async (tx: Tx, group: GroupRow, taken: Candidate[]): Promise<Delivery[]> => {
-  const granted = await tx<{ streamId: string; globalPosition: number; attempts: number }[]>`
-    update consumer_group_events
-       set attempts = attempts + 1
-     where group_id = ${group.id}
-       and global_position = any(${taken.map((row) => row.globalPosition)}::bigint[])
-       and state = 'pending'
-    returning stream_id as "streamId", global_position as "globalPosition", attempts`
-  granted.sort((a, b) => a.globalPosition - b.globalPosition)
-  const runs = new Map<string, { from: number; to: number; count: number }>()
-  for (const row of granted) {
-    const run = runs.get(row.streamId)
-    if (run) Object.assign(run, { to: row.globalPosition, count: run.count + 1 })
-    else runs.set(row.streamId, { from: row.globalPosition, to: row.globalPosition, count: 1 })
-  }
-  const [lease] = await tx<{ deadline: string }[]>`
-    with leased as (
-      update consumer_group_streams s
-         set leased_until = statement_timestamp() + ${group.ackTimeoutMs} * interval '1 millisecond',
-             leased_from = l.leased_from,
-             leased_to = l.leased_to,
-             delivered = s.delivered + l.count
-        from unnest(${[...runs.keys()]}::text[], ${[...runs.values()].map((run) => run.from)}::bigint[],
-                    ${[...runs.values()].map((run) => run.to)}::bigint[], ${[...runs.values()].map((run) => run.count)}::int[])
-          as l(stream_id, leased_from, leased_to, count)
-       where s.group_id = ${group.id} and s.stream_id = l.stream_id
-      returning s.leased_until
-    )
-    select min(leased_until) as deadline from leased`
-  return granted.map((row) => ({ globalPosition: row.globalPosition, attempt: row.attempts, deadline: lease!.deadline }))
-}
-
-// Leases up to `max` events (at most `maxBytes` of them) to one poll, in one transaction: attempts and the lease
-// are in the database before any event leaves, so a crash can only hand them out again, never lose them.
+// Leases up to `max` events (at most `maxBytes` of them) to one poll: attempts and the lease are in the database
+// before any event leaves, so a crash can only hand them out again, never lose them.
 export const leaseEvents = async (sql: Sql, group: GroupRow, max: number, maxBytes: number): Promise<Delivery[]> => {
-  // a round finds nothing to lock when other polls took every stream it read: read again, a few times
+  // a round may find every stream it read taken by other polls, or first events to park: look again, a few times
   for (let round = 0; round < 5; round++) {
-    const leased = await sql.begin(async (tx) => {
-      const read = await candidates(tx, group.id, max)
-      if (read.length === 0) return []
-      const locked = await lockStreams(tx, group.id, read)
-      const rows = read.filter((row) => locked.has(row.streamId))
-      if (rows.length === 0) return undefined
-      if (await parkExhausted(tx, group, rows)) return undefined
-      return grant(tx, group, withinBytes(rows, maxBytes))
-    })
-    if (leased !== undefined) return leased
+    const rows = await leaseStatement(sql, group, max, maxBytes)
+    const granted = rows.filter((row) => row.kind === 'granted').sort((a, b) => a.globalPosition - b.globalPosition)
+    const exhausted = rows.filter((row) => row.kind === 'exhausted')
+    if (exhausted.length > 0) await parkExhausted(sql, group, exhausted)
+    if (granted.length > 0 || !rows.some((row) => row.kind === 'read')) return granted.map(({ globalPosition, attempt, deadline }) => ({ globalPosition, attempt, deadline }))
   }
   return []
 }
