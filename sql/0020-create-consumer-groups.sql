@@ -126,32 +126,39 @@ end;
 $$;
 
 -- SPEC "Consumer groups": acks the events among p_event_ids that are leased now (pending, inside their stream's
--- unexpired lease) and answers how many; an acked event is never handed out again. One call, one round trip: the
--- stream rows are locked first, in stream order (the order fills use too, so the two never deadlock), then the
--- events are marked and the streams settled, each statement reading afresh.
+-- unexpired lease) and answers how many, or null when the tenant has no such group; an acked event is never handed
+-- out again. One call, one round trip (the ack is every consumer's hot path): the stream rows are locked first, in
+-- stream order (the order fills use too, so the two never deadlock), then the events are marked and the streams
+-- settled, each statement reading afresh.
 create function consumer_group_ack(
-  p_group_id bigint,
+  p_tenant text,
+  p_name text,
   p_event_ids uuid[]
 ) returns int
 language plpgsql
 as $$
 declare
+  v_group_id bigint;
   v_streams text[];
   v_counts int[];
   v_acked int;
 begin
+  select id into v_group_id from consumer_groups where tenant = p_tenant and name = p_name;
+  if v_group_id is null then
+    return null;
+  end if;
   perform count(*)
      from (select stream_id
              from consumer_group_streams
-            where group_id = p_group_id
-              and stream_id in (select stream_id from consumer_group_events where group_id = p_group_id and event_id = any(p_event_ids))
+            where group_id = v_group_id
+              and stream_id in (select stream_id from consumer_group_events where group_id = v_group_id and event_id = any(p_event_ids))
             order by stream_id
               for update) as locked;
   with acked as (
     update consumer_group_events e
        set state = 'acked'
       from consumer_group_streams s
-     where e.group_id = p_group_id
+     where e.group_id = v_group_id
        and e.event_id = any(p_event_ids)
        and s.group_id = e.group_id
        and s.stream_id = e.stream_id
@@ -164,7 +171,7 @@ begin
     into v_streams, v_counts, v_acked
     from (select stream_id, count(*)::int as count from acked group by stream_id) as per_stream;
   if v_acked > 0 then
-    perform consumer_group_settle(p_group_id, v_streams, v_counts, array_fill(null::bigint, array[cardinality(v_streams)]),
+    perform consumer_group_settle(v_group_id, v_streams, v_counts, array_fill(null::bigint, array[cardinality(v_streams)]),
                                   array_fill(null::int, array[cardinality(v_streams)]));
   end if;
   return v_acked;

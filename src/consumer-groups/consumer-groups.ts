@@ -18,6 +18,9 @@ const RECHECK_MS = 1000
 // another poll is filling the group: look again this soon for what it copies
 const FILL_RETRY_MS = 5
 
+// the name of a group's wake-ups in this process
+const keyOf = (group: { tenant: string; name: string }): string => `${group.tenant}/${group.name}`
+
 export interface ConsumerGroupsOptions {
   maxPageBytes: number
 }
@@ -57,23 +60,22 @@ export class ConsumerGroups {
   }
 
   async ack(tenant: string, name: string, eventIds: string[]): Promise<AckResult> {
-    const group = await getGroup(this.sql, tenant, name)
-    const result = await ackEvents(this.sql, group, eventIds)
-    if (result.acked > 0) this.#changed.emit(String(group.id))
+    const result = await ackEvents(this.sql, tenant, name, eventIds)
+    if (result.acked > 0) this.#changed.emit(keyOf({ tenant, name }))
     return result
   }
 
   async nack(tenant: string, name: string, body: NackRequest): Promise<NackResult> {
     const group = await getGroup(this.sql, tenant, name)
     const result = await nackEvents(this.sql, group, body)
-    if (result.nacked > 0) this.#changed.emit(String(group.id))
+    if (result.nacked > 0) this.#changed.emit(keyOf({ tenant, name }))
     return result
   }
 
   async replay(tenant: string, name: string, eventIds: string[] | undefined): Promise<number> {
     const group = await getGroup(this.sql, tenant, name)
     const replayed = await replayParked(this.sql, group, eventIds)
-    if (replayed > 0) this.#changed.emit(String(group.id))
+    if (replayed > 0) this.#changed.emit(keyOf({ tenant, name }))
     return replayed
   }
 
@@ -82,7 +84,7 @@ export class ConsumerGroups {
     const deliveries = await leaseEvents(this.sql, group, max, this.options.maxPageBytes)
     if (deliveries.length === max || head <= group.scanned) return { deliveries, busy: false }
     const filled = await fillGroup(this.sql, group, head)
-    if (filled === 'filled') this.#changed.emit(String(group.id))
+    if (filled === 'filled') this.#changed.emit(keyOf(group))
     if (filled !== 'filled') return { deliveries, busy: filled === 'busy' }
     const more = await leaseEvents(this.sql, group, max - deliveries.length, this.options.maxPageBytes)
     return { deliveries: [...deliveries, ...more], busy: false }
@@ -96,12 +98,12 @@ export class ConsumerGroups {
       const done = (): void => {
         clearTimeout(timer)
         this.logWatcher.off('advance', done)
-        this.#changed.off(String(group.id), done)
+        this.#changed.off(keyOf(group), done)
         resolve()
       }
       const timer = setTimeout(done, Math.max(0, Math.min(until, due ?? Infinity, Date.now() + RECHECK_MS) - Date.now()))
       this.logWatcher.on('advance', done)
-      this.#changed.on(String(group.id), done)
+      this.#changed.on(keyOf(group), done)
     })
   }
 

@@ -1,5 +1,5 @@
 import type { Sql, Tx } from '../db/connect.js'
-import type { GroupRow } from './groups.js'
+import { groupNotFound, type GroupRow } from './groups.js'
 import type { AckResult, NackRequest, NackResult } from './schemas.js'
 
 // What an ack, a nack or a parking did to one stream of a group.
@@ -50,11 +50,12 @@ const countBy = <T>(rows: readonly T[], key: (row: T) => string): Map<string, T[
 }
 
 // SPEC: an acked event is never handed out again; ids not currently leased are ignored (counted). One call
-// (sql/0020 consumer_group_ack): the ack is the hot path of every consumer.
-export const ackEvents = async (sql: Sql, group: GroupRow, eventIds: string[]): Promise<AckResult> => {
+// (sql/0020 consumer_group_ack), the group found by name in it: the ack is every consumer's hot path.
+export const ackEvents = async (sql: Sql, tenant: string, name: string, eventIds: string[]): Promise<AckResult> => {
   const ids = [...new Set(eventIds)]
-  const [row] = await sql<{ acked: number }[]>`select consumer_group_ack(${group.id}::bigint, ${ids}::uuid[]) as acked`
-  return { acked: row!.acked, ignored: ids.length - row!.acked }
+  const [row] = await sql<{ acked: number | null }[]>`select consumer_group_ack(${tenant}, ${name}, ${ids}::uuid[]) as acked`
+  if (row?.acked === null || row?.acked === undefined) throw groupNotFound(name)
+  return { acked: row.acked, ignored: ids.length - row.acked }
 }
 
 // SPEC: nacked events go out again after retryAfterMs, or are parked once delivered maxDeliveries times. The
