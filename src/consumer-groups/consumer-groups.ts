@@ -21,6 +21,12 @@ const FILL_RETRY_MS = 5
 // the name of a group's wake-ups in this process
 const keyOf = (group: { tenant: string; name: string }): string => `${group.tenant}/${group.name}`
 
+// what a poll had seen when it last looked: the gap-safe head and the group's changes in this process
+interface Seen {
+  head: number
+  changes: number
+}
+
 export interface ConsumerGroupsOptions {
   maxPageBytes: number
 }
@@ -30,6 +36,8 @@ export interface ConsumerGroupsOptions {
 // the log grows, and this process's own acks, nacks and replays, which may free a stream.
 export class ConsumerGroups {
   readonly #changed = new EventEmitter<Record<string, []>>()
+  // per group: how many changes this process made, so a poll knows whether one came while it looked
+  readonly #changes = new Map<string, number>()
 
   constructor(
     private readonly sql: Sql,
@@ -47,7 +55,8 @@ export class ConsumerGroups {
     let fresh = false
     for (;;) {
       const group = await getGroup(this.sql, tenant, name)
-      const { deliveries, busy } = await this.#attempt(group, max, this.logHead.safe)
+      const seen: Seen = { head: this.logHead.safe, changes: this.#changes.get(keyOf(group)) ?? 0 }
+      const { deliveries, busy } = await this.#attempt(group, max, seen.head)
       if (deliveries.length > 0) return this.#json(tenant, deliveries)
       // as GET /events: what was acknowledged before the poll arrived is seen by its first look
       if (!fresh && !busy) {
@@ -55,27 +64,27 @@ export class ConsumerGroups {
         if ((await this.logHead.catchUp()) > group.scanned) continue
       }
       if (Date.now() >= deadline) return '{"events":[]}'
-      await this.#wake(group, busy ? Date.now() + FILL_RETRY_MS : deadline)
+      await this.#wake(group, seen, busy ? Date.now() + FILL_RETRY_MS : deadline)
     }
   }
 
   async ack(tenant: string, name: string, eventIds: string[]): Promise<AckResult> {
     const result = await ackEvents(this.sql, tenant, name, eventIds)
-    if (result.acked > 0) this.#changed.emit(keyOf({ tenant, name }))
+    if (result.acked > 0) this.#changedGroup(keyOf({ tenant, name }))
     return result
   }
 
   async nack(tenant: string, name: string, body: NackRequest): Promise<NackResult> {
     const group = await getGroup(this.sql, tenant, name)
     const result = await nackEvents(this.sql, group, body)
-    if (result.nacked > 0) this.#changed.emit(keyOf({ tenant, name }))
+    if (result.nacked > 0) this.#changedGroup(keyOf({ tenant, name }))
     return result
   }
 
   async replay(tenant: string, name: string, eventIds: string[] | undefined): Promise<number> {
     const group = await getGroup(this.sql, tenant, name)
     const replayed = await replayParked(this.sql, group, eventIds)
-    if (replayed > 0) this.#changed.emit(keyOf({ tenant, name }))
+    if (replayed > 0) this.#changedGroup(keyOf({ tenant, name }))
     return replayed
   }
 
@@ -84,27 +93,38 @@ export class ConsumerGroups {
     const deliveries = await leaseEvents(this.sql, group, max, this.options.maxPageBytes)
     if (deliveries.length === max || head <= group.scanned) return { deliveries, busy: false }
     const filled = await fillGroup(this.sql, group, head)
-    if (filled === 'filled') this.#changed.emit(keyOf(group))
+    if (filled === 'filled') this.#changedGroup(keyOf(group))
     if (filled !== 'filled') return { deliveries, busy: filled === 'busy' }
     const more = await leaseEvents(this.sql, group, max - deliveries.length, this.options.maxPageBytes)
     return { deliveries: [...deliveries, ...more], busy: false }
   }
 
   // Resolves on the first of: the log advanced, this process changed the group, the earliest lease or nack delay of
-  // the group ran out, RECHECK_MS, `until`.
-  async #wake(group: GroupRow, until: number): Promise<void> {
-    const due = await this.#nextDue(group.id)
-    await new Promise<void>((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer)
-        this.logWatcher.off('advance', done)
-        this.#changed.off(keyOf(group), done)
-        resolve()
-      }
-      const timer = setTimeout(done, Math.max(0, Math.min(until, due ?? Infinity, Date.now() + RECHECK_MS) - Date.now()))
-      this.logWatcher.on('advance', done)
-      this.#changed.on(keyOf(group), done)
-    })
+  // the group ran out, RECHECK_MS, `until`; at once when either of the first two happened since `seen`, while the
+  // last attempt was under way (listening starts before the look at the due time, so nothing slips between).
+  async #wake(group: GroupRow, seen: Seen, until: number): Promise<void> {
+    let done = (): void => undefined
+    const woken = new Promise<void>((resolve) => (done = resolve))
+    const key = keyOf(group)
+    this.logWatcher.on('advance', done)
+    this.#changed.on(key, done)
+    let timer: NodeJS.Timeout | undefined
+    try {
+      if (this.logHead.safe > seen.head || (this.#changes.get(key) ?? 0) !== seen.changes) return
+      const due = await this.#nextDue(group.id)
+      timer = setTimeout(done, Math.max(0, Math.min(until, due ?? Infinity, Date.now() + RECHECK_MS) - Date.now()))
+      await woken
+    } finally {
+      clearTimeout(timer)
+      this.logWatcher.off('advance', done)
+      this.#changed.off(key, done)
+    }
+  }
+
+  // This process changed the group (ack, nack, replay, fill): waiting polls look again.
+  #changedGroup(key: string): void {
+    this.#changes.set(key, (this.#changes.get(key) ?? 0) + 1)
+    this.#changed.emit(key)
   }
 
   async #nextDue(groupId: number): Promise<number | undefined> {
