@@ -19,8 +19,9 @@ interface LeaseRow {
 // One statement, one round trip, no transaction held open between polls:
 // - `read`: the streams that may go out now (not leased or the lease expired, past a nack's delay), oldest first,
 //   locked with `skip locked` as they are read, and the first pending events of each, in order, at most `max` in
-//   all: a poll takes runs of consecutive events of a stream. Streams come in next_position order from the index and
-//   the sort over per-stream runs is incremental, so the read (and the locking) stops once `max` events are found.
+//   all: a poll takes runs of consecutive events of a stream. A lateral join runs its subquery once per stream, in
+//   the streams' order, so each stream's rows come together and in order, and the limit stops the read (and the
+//   locking) as soon as `max` events are found: a cut can only shorten the last stream's run, never leave a hole.
 //   Pollers take different streams and none waits on another; no row is locked by every poll. A stream is leased as
 //   a whole, which is what keeps its events in order (SPEC "Consumer groups": order).
 // - `ready`: streams whose first event read is their first pending one now (a stream locked after a change that
@@ -49,7 +50,6 @@ const leaseStatement = (sql: Sql, group: GroupRow, max: number, maxBytes: number
         order by global_position
         limit ${max}
      ) as c
-     order by s.next_position, c.global_position
      limit ${max}
   ), ready as (
     select stream_id
