@@ -49,12 +49,17 @@ const seed = async (server: BenchServer): Promise<void> => {
   await sql.end({ timeout: 5 })
 }
 
+// every poll answered, and those with no event (after waitMs, or cut short by the end of a point)
+const polls = { total: 0, empty: 0 }
+
 // Pollers that poll (max 100), then ack the whole batch in one request, until `stop`; `onBatch` sees each batch.
 const runPollers = (pool: Pool, group: string, count: number, onBatch: (events: Delivered[], at: number) => void) => {
   let stop = false
   const one = async (): Promise<void> => {
     while (!stop) {
       const { events } = await call<{ events: Delivered[] }>(pool, 'POST', `/consumer-groups/${group}/poll?max=100&waitMs=1000`)
+      polls.total++
+      if (events.length === 0) polls.empty++
       if (events.length === 0) continue
       onBatch(events, performance.now())
       await call(pool, 'POST', `/consumer-groups/${group}/ack`, { eventIds: events.map((event) => event.eventId) })
@@ -81,11 +86,12 @@ const throughput = async (server: BenchServer, pool: Pool, pollers: number): Pro
   const group = `throughput-${pollers}`
   await call(pool, 'PUT', `/consumer-groups/${group}`, { start: 'beginning' })
   let acked = 0
+  Object.assign(polls, { total: 0, empty: 0 })
   const stop = runPollers(pool, group, pollers, (events) => void (acked += events.length))
   const { perSecond, cpu } = await measure(server, () => acked)
   await stop()
   const exhausted = acked >= EVENTS
-  say(`  ${String(pollers).padStart(2)} poller(s)  ${num(perSecond)} events/s${exhausted ? ' (the group ran out of events: raise BENCH_CONSUMER_EVENTS)' : ''}`)
+  say(`  ${String(pollers).padStart(2)} poller(s)  ${num(perSecond)} events/s, ${num(acked / Math.max(1, polls.total - polls.empty), 1)} events per poll, ${polls.empty} of ${polls.total} polls empty${exhausted ? ' (the group ran out of events: raise BENCH_CONSUMER_EVENTS)' : ''}`)
   say(`    ${cpu}`)
   return perSecond
 }

@@ -67,9 +67,10 @@ create table consumer_group_events (
 create index consumer_group_events_event_id_idx
   on consumer_group_events (group_id, event_id);
 
-create index consumer_group_events_pending_idx
-  on consumer_group_events (group_id, stream_id, global_position)
-  where state = 'pending';
+-- a stream's first pending events (leases), and its acked rows to compact; not partial, so an ack (a change of
+-- state) can be a HOT update and the compaction finds acked rows without walking the group
+create index consumer_group_events_stream_idx
+  on consumer_group_events (group_id, stream_id, global_position);
 
 create index consumer_group_events_parked_idx
   on consumer_group_events (group_id, global_position)

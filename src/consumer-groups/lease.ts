@@ -29,8 +29,9 @@ interface LeaseRow {
 // - `granted`: attempts + 1 on the events still pending (an update re-checks a row another transaction changed),
 //   within MAX_PAGE_BYTES (always one); `leased`: each stream's run and deadline.
 // A stream whose first event has had maxDeliveries deliveries is left out and reported `exhausted`, to be parked.
-const leaseStatement = (sql: Sql, group: GroupRow, max: number, maxBytes: number) => sql<LeaseRow[]>`
-  with read as (
+// The first half of the lease statement below, `read` … `taken`: what a poll may take.
+const chosen = (sql: Sql, group: GroupRow, max: number) => sql`
+  read as (
     select c.stream_id, c.global_position, c.attempts, c.event_bytes, s.next_position as head
       from (
         select stream_id, next_position
@@ -68,8 +69,11 @@ const leaseStatement = (sql: Sql, group: GroupRow, max: number, maxBytes: number
            sum(r.event_bytes) over (order by r.head, r.global_position) as bytes
       from read r
       join ready using (stream_id)
-     where r.stream_id not in (select stream_id from exhausted)
-  ), granted as (
+     where r.stream_id not in (select stream_id from exhausted))`
+
+const leaseStatement = (sql: Sql, group: GroupRow, max: number, maxBytes: number) => sql<LeaseRow[]>`
+  with ${chosen(sql, group, max)},
+  granted as (
     update consumer_group_events e
        set attempts = e.attempts + 1
       from taken t
