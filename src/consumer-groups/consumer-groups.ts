@@ -1,4 +1,3 @@
-import { EventEmitter } from 'node:events'
 import type { Sql } from '../db/connect.js'
 import { eventJson } from '../events/event-json.js'
 import type { LogHead } from '../events/log-head.js'
@@ -35,7 +34,8 @@ export interface ConsumerGroupsOptions {
 // database; what is here only wakes waiting polls: the log watcher's `advance` (the one LISTEN per process) when
 // the log grows, and this process's own acks, nacks and replays, which may free a stream.
 export class ConsumerGroups {
-  readonly #changed = new EventEmitter<Record<string, []>>()
+  // per group, the polls waiting in this process, in arrival order
+  readonly #waiting = new Map<string, (() => void)[]>()
   // per group: how many changes this process made, so a poll knows whether one came while it looked
   readonly #changes = new Map<string, number>()
 
@@ -45,9 +45,7 @@ export class ConsumerGroups {
     private readonly logHead: LogHead,
     private readonly upcasters: Upcasters,
     private readonly options: ConsumerGroupsOptions,
-  ) {
-    this.#changed.setMaxListeners(0)
-  }
+  ) {}
 
   // `{"events":[…]}`: each event as every read returns it (upcast, exactly as stored) plus its delivery.
   async poll(tenant: string, name: string, max: number, waitMs: number): Promise<string> {
@@ -57,6 +55,8 @@ export class ConsumerGroups {
       const group = await getGroup(this.sql, tenant, name)
       const seen: Seen = { head: this.logHead.safe, changes: this.#changes.get(keyOf(group)) ?? 0 }
       const { deliveries, busy } = await this.#attempt(group, max, seen.head)
+      // more may be free (another stream, or past this poll's max or MAX_PAGE_BYTES): the next waiting poll looks
+      if (deliveries.length > 0) this.#wakeOne(keyOf(group))
       if (deliveries.length > 0) return this.#json(tenant, deliveries)
       // as GET /events: what was acknowledged before the poll arrived is seen by its first look
       if (!fresh && !busy) {
@@ -99,15 +99,15 @@ export class ConsumerGroups {
     return { deliveries: [...deliveries, ...more], busy: false }
   }
 
-  // Resolves on the first of: the log advanced, this process changed the group, the earliest lease or nack delay of
-  // the group ran out, RECHECK_MS, `until`; at once when either of the first two happened since `seen`, while the
-  // last attempt was under way (listening starts before the look at the due time, so nothing slips between).
+  // Resolves on the first of: the log advanced or this process changed the group (either wakes the group's first
+  // waiting poll only, see #wakeOne), the earliest lease or nack delay of the group ran out, RECHECK_MS, `until`; at
+  // once when the head moved or the group changed since `seen`, while the last attempt was under way (the poll is
+  // queued before it looks at the due time, so nothing slips between).
   async #wake(group: GroupRow, seen: Seen, until: number): Promise<void> {
     let done = (): void => undefined
     const woken = new Promise<void>((resolve) => (done = resolve))
     const key = keyOf(group)
-    this.logWatcher.on('advance', done)
-    this.#changed.on(key, done)
+    this.#queue(key, done)
     let timer: NodeJS.Timeout | undefined
     try {
       if (this.logHead.safe > seen.head || (this.#changes.get(key) ?? 0) !== seen.changes) return
@@ -116,15 +116,39 @@ export class ConsumerGroups {
       await woken
     } finally {
       clearTimeout(timer)
-      this.logWatcher.off('advance', done)
-      this.#changed.off(key, done)
+      this.#unqueue(key, done)
     }
   }
 
-  // This process changed the group (ack, nack, replay, fill): waiting polls look again.
+  #queue(key: string, waiter: () => void): void {
+    if (this.#waiting.size === 0) this.logWatcher.on('advance', this.#advanced)
+    this.#waiting.set(key, [...(this.#waiting.get(key) ?? []), waiter])
+  }
+
+  #unqueue(key: string, waiter: () => void): void {
+    const rest = (this.#waiting.get(key) ?? []).filter((queued) => queued !== waiter)
+    if (rest.length > 0) this.#waiting.set(key, rest)
+    else this.#waiting.delete(key)
+    if (this.#waiting.size === 0) this.logWatcher.off('advance', this.#advanced)
+  }
+
+  // One waiting poll per group looks again, not all of them: it takes whatever is free, up to its max, and passes
+  // the wake-up on when it got events (there may be more). Waking every poll on every append would have them
+  // all race for the same few events, each costing queries (a thundering herd).
+  #wakeOne(key: string): void {
+    const first = this.#waiting.get(key)?.[0]
+    if (first) this.#unqueue(key, first)
+    first?.()
+  }
+
+  readonly #advanced = (): void => {
+    for (const key of [...this.#waiting.keys()]) this.#wakeOne(key)
+  }
+
+  // This process changed the group (ack, nack, replay, fill): a waiting poll looks again.
   #changedGroup(key: string): void {
     this.#changes.set(key, (this.#changes.get(key) ?? 0) + 1)
-    this.#changed.emit(key)
+    this.#wakeOne(key)
   }
 
   async #nextDue(groupId: number): Promise<number | undefined> {
