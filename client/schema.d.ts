@@ -1354,6 +1354,296 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/consumer-groups": {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
+                 * @example default
+                 */
+                "X-Tenant-Id"?: components["parameters"]["TenantId"];
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
+                "X-Request-Id"?: components["parameters"]["RequestId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** List the tenant's consumer groups with their status */
+        get: operations["listConsumerGroups"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/consumer-groups/{name}": {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
+                 * @example default
+                 */
+                "X-Tenant-Id"?: components["parameters"]["TenantId"];
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
+                "X-Request-Id"?: components["parameters"]["RequestId"];
+            };
+            path: {
+                /**
+                 * @description The consumer group's name (as projection names).
+                 * @example billing
+                 */
+                name: components["parameters"]["ConsumerGroupName"];
+            };
+            cookie?: never;
+        };
+        /**
+         * A consumer group's definition and status
+         * @description `position` is the highest global position at and below which every matching event is acked or parked; `lag`
+         *     is `head - position`, with `head` the gap-safe head of the global log as `/events` reports it. `inFlight`
+         *     counts events leased now, `parked` events parked after `maxDeliveries`, `delivered` every hand-out (a
+         *     redelivery counts again) and `acked` the events acked. A replayed parked event holds `position` again until it is acked.
+         */
+        get: operations["getConsumerGroup"];
+        /**
+         * Create a consumer group or change its settings
+         * @description Admin keys only. `201` for a new group, `200` for an existing one. `source` (which of the tenant's events:
+         *     `types`, `categories`, a `streamIdPrefix`; all of them when absent) and `start` (`beginning`, the default;
+         *     `end`, the gap-safe head now; or a global position P: the events after P) are fixed at creation: a PUT naming
+         *     other ones is `409 conflict`. Fields left out keep their values; `ackTimeoutMs` and `maxDeliveries` may change
+         *     at any time and apply to the next leases.
+         */
+        put: operations["putConsumerGroup"];
+        post?: never;
+        /**
+         * Delete a consumer group with its leases, attempts and parked events
+         * @description Admin keys only.
+         */
+        delete: operations["deleteConsumerGroup"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/consumer-groups/{name}/poll": {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
+                 * @example default
+                 */
+                "X-Tenant-Id"?: components["parameters"]["TenantId"];
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
+                "X-Request-Id"?: components["parameters"]["RequestId"];
+            };
+            path: {
+                /**
+                 * @description The consumer group's name (as projection names).
+                 * @example billing
+                 */
+                name: components["parameters"]["ConsumerGroupName"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Lease the next events of a group
+         * @description Write keys. Answers as soon as at least one event can be handed out, or with `events: []` after `waitMs`
+         *     (a long poll, woken when the log grows). Each event is a stored event, exactly as every read returns it,
+         *     plus `delivery: {attempt, deadline}`: it is leased to this call until `deadline` (now + `ackTimeoutMs`), and no
+         *     other poll, on any instance, gets it meanwhile. The events of one stream go out in stream order: one poll may
+         *     take several consecutive events of a stream, and no other poll gets an event of that stream while an earlier
+         *     one is leased and not acked. Different streams go in parallel. A page holds at most `MAX_PAGE_BYTES` of events
+         *     (always one). An expired lease counts as a nack with no delay; after `maxDeliveries` deliveries without an ack
+         *     an event is parked.
+         */
+        post: operations["pollConsumerGroup"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/consumer-groups/{name}/ack": {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
+                 * @example default
+                 */
+                "X-Tenant-Id"?: components["parameters"]["TenantId"];
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
+                "X-Request-Id"?: components["parameters"]["RequestId"];
+            };
+            path: {
+                /**
+                 * @description The consumer group's name (as projection names).
+                 * @example billing
+                 */
+                name: components["parameters"]["ConsumerGroupName"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Acknowledge leased events
+         * @description Write keys. `acked` counts the events acked now; `ignored` the ids not leased now (unknown, already acked, parked, or their lease expired). An acked event is never handed out again.
+         */
+        post: operations["ackConsumerGroup"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/consumer-groups/{name}/nack": {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
+                 * @example default
+                 */
+                "X-Tenant-Id"?: components["parameters"]["TenantId"];
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
+                "X-Request-Id"?: components["parameters"]["RequestId"];
+            };
+            path: {
+                /**
+                 * @description The consumer group's name (as projection names).
+                 * @example billing
+                 */
+                name: components["parameters"]["ConsumerGroupName"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Hand leased events back, to be retried
+         * @description Write keys. The events go out again after `retryAfterMs`, or are parked if this was their `maxDeliveries`-th delivery (`error` is kept as their `lastError`). The stream's lease keeps only its events before the first one nacked: the later ones go out again after it, in order. `ignored` counts the ids not leased now.
+         */
+        post: operations["nackConsumerGroup"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/consumer-groups/{name}/parked": {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
+                 * @example default
+                 */
+                "X-Tenant-Id"?: components["parameters"]["TenantId"];
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
+                "X-Request-Id"?: components["parameters"]["RequestId"];
+            };
+            path: {
+                /**
+                 * @description The consumer group's name (as projection names).
+                 * @example billing
+                 */
+                name: components["parameters"]["ConsumerGroupName"];
+            };
+            cookie?: never;
+        };
+        /**
+         * The group's parked events
+         * @description Events parked after `maxDeliveries` deliveries without an ack, in global position order, each a stored event plus `attempts`, `lastError` (the last nack's `error`, or `the lease expired`) and `parkedAt`. They no longer block their stream.
+         */
+        get: operations["listParkedEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/consumer-groups/{name}/parked/replay": {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
+                 * @example default
+                 */
+                "X-Tenant-Id"?: components["parameters"]["TenantId"];
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
+                "X-Request-Id"?: components["parameters"]["RequestId"];
+            };
+            path: {
+                /**
+                 * @description The consumer group's name (as projection names).
+                 * @example billing
+                 */
+                name: components["parameters"]["ConsumerGroupName"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Hand parked events out again
+         * @description Admin keys only. The parked events named (all of them when `eventIds` is absent, or without a body) go out again with attempts reset, each before the later events of its stream that are not leased yet. `replayed` counts them; ids that are not parked are passed over.
+         */
+        post: operations["replayParkedEvents"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/consumer-groups/{name}/parked/{eventId}": {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
+                 * @example default
+                 */
+                "X-Tenant-Id"?: components["parameters"]["TenantId"];
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
+                "X-Request-Id"?: components["parameters"]["RequestId"];
+            };
+            path: {
+                /**
+                 * @description The consumer group's name (as projection names).
+                 * @example billing
+                 */
+                name: components["parameters"]["ConsumerGroupName"];
+                /**
+                 * @description The parked event's id.
+                 * @example 7b0f2c1e-5d4a-4e8b-9c3f-2a1b0c9d8e7f
+                 */
+                eventId: components["parameters"]["ParkedEventId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Drop a parked event
+         * @description Admin keys only. The event is not handed out again and counts as done for `position`.
+         */
+        delete: operations["deleteParkedEvent"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/metrics": {
         parameters: {
             query?: never;
@@ -1369,6 +1659,7 @@ export interface paths {
          *     `annalist_append_batch_fallbacks_total` and `annalist_append_waiting` (group commit), `annalist_projection_position`, `_lag`, `_documents` and `_status`
          *     (1 for the current status), `annalist_projection_failed_tenants` (tenants held after a failure),
          *     `annalist_backfill_processed_events` / `_total_events` per running backfill,
+         *     `annalist_consumer_group_lag`, `_in_flight` and `_parked` (by `tenant` and `group`),
          *     `annalist_db_connections` (by state) and `annalist_db_pool_size` (pool use), `annalist_log_head_position`,
          *     `annalist_subscriptions_open`, and `annalist_oldest_transaction_seconds` labelled with the `pid`,
          *     `application_name` and `state` of the oldest open transaction in the database: while it runs the
@@ -2319,6 +2610,183 @@ export interface components {
             /** @description The position the live generation had reached. */
             position: number;
         };
+        /** @description Which of the tenant's events the group hands out; every one of them when empty. System streams never. */
+        ConsumerGroupSource: {
+            types?: string[];
+            categories?: string[];
+            streamIdPrefix?: string;
+        };
+        /** @description `beginning`, `end` (the gap-safe head when the group is created) or a global position P: the events after P. */
+        ConsumerGroupStart: "beginning" | "end" | number;
+        ConsumerGroupDefinition: {
+            source?: components["schemas"]["ConsumerGroupSource"];
+            start?: components["schemas"]["ConsumerGroupStart"];
+            /**
+             * @description How long a lease lasts.
+             * @default 30000
+             */
+            ackTimeoutMs?: number;
+            /**
+             * @description Deliveries without an ack before an event is parked.
+             * @default 5
+             */
+            maxDeliveries?: number;
+        };
+        ConsumerGroupStatus: {
+            name: string;
+            source: components["schemas"]["ConsumerGroupSource"];
+            start: components["schemas"]["ConsumerGroupStart"];
+            ackTimeoutMs: number;
+            maxDeliveries: number;
+            /** @description Every matching event at or below it is acked or parked. */
+            position: number;
+            /** @description The gap-safe head of the global log. */
+            head: number;
+            /** @description `head - position`. */
+            lag: number;
+            /** @description Events leased now. */
+            inFlight: number;
+            parked: number;
+            /** @description Hand-outs, redeliveries included. */
+            delivered: number;
+            acked: number;
+            /** Format: date-time */
+            createdAt: string;
+        };
+        ConsumerGroupList: {
+            groups: components["schemas"]["ConsumerGroupStatus"][];
+        };
+        Delivery: {
+            /** @description This delivery's number: 1 the first time, counting nacks and expired leases. */
+            attempt: number;
+            /**
+             * Format: date-time
+             * @description The lease ends then: ack or nack before.
+             */
+            deadline: string;
+        };
+        DeliveredEvent: {
+            globalPosition: number;
+            streamId: components["schemas"]["StreamId"];
+            streamVersion: number;
+            /** Format: uuid */
+            eventId: string;
+            type: components["schemas"]["EventType"];
+            /** @description The event's JSON payload as appended. */
+            data: unknown;
+            metadata: {
+                [key: string]: unknown;
+            };
+            /** Format: date-time */
+            createdAt: string;
+            delivery: components["schemas"]["Delivery"];
+        };
+        PollResult: {
+            events: components["schemas"]["DeliveredEvent"][];
+        };
+        AckRequest: {
+            eventIds: string[];
+        };
+        AckResult: {
+            acked: number;
+            /** @description Ids not leased now. */
+            ignored: number;
+        };
+        NackRequest: {
+            eventIds: string[];
+            /** @default 0 */
+            retryAfterMs?: number;
+            /** @description Kept as the events' `lastError`. */
+            error?: string;
+        };
+        NackResult: {
+            nacked: number;
+            /** @description Ids not leased now. */
+            ignored: number;
+        };
+        ParkedEvent: {
+            globalPosition: number;
+            streamId: components["schemas"]["StreamId"];
+            streamVersion: number;
+            /** Format: uuid */
+            eventId: string;
+            type: components["schemas"]["EventType"];
+            /** @description The event's JSON payload as appended. */
+            data: unknown;
+            metadata: {
+                [key: string]: unknown;
+            };
+            /** Format: date-time */
+            createdAt: string;
+            attempts: number;
+            lastError: string | null;
+            /** Format: date-time */
+            parkedAt: string;
+        };
+        ParkedEventPage: {
+            events: components["schemas"]["ParkedEvent"][];
+            /** @description The `after` of the next page; null on the last. */
+            next: number | null;
+        };
+        ReplayRequest: {
+            eventIds?: string[];
+        };
+        ReplayResult: {
+            replayed: number;
+        };
+        /**
+         * ConsumerGroupNotFoundProblem
+         * @description `404 consumer-group-not-found`: The tenant has no consumer group of that name.
+         */
+        ConsumerGroupNotFoundProblem: {
+            /** @constant */
+            type: "https://annalist.dev/problems/consumer-group-not-found";
+            /** @constant */
+            title: "Consumer group not found";
+            /** @constant */
+            status: 404;
+            /** @description What went wrong, for people; may change between versions. */
+            detail: string;
+            /** @constant */
+            code: "consumer-group-not-found";
+            name: string;
+        };
+        /**
+         * ParkedEventNotFoundProblem
+         * @description `404 not-found`: That event is not parked in the group.
+         */
+        ParkedEventNotFoundProblem: {
+            /** @constant */
+            type: "https://annalist.dev/problems/not-found";
+            /** @constant */
+            title: "Not found";
+            /** @constant */
+            status: 404;
+            /** @description What went wrong, for people; may change between versions. */
+            detail: string;
+            /** @constant */
+            code: "not-found";
+            /** Format: uuid */
+            eventId: string;
+        };
+        /**
+         * ConsumerGroupConflictProblem
+         * @description `409 conflict`: A PUT named a `source` or `start` other than the group's, which are fixed at creation; the problem carries the group's own.
+         */
+        ConsumerGroupConflictProblem: {
+            /** @constant */
+            type: "https://annalist.dev/problems/conflict";
+            /** @constant */
+            title: "Conflict";
+            /** @constant */
+            status: 409;
+            /** @description What went wrong, for people; may change between versions. */
+            detail: string;
+            /** @constant */
+            code: "conflict";
+            source?: components["schemas"]["ConsumerGroupSource"];
+            start?: components["schemas"]["ConsumerGroupStart"];
+        };
     };
     responses: {
         /** @description `backfill-not-found`: the projection has no run of that id. */
@@ -2329,6 +2797,16 @@ export interface components {
             };
             content: {
                 "application/problem+json": components["schemas"]["BackfillNotFoundProblem"];
+            };
+        };
+        /** @description `consumer-group-not-found`: the tenant has no consumer group of that name. */
+        ConsumerGroupNotFound: {
+            headers: {
+                "x-request-id": components["headers"]["XRequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["ConsumerGroupNotFoundProblem"];
             };
         };
         /** @description `conflict`: concurrent changes to the projection kept getting in the way after the server's own retries (rare; nothing was changed; try again). */
@@ -2479,6 +2957,16 @@ export interface components {
          * @example orders
          */
         ProjectionName: string;
+        /**
+         * @description The consumer group's name (as projection names).
+         * @example billing
+         */
+        ConsumerGroupName: string;
+        /**
+         * @description The parked event's id.
+         * @example 7b0f2c1e-5d4a-4e8b-9c3f-2a1b0c9d8e7f
+         */
+        ParkedEventId: string;
         /**
          * @description The document's id (for a per-stream projection, the stream id), URL-encoded.
          * @example order-42
@@ -4793,6 +5281,472 @@ export interface operations {
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["Internal"];
             504: components["responses"]["Timeout"];
+        };
+    };
+    listConsumerGroups: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
+                 * @example default
+                 */
+                "X-Tenant-Id"?: components["parameters"]["TenantId"];
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
+                "X-Request-Id"?: components["parameters"]["RequestId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The tenant's groups, by name. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsumerGroupList"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    getConsumerGroup: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
+                 * @example default
+                 */
+                "X-Tenant-Id"?: components["parameters"]["TenantId"];
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
+                "X-Request-Id"?: components["parameters"]["RequestId"];
+            };
+            path: {
+                /**
+                 * @description The consumer group's name (as projection names).
+                 * @example billing
+                 */
+                name: components["parameters"]["ConsumerGroupName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The group's status. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsumerGroupStatus"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["ConsumerGroupNotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    putConsumerGroup: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
+                 * @example default
+                 */
+                "X-Tenant-Id"?: components["parameters"]["TenantId"];
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
+                "X-Request-Id"?: components["parameters"]["RequestId"];
+            };
+            path: {
+                /**
+                 * @description The consumer group's name (as projection names).
+                 * @example billing
+                 */
+                name: components["parameters"]["ConsumerGroupName"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ConsumerGroupDefinition"];
+            };
+        };
+        responses: {
+            /** @description The group's status after the change. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsumerGroupStatus"];
+                };
+            };
+            /** @description The new group's status. */
+            201: {
+                headers: {
+                    "x-request-id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsumerGroupStatus"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            /** @description `conflict`: the request names a `source` or `start` other than the group's, which are fixed at creation; the problem carries the group's own. */
+            409: {
+                headers: {
+                    "x-request-id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ConsumerGroupConflictProblem"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    deleteConsumerGroup: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
+                 * @example default
+                 */
+                "X-Tenant-Id"?: components["parameters"]["TenantId"];
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
+                "X-Request-Id"?: components["parameters"]["RequestId"];
+            };
+            path: {
+                /**
+                 * @description The consumer group's name (as projection names).
+                 * @example billing
+                 */
+                name: components["parameters"]["ConsumerGroupName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted. */
+            204: {
+                headers: {
+                    "x-request-id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["ConsumerGroupNotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    pollConsumerGroup: {
+        parameters: {
+            query?: {
+                /** @description The most events to lease. */
+                max?: number;
+                /** @description How long to wait for an event when none can be handed out now. */
+                waitMs?: number;
+            };
+            header?: {
+                /**
+                 * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
+                 * @example default
+                 */
+                "X-Tenant-Id"?: components["parameters"]["TenantId"];
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
+                "X-Request-Id"?: components["parameters"]["RequestId"];
+            };
+            path: {
+                /**
+                 * @description The consumer group's name (as projection names).
+                 * @example billing
+                 */
+                name: components["parameters"]["ConsumerGroupName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The leased events, or none after `waitMs`. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PollResult"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["ConsumerGroupNotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    ackConsumerGroup: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
+                 * @example default
+                 */
+                "X-Tenant-Id"?: components["parameters"]["TenantId"];
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
+                "X-Request-Id"?: components["parameters"]["RequestId"];
+            };
+            path: {
+                /**
+                 * @description The consumer group's name (as projection names).
+                 * @example billing
+                 */
+                name: components["parameters"]["ConsumerGroupName"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AckRequest"];
+            };
+        };
+        responses: {
+            /** @description The counts. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AckResult"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["ConsumerGroupNotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    nackConsumerGroup: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
+                 * @example default
+                 */
+                "X-Tenant-Id"?: components["parameters"]["TenantId"];
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
+                "X-Request-Id"?: components["parameters"]["RequestId"];
+            };
+            path: {
+                /**
+                 * @description The consumer group's name (as projection names).
+                 * @example billing
+                 */
+                name: components["parameters"]["ConsumerGroupName"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NackRequest"];
+            };
+        };
+        responses: {
+            /** @description The counts. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NackResult"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["ConsumerGroupNotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    listParkedEvents: {
+        parameters: {
+            query?: {
+                /** @description Only parked events after this global position (`next` of the previous page). */
+                after?: number;
+                /** @description Page size. */
+                limit?: components["parameters"]["Limit"];
+            };
+            header?: {
+                /**
+                 * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
+                 * @example default
+                 */
+                "X-Tenant-Id"?: components["parameters"]["TenantId"];
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
+                "X-Request-Id"?: components["parameters"]["RequestId"];
+            };
+            path: {
+                /**
+                 * @description The consumer group's name (as projection names).
+                 * @example billing
+                 */
+                name: components["parameters"]["ConsumerGroupName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of parked events. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ParkedEventPage"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["ConsumerGroupNotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    replayParkedEvents: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
+                 * @example default
+                 */
+                "X-Tenant-Id"?: components["parameters"]["TenantId"];
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
+                "X-Request-Id"?: components["parameters"]["RequestId"];
+            };
+            path: {
+                /**
+                 * @description The consumer group's name (as projection names).
+                 * @example billing
+                 */
+                name: components["parameters"]["ConsumerGroupName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["ReplayRequest"];
+            };
+        };
+        responses: {
+            /** @description How many were replayed. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReplayResult"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["ConsumerGroupNotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    deleteParkedEvent: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
+                 * @example default
+                 */
+                "X-Tenant-Id"?: components["parameters"]["TenantId"];
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
+                "X-Request-Id"?: components["parameters"]["RequestId"];
+            };
+            path: {
+                /**
+                 * @description The consumer group's name (as projection names).
+                 * @example billing
+                 */
+                name: components["parameters"]["ConsumerGroupName"];
+                /**
+                 * @description The parked event's id.
+                 * @example 7b0f2c1e-5d4a-4e8b-9c3f-2a1b0c9d8e7f
+                 */
+                eventId: components["parameters"]["ParkedEventId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Dropped. */
+            204: {
+                headers: {
+                    "x-request-id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            /** @description `consumer-group-not-found` (`ConsumerGroupNotFoundProblem`), or `not-found` (`ParkedEventNotFoundProblem`) when that event is not parked in the group. */
+            404: {
+                headers: {
+                    "x-request-id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ConsumerGroupNotFoundProblem"] | components["schemas"]["ParkedEventNotFoundProblem"];
+                };
+            };
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
         };
     };
     getMetrics: {

@@ -33,6 +33,8 @@ import { projectionRoutes } from '../routes/projections/index.js'
 import { documentRoutes } from '../routes/projections/documents.js'
 import { backfillRoutes } from '../routes/projections/backfills.js'
 import { projectionSnapshotRoutes } from '../routes/projections/snapshots.js'
+import { consumerGroupRoutes } from '../routes/consumer-groups/index.js'
+import { parkedRoutes } from '../routes/consumer-groups/parked.js'
 
 export interface AppDeps {
   config: Config
@@ -171,6 +173,8 @@ export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
   await app.register(documentRoutes, { prefix: '/projections', sql, progress: deps.services.progress, maxPageBytes: config.MAX_PAGE_BYTES })
   await app.register(backfillRoutes, { prefix: '/projections', sql, runner, heartbeatMs: config.SUBSCRIBE_HEARTBEAT_MS, limit: subscriptions })
   await app.register(projectionSnapshotRoutes, { prefix: '/projections', sql, runner, logHead })
+  await app.register(consumerGroupRoutes, { prefix: '/consumer-groups', sql, logHead, consumerGroups: deps.services.consumerGroups })
+  await app.register(parkedRoutes, { prefix: '/consumer-groups', sql, upcasters, consumerGroups: deps.services.consumerGroups })
   await app.register(metricsRoutes, { metrics })
   await app.register(docsRoutes, { openapi: deps.openapi })
   await app.register(dashboardRoutes)

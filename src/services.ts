@@ -13,6 +13,7 @@ import { BackfillRequests } from './projections/backfills/system-requests.js'
 import { ProjectionRunner } from './projections/runner.js'
 import { LiveFeed } from './subscriptions/live-feed.js'
 import { LogWatcher } from './subscriptions/log-watcher.js'
+import { ConsumerGroups } from './consumer-groups/consumer-groups.js'
 
 export interface ServiceLog {
   info: (object: object, message: string) => void
@@ -28,6 +29,7 @@ export interface Services {
   liveFeed: LiveFeed
   progress: ProjectionProgress
   runner: ProjectionRunner
+  consumerGroups: ConsumerGroups
   start(): Promise<void>
   stop(): Promise<void>
 }
@@ -52,6 +54,7 @@ export const createServices = async (sql: Sql, config: Config, log: ServiceLog):
     committed: (worker) => autoSnapshots.committed(worker),
   })
   const backfillRequests = new BackfillRequests(sql, logWatcher, runner, log)
+  const consumerGroups = new ConsumerGroups(sql, logWatcher, logHead, upcasters, { maxPageBytes: config.MAX_PAGE_BYTES })
   return {
     logHead,
     logWatcher,
@@ -59,6 +62,7 @@ export const createServices = async (sql: Sql, config: Config, log: ServiceLog):
     liveFeed,
     progress,
     runner,
+    consumerGroups,
     async start() {
       await logWatcher.start()
       await upcasters.start()

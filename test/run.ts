@@ -18,6 +18,7 @@ const EMBEDDED_FILES = [
   'test/routes/load.test.ts',
   'test/routes/snapshots.test.ts',
   'test/routes/projections.test.ts',
+  'test/routes/consumer-group-delivery.test.ts',
   'test/routes/projections/documents.test.ts',
   'test/routes/projections/backfills.test.ts',
   'test/projections/engine/declarative.test.ts',

@@ -12,6 +12,10 @@ const RULES: Record<string, Role> = {
   'POST /streams/:streamId/events': 'write',
   'PUT /streams/:streamId/snapshots/:version': 'write',
   'GET /metrics': 'admin',
+  // SPEC "Consumer groups": write keys poll, ack and nack; creating, deleting and replaying stay admin
+  'POST /consumer-groups/:name/poll': 'write',
+  'POST /consumer-groups/:name/ack': 'write',
+  'POST /consumer-groups/:name/nack': 'write',
 }
 
 // The one place that says which role a route needs (SPEC "Security"): every GET and the listed reads are

@@ -6,6 +6,7 @@ import { activeBackfills, type BackfillRow } from '../projections/backfills/back
 import { viewOf } from '../projections/projection-view.js'
 import { listProjections } from '../projections/definitions.js'
 import type { ProjectionStatus } from '../projections/types.js'
+import { consumerGroupGauges } from '../consumer-groups/group-metrics.js'
 
 const PROJECTION_STATUSES: ProjectionStatus[] = ['running', 'stopped', 'failed', 'rebuilding', 'catching-up']
 
@@ -56,6 +57,7 @@ export class Metrics {
     this.#batchCounters(registers)
     this.#projectionGauges(registers)
     this.#backfillGauges(registers)
+    consumerGroupGauges(registers, sql, logHead)
   }
 
   // Node's process metrics (CPU, memory, event-loop lag); once per process, so the server calls it and test apps do not.

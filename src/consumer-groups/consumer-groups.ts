@@ -1,0 +1,172 @@
+import type { Sql } from '../db/connect.js'
+import { eventJson } from '../events/event-json.js'
+import type { LogHead } from '../events/log-head.js'
+import { readEventsAt } from '../events/read-events-at.js'
+import type { Upcasters } from '../events/upcasters.js'
+import type { LogWatcher } from '../subscriptions/log-watcher.js'
+import { fillGroup } from './fill.js'
+import { getGroup, type GroupRow } from './groups.js'
+import { leaseEvents, type Delivery } from './lease.js'
+import { replayParked } from './parked.js'
+import { ackEvents, nackEvents } from './settle.js'
+import type { AckResult, NackRequest, NackResult } from './schemas.js'
+
+// A waiting poll looks again at least this often: acks, nacks and replays made on another instance free streams
+// without a word to this one.
+const RECHECK_MS = 1000
+// another poll is filling the group: look again this soon for what it copies
+const FILL_RETRY_MS = 5
+
+// the name of a group's wake-ups in this process
+const keyOf = (group: { tenant: string; name: string }): string => `${group.tenant}/${group.name}`
+
+// what a poll had seen when it last looked: the gap-safe head and the group's changes in this process
+interface Seen {
+  head: number
+  changes: number
+}
+
+export interface ConsumerGroupsOptions {
+  maxPageBytes: number
+}
+
+// The polls, acks and nacks of every consumer group in this process (SPEC "Consumer groups"). All state is in the
+// database; what is here only wakes waiting polls: the log watcher's `advance` (the one LISTEN per process) when
+// the log grows, and this process's own acks, nacks and replays, which may free a stream.
+export class ConsumerGroups {
+  // per group, the polls waiting in this process, in arrival order
+  readonly #waiting = new Map<string, (() => void)[]>()
+  // per group: how many changes this process made, so a poll knows whether one came while it looked
+  readonly #changes = new Map<string, number>()
+
+  constructor(
+    private readonly sql: Sql,
+    private readonly logWatcher: LogWatcher,
+    private readonly logHead: LogHead,
+    private readonly upcasters: Upcasters,
+    private readonly options: ConsumerGroupsOptions,
+  ) {}
+
+  // `{"events":[…]}`: each event as every read returns it (upcast, exactly as stored) plus its delivery.
+  async poll(tenant: string, name: string, max: number, waitMs: number): Promise<string> {
+    const deadline = Date.now() + waitMs
+    let fresh = false
+    for (;;) {
+      const group = await getGroup(this.sql, tenant, name)
+      const seen: Seen = { head: this.logHead.safe, changes: this.#changes.get(keyOf(group)) ?? 0 }
+      const { deliveries, busy } = await this.#attempt(group, max, seen.head)
+      // more may be free (another stream, or past this poll's max or MAX_PAGE_BYTES): the next waiting poll looks
+      if (deliveries.length > 0) this.#wakeOne(keyOf(group))
+      if (deliveries.length > 0) return this.#json(tenant, deliveries)
+      // as GET /events: what was acknowledged before the poll arrived is seen by its first look
+      if (!fresh && !busy) {
+        fresh = true
+        if ((await this.logHead.catchUp()) > group.scanned) continue
+      }
+      if (Date.now() >= deadline) return '{"events":[]}'
+      await this.#wake(group, seen, busy ? Date.now() + FILL_RETRY_MS : deadline)
+    }
+  }
+
+  async ack(tenant: string, name: string, eventIds: string[]): Promise<AckResult> {
+    const result = await ackEvents(this.sql, tenant, name, eventIds)
+    if (result.acked > 0) this.#changedGroup(keyOf({ tenant, name }))
+    return result
+  }
+
+  async nack(tenant: string, name: string, body: NackRequest): Promise<NackResult> {
+    const group = await getGroup(this.sql, tenant, name)
+    const result = await nackEvents(this.sql, group, body)
+    if (result.nacked > 0) this.#changedGroup(keyOf({ tenant, name }))
+    return result
+  }
+
+  async replay(tenant: string, name: string, eventIds: string[] | undefined): Promise<number> {
+    const group = await getGroup(this.sql, tenant, name)
+    const replayed = await replayParked(this.sql, group, eventIds)
+    if (replayed > 0) this.#changedGroup(keyOf({ tenant, name }))
+    return replayed
+  }
+
+  // Lease what is free; when that is short of `max` and the log has more, copy the next events in and lease again.
+  async #attempt(group: GroupRow, max: number, head: number): Promise<{ deliveries: Delivery[]; busy: boolean }> {
+    const deliveries = await leaseEvents(this.sql, group, max, this.options.maxPageBytes)
+    if (deliveries.length === max || head <= group.scanned) return { deliveries, busy: false }
+    const filled = await fillGroup(this.sql, group, head)
+    if (filled === 'filled') this.#changedGroup(keyOf(group))
+    if (filled !== 'filled') return { deliveries, busy: filled === 'busy' }
+    const more = await leaseEvents(this.sql, group, max - deliveries.length, this.options.maxPageBytes)
+    return { deliveries: [...deliveries, ...more], busy: false }
+  }
+
+  // Resolves on the first of: the log advanced or this process changed the group (either wakes the group's first
+  // waiting poll only, see #wakeOne), the earliest lease or nack delay of the group ran out, RECHECK_MS, `until`; at
+  // once when the head moved or the group changed since `seen`, while the last attempt was under way (the poll is
+  // queued before it looks at the due time, so nothing slips between).
+  async #wake(group: GroupRow, seen: Seen, until: number): Promise<void> {
+    let done = (): void => undefined
+    const woken = new Promise<void>((resolve) => (done = resolve))
+    const key = keyOf(group)
+    this.#queue(key, done)
+    let timer: NodeJS.Timeout | undefined
+    try {
+      if (this.logHead.safe > seen.head || (this.#changes.get(key) ?? 0) !== seen.changes) return
+      const due = await this.#nextDue(group.id)
+      timer = setTimeout(done, Math.max(0, Math.min(until, due ?? Infinity, Date.now() + RECHECK_MS) - Date.now()))
+      await woken
+    } finally {
+      clearTimeout(timer)
+      this.#unqueue(key, done)
+    }
+  }
+
+  #queue(key: string, waiter: () => void): void {
+    if (this.#waiting.size === 0) this.logWatcher.on('advance', this.#advanced)
+    this.#waiting.set(key, [...(this.#waiting.get(key) ?? []), waiter])
+  }
+
+  #unqueue(key: string, waiter: () => void): void {
+    const rest = (this.#waiting.get(key) ?? []).filter((queued) => queued !== waiter)
+    if (rest.length > 0) this.#waiting.set(key, rest)
+    else this.#waiting.delete(key)
+    if (this.#waiting.size === 0) this.logWatcher.off('advance', this.#advanced)
+  }
+
+  // One waiting poll per group looks again, not all of them: it takes whatever is free, up to its max, and passes
+  // the wake-up on when it got events (there may be more). Waking every poll on every append would have them
+  // all race for the same few events, each costing queries (a thundering herd).
+  #wakeOne(key: string): void {
+    const first = this.#waiting.get(key)?.[0]
+    if (first) this.#unqueue(key, first)
+    first?.()
+  }
+
+  readonly #advanced = (): void => {
+    for (const key of [...this.#waiting.keys()]) this.#wakeOne(key)
+  }
+
+  // This process changed the group (ack, nack, replay, fill): a waiting poll looks again.
+  #changedGroup(key: string): void {
+    this.#changes.set(key, (this.#changes.get(key) ?? 0) + 1)
+    this.#wakeOne(key)
+  }
+
+  async #nextDue(groupId: number): Promise<number | undefined> {
+    const [row] = await this.sql<{ due: number | null }[]>`
+      select (extract(epoch from min(greatest(coalesce(leased_until, '-infinity'), ready_at))) * 1000)::float8 as due
+        from consumer_group_streams
+       where group_id = ${groupId} and next_position is not null`
+    return row?.due ?? undefined
+  }
+
+  async #json(tenant: string, deliveries: Delivery[]): Promise<string> {
+    const events = await readEventsAt(this.sql, tenant, deliveries.map((delivery) => delivery.globalPosition))
+    const byPosition = new Map(deliveries.map((delivery) => [delivery.globalPosition, delivery]))
+    const parts = events.map((event) => {
+      const { attempt, deadline } = byPosition.get(event.globalPosition)!
+      // the event's JSON as every read makes it, with `delivery` added as its last field
+      return `${eventJson(event, this.upcasters).slice(0, -1)},"delivery":{"attempt":${attempt},"deadline":"${deadline}"}}`
+    })
+    return `{"events":[${parts.join(',')}]}`
+  }
+}
