@@ -15,7 +15,8 @@ export interface PendingAppend {
 }
 
 export interface AppendRow {
-  outcome: 'appended' | 'duplicate' | 'duplicate-event-id' | 'wrong-expected-version'
+  // not-written: another append of its request failed its expectation, so the request wrote nothing
+  outcome: 'appended' | 'duplicate' | 'duplicate-event-id' | 'wrong-expected-version' | 'not-written'
   currentVersion: number | null
   firstVersion: number
   lastVersion: number
@@ -24,22 +25,35 @@ export interface AppendRow {
 }
 
 // One append in a transaction of its own (or in the caller's), with the second looks that races need.
-export const appendAlone = async (sql: Sql, append: PendingAppend): Promise<AppendRow> => {
-  let row: AppendRow
+export const appendAlone = (sql: Sql, append: PendingAppend): Promise<AppendRow> =>
+  withSecondLooks(() => callAppend(sql, append), (row) => row.outcome === 'wrong-expected-version', append.eventIds.length > 0)
+
+// One request (an append, or the appends of POST /appends) in a transaction of its own, likewise.
+export const appendRequestAlone = async (sql: Sql, request: PendingAppend[]): Promise<AppendRow[]> => {
+  if (request.length === 1) return [await appendAlone(sql, request[0]!)]
+  return withSecondLooks(
+    async () => (await appendBatch(sql, [request]))[0]!,
+    (rows) => rows.some((row) => row.outcome === 'wrong-expected-version'),
+    request.some((append) => append.eventIds.length > 0),
+  )
+}
+
+const withSecondLooks = async <T>(call: () => Promise<T>, conflicted: (answer: T) => boolean, carriesIds: boolean): Promise<T> => {
+  let answer: T
   try {
-    row = await callAppend(sql, append)
+    answer = await call()
   } catch (error) {
     // A racer committed the same event ids first: the unique index waited for it, so a second look
     // now sees its events and answers as an idempotent retry (or a misplaced duplicate) would.
     if (!isUniqueViolation(error, 'events_event_id_key')) throw toProblem(error) ?? error
-    row = await callAppend(sql, append)
+    answer = await call()
   }
-  if (row.outcome === 'wrong-expected-version' && append.eventIds.length > 0) {
+  if (carriesIds && conflicted(answer)) {
     // The racer that beat us may have been this very request sent twice: its events were not yet
     // committed when we checked ids, so look once more before calling it a conflict.
-    row = await callAppend(sql, append)
+    answer = await call()
   }
-  return row
+  return answer
 }
 
 // append_events() and append_events_batch() answer with the same row
@@ -59,8 +73,10 @@ const callAppend = async (sql: Sql, { tenant, streamId, kind, version, events }:
   return row
 }
 
-// Many appends in one statement, so one transaction and one commit; a row per append, in their order.
-export const appendBatch = async (sql: Sql, appends: PendingAppend[]): Promise<AppendRow[]> => {
+// Many requests in one statement, so one transaction and one commit; rows per request, a row per append, in
+// their order. A request is written whole or not at all.
+export const appendBatch = async (sql: Sql, requests: PendingAppend[][]): Promise<AppendRow[][]> => {
+  const appends = requests.flat()
   const streams = new Map<string, { tenant: string; streamId: string; index: number }>()
   const indexes = appends.map(({ tenant, streamId }) => {
     const key = JSON.stringify([tenant, streamId])
@@ -77,11 +93,14 @@ export const appendBatch = async (sql: Sql, appends: PendingAppend[]): Promise<A
              ${[...streams.values()].map((stream) => stream.tenant)}::text[],
              ${[...streams.values()].map((stream) => stream.streamId)}::text[],
              ${indexes}::int[],
+             ${requests.flatMap((request, index) => request.map(() => index + 1))}::int[],
              ${appends.map((append) => append.kind)}::text[],
              ${appends.map((append) => append.version)}::bigint[],
              ${appends.map((append) => append.count)}::int[],
              ${appends.map((append) => append.eventIds.length)}::int[],
              ${`[${appends.map((append) => append.events).join(',')}]`}::text::json)`
   if (rows.length !== appends.length) throw new Error(`append_events_batch returned ${rows.length} rows for ${appends.length} appends`)
-  return [...rows]
+  const answered = [...rows]
+  let next = 0
+  return requests.map((request) => answered.slice(next, (next += request.length)))
 }

@@ -17,7 +17,7 @@ const holdAppend = async (sql: Sql, id: string, batch?: string[]) => {
   const side = await sql.reserve()
   await side`begin`
   const [row] = batch
-    ? await appendBatch(side as unknown as Sql, batch.map((streamId) => pending(streamId, 2)))
+    ? (await appendBatch(side as unknown as Sql, batch.map((streamId) => [pending(streamId, 2)]))).flat()
     : await side<{ firstPosition: number }[]>`
         select first_position as "firstPosition"
           from append_events('default', ${id}, 'any', null, ${JSON.stringify(events(1))}::text::json)`
@@ -133,7 +133,7 @@ t.test('a reader racing many appenders and batches sees every event once, in ord
         })
       } else {
         await sql.begin(async (tx) => {
-          await appendBatch(tx as unknown as Sql, [pending(id, 1), pending(`race-${writer}-${(i + 1) % 5}`, 2), pending(id, 1)])
+          await appendBatch(tx as unknown as Sql, [[pending(id, 1)], [pending(`race-${writer}-${(i + 1) % 5}`, 2)], [pending(id, 1)]])
           await tx`select pg_sleep(${late})`
         })
       }
