@@ -207,3 +207,17 @@ t.test('roles, tenancy and system streams are those of a single append', async (
   t.equal(await versionOf(system, bearer(KEYS.admin)), 1, 'system streams are global: another tenant reads it')
   t.equal(await versionOf(mixed.appends[0]!.streamId, bearer(KEYS.admin)), 0, 'the ordinary stream is the acting tenant\'s')
 })
+
+t.test('a request counts once in annalist_appends_total and every event of it in annalist_events_appended_total', async (t) => {
+  const metric = async (name: string): Promise<number> => {
+    const text = (await app.inject({ url: '/metrics', headers: bearer(KEYS.admin) })).body
+    return Number(new RegExp(`^${name.replace(/[{}"]/g, '\\$&')} (\\d+)$`, 'm').exec(text)?.[1] ?? 0)
+  }
+  const names = ['annalist_appends_total{outcome="created"}', 'annalist_appends_total{outcome="duplicate"}', 'annalist_events_appended_total']
+  const before = await Promise.all(names.map(metric))
+  const request = { appends: [{ streamId: streamId(), events: [withId(event()), withId(event())] }, { streamId: streamId(), events: [withId(event())] }] }
+  t.equal((await post(request)).statusCode, 201)
+  t.equal((await post(request)).statusCode, 200)
+  const after = await Promise.all(names.map(metric))
+  t.same(after.map((value, index) => value - before[index]!), [1, 1, 3])
+})
