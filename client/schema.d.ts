@@ -91,9 +91,10 @@ export interface paths {
          *     answer is `409 wrong-expected-version` with `conflicts` naming every entry whose expectation
          *     failed, and nothing is written.
          *
-         *     **Idempotent retries** work over the whole request: when its `eventId`s are already stored as
-         *     the same runs of the same streams, in request order, the answer is `200` with the original
-         *     results and `duplicate: true`, whatever the expectations say, and nothing is written. When they
+         *     **Idempotent retries** work over the whole request (give every event an `eventId`): when its
+         *     `eventId`s are already stored as the same runs of the same streams, in request order, the answer
+         *     is `200` with the original results and `duplicate: true`, whatever the expectations say, and
+         *     nothing is written. When they
          *     are only partly stored, or stored otherwise (in other streams, another order, beside events
          *     not stored), the answer is `409 duplicate-event-id`.
          *
