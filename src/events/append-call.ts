@@ -1,5 +1,6 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { Sql } from '../db/connect.js'
-import { isUniqueViolation, toProblem } from '../db/pg-errors.js'
+import { isRetryableConflict, isUniqueViolation, toProblem } from '../db/pg-errors.js'
 
 // One append as the database functions take it: the storage tenant, the expectation split into kind and
 // version, and the events as one JSON array text.
@@ -39,21 +40,32 @@ export const appendRequestAlone = async (sql: Sql, request: PendingAppend[]): Pr
 }
 
 const withSecondLooks = async <T>(call: () => Promise<T>, conflicted: (answer: T) => boolean, carriesIds: boolean): Promise<T> => {
-  let answer: T
-  try {
-    answer = await call()
-  } catch (error) {
-    // A racer committed the same event ids first: the unique index waited for it, so a second look
-    // now sees its events and answers as an idempotent retry (or a misplaced duplicate) would.
-    if (!isUniqueViolation(error, 'events_event_id_key')) throw toProblem(error) ?? error
-    answer = await call()
-  }
+  let answer = await lookAgainOnRace(call)
   if (carriesIds && conflicted(answer)) {
     // The racer that beat us may have been this very request sent twice: its events were not yet
     // committed when we checked ids, so look once more before calling it a conflict.
-    answer = await call()
+    answer = await lookAgainOnRace(call)
   }
   return answer
+}
+
+// A racer committed the same event ids first: the unique index waited for it, so a second look now sees its
+// events and answers as an idempotent retry (or a misplaced duplicate) would. A deadlock (two requests inserting
+// each other's event ids in opposite orders) rolled back one of them, or both; the next look may still find the
+// survivor uncommitted and meet the unique index, so it takes a few looks, the ones after a deadlock a moment apart
+// so that the two do not meet again.
+const MAX_LOOKS = 6
+
+const lookAgainOnRace = async <T>(call: () => Promise<T>): Promise<T> => {
+  for (let look = 1; ; look++) {
+    try {
+      return await call()
+    } catch (error) {
+      const deadlocked = isRetryableConflict(error)
+      if (!(deadlocked || isUniqueViolation(error, 'events_event_id_key')) || look === MAX_LOOKS) throw toProblem(error) ?? error
+      if (deadlocked) await sleep(Math.random() * 20)
+    }
+  }
 }
 
 // append_events() and append_events_batch() answer with the same row

@@ -3,11 +3,11 @@ import { appendEvents, type AppendInput } from '../../src/events/append.js'
 import { appendToStreams, type StreamAppendInput } from '../../src/events/append-to-streams.js'
 import { appendBatchStats, type AppendBatchStats } from '../../src/events/append-batcher.js'
 import { readStream } from '../../src/events/read-stream.js'
-import type { Sql } from '../../src/db/connect.js'
+import { connect, type Sql } from '../../src/db/connect.js'
 import type { AppendResult, AppendsResult } from '../../src/events/schemas.js'
 import { Problem } from '../../src/problems.js'
 import { event, events, streamId, withId } from '../helpers/fixtures.js'
-import { testDatabase } from '../helpers/test-database.js'
+import { EMBEDDED, testDatabase } from '../helpers/test-database.js'
 
 // A single append, or a request of several streams (POST /appends).
 type Request = [streamId: string, request: AppendInput] | StreamAppendInput[]
@@ -19,7 +19,8 @@ const send = (sql: Sql, request: Request): Promise<AppendResult | AppendsResult>
 
 const outcome = (settled: PromiseSettledResult<AppendResult | AppendsResult>): unknown => {
   if (settled.status === 'fulfilled') return settled.value
-  const problem = settled.reason as Problem
+  if (!(settled.reason instanceof Problem)) return String(settled.reason)
+  const problem = settled.reason
   return problem.extra.conflicts ? { code: problem.code, conflicts: problem.extra.conflicts } : problem.code
 }
 
@@ -123,4 +124,20 @@ t.test('inside a caller\'s transaction a request is part of it', async (t) => {
     throw new Error('roll back')
   }), /roll back/)
   t.same(await versions(sql, [a, b]), [0, 0], 'rolled back with it')
+})
+
+t.test('two instances writing each other\'s event ids in opposite orders: one request wins, the other is refused, never a 5xx or a conflict', { skip: EMBEDDED && 'one instance only on the embedded database' }, async (t) => {
+  const db = await testDatabase(t)
+  const second = connect(db.url!, { max: 4 })
+  t.teardown(() => second.end({ timeout: 1 }))
+  const outcomes: unknown[] = []
+  for (let round = 0; round < 30; round++) {
+    const [x, y] = [withId(event()), withId(event())]
+    const settled = await Promise.allSettled([
+      appendToStreams(db.sql, 'default', { appends: [{ streamId: streamId(), events: [x, withId(event())] }, { streamId: streamId(), events: [y] }] }),
+      appendToStreams(second, 'default', { appends: [{ streamId: streamId(), events: [y, withId(event())] }, { streamId: streamId(), events: [x] }] }),
+    ])
+    outcomes.push(settled.map(outcome).map((result) => (typeof result === 'string' ? result : 'written')).sort().join(' '))
+  }
+  t.same(outcomes.filter((result) => result !== 'duplicate-event-id written'), [], 'every round: one written, one duplicate-event-id')
 })
