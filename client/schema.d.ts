@@ -63,6 +63,52 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/appends": {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
+                 * @example default
+                 */
+                "X-Tenant-Id"?: components["parameters"]["TenantId"];
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
+                "X-Request-Id"?: components["parameters"]["RequestId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Append to several streams at once
+         * @description Writes every entry in one transaction, or nothing: each entry is a single append's body plus
+         *     its `streamId` (a saga step, a transfer that debits one account stream and credits another).
+         *     Each entry's events get versions `current+1 …` of its stream; the answer lists the entries in
+         *     request order, and their positions increase in that order.
+         *
+         *     Each entry has its own `expectedVersion` (as for a single append). When any of them fails, the
+         *     answer is `409 wrong-expected-version` with `conflicts` naming every entry whose expectation
+         *     failed, and nothing is written.
+         *
+         *     **Idempotent retries** work over the whole request (give every event an `eventId`): when its
+         *     `eventId`s are already stored as the same runs of the same streams, in request order, the answer
+         *     is `200` with the original results and `duplicate: true`, whatever the expectations say, and
+         *     nothing is written. When they
+         *     are only partly stored, or stored otherwise (in other streams, another order, beside events
+         *     not stored), the answer is `409 duplicate-event-id`.
+         *
+         *     Limits: 1–100 entries, a stream at most once, an `eventId` at most once, and at most
+         *     `MAX_EVENTS_PER_APPEND` events in all (default 1000); otherwise `400`. Tenancy and roles are
+         *     those of a single append (`write`); naming a system stream (`$…`) needs `admin` (`403`).
+         */
+        post: operations["appendToStreams"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/streams/{streamId}": {
         parameters: {
             query?: never;
@@ -1853,6 +1899,32 @@ export interface components {
             /** @description Present, and true, only on an idempotent retry (`200`). */
             duplicate?: boolean;
         };
+        AppendsRequest: {
+            /**
+             * @description 1 to 100 entries, each stream at most once, with distinct `eventId`s and at most
+             *     `MAX_EVENTS_PER_APPEND` (default 1000) events in all.
+             */
+            appends: components["schemas"]["AppendsEntry"][];
+        };
+        AppendsEntry: {
+            streamId: components["schemas"]["StreamId"];
+            /** @default any */
+            expectedVersion?: components["schemas"]["ExpectedVersion"];
+            events: components["schemas"]["InputEvent"][];
+        };
+        StreamAppendResult: {
+            streamId: string;
+            firstVersion: number;
+            lastVersion: number;
+            firstPosition: number;
+            lastPosition: number;
+        };
+        AppendsResult: {
+            /** @description One result per entry, in request order. */
+            appends: components["schemas"]["StreamAppendResult"][];
+            /** @description Present, and true, only on an idempotent retry (`200`). */
+            duplicate?: boolean;
+        };
         StreamPage: {
             streamId: string;
             /** @description The stream's version (at `until`, when given). */
@@ -2367,8 +2439,31 @@ export interface components {
             currentVersion: number;
         };
         /**
+         * WrongExpectedVersionsProblem
+         * @description `409 wrong-expected-version` of `POST /appends`: Some entries' streams were not at their expected versions; nothing was written.
+         */
+        WrongExpectedVersionsProblem: {
+            /** @constant */
+            type: "https://annalist.dev/problems/wrong-expected-version";
+            /** @constant */
+            title: "Wrong expected version";
+            /** @constant */
+            status: 409;
+            /** @description What went wrong, for people; may change between versions. */
+            detail: string;
+            /** @constant */
+            code: "wrong-expected-version";
+            /** @description Every entry whose expectation failed, in request order. */
+            conflicts: {
+                streamId: string;
+                expectedVersion: components["schemas"]["ExpectedVersion"];
+                /** @description The stream's version now (0 = no events). */
+                currentVersion: number;
+            }[];
+        };
+        /**
          * DuplicateEventIdProblem
-         * @description `409 duplicate-event-id`: Some event ids of the request are stored, but not as this exact run of this stream; nothing was written.
+         * @description `409 duplicate-event-id`: Some event ids of the request are stored, but not as this exact run of this stream (for `POST /appends`: not as the same runs of the same streams, in request order); nothing was written.
          */
         DuplicateEventIdProblem: {
             /** @constant */
@@ -2851,7 +2946,8 @@ export interface components {
         };
         /**
          * @description `validation-failed`: a parameter, header or body does not match this document, the body is
-         *     not valid JSON, it has more than `MAX_EVENTS_PER_APPEND` events or repeats an `eventId`,
+         *     not valid JSON, it has more than `MAX_EVENTS_PER_APPEND` events or repeats an `eventId`
+         *     (or, for `POST /appends`, a stream),
          *     a body was sent to an operation that takes none, or `X-Tenant-Id` is malformed.
          */
         ValidationFailed: {
@@ -3109,6 +3205,70 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["WrongExpectedVersionProblem"] | components["schemas"]["DuplicateEventIdProblem"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    appendToStreams: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
+                 * @example default
+                 */
+                "X-Tenant-Id"?: components["parameters"]["TenantId"];
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
+                "X-Request-Id"?: components["parameters"]["RequestId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AppendsRequest"];
+            };
+        };
+        responses: {
+            /** @description An idempotent retry; every event was already stored as these runs, nothing was written. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AppendsResult"];
+                };
+            };
+            /** @description Every entry was written, in one transaction. */
+            201: {
+                headers: {
+                    "x-request-id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AppendsResult"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            /**
+             * @description `wrong-expected-version` (with `conflicts`: every entry whose expectation failed, its
+             *     `expectedVersion` as sent and its stream's `currentVersion`), or `duplicate-event-id`.
+             *     Nothing was written.
+             */
+            409: {
+                headers: {
+                    "x-request-id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["WrongExpectedVersionsProblem"] | components["schemas"]["DuplicateEventIdProblem"];
                 };
             };
             413: components["responses"]["PayloadTooLarge"];

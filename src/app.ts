@@ -22,6 +22,7 @@ import { loggerOptions } from './observability/logger.js'
 import { Metrics } from './observability/metrics.js'
 import { metricsRoutes } from '../routes/metrics.js'
 import { streamRoutes } from '../routes/streams.js'
+import { appendsRoutes } from '../routes/appends.js'
 import { eventRoutes } from '../routes/events.js'
 import { healthRoutes } from '../routes/health.js'
 import { docsRoutes } from '../routes/docs.js'
@@ -164,6 +165,7 @@ export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
   app.addHook('onClose', async () => unwatch())
 
   await app.register(streamRoutes, { prefix: '/streams', sql, upcasters, maxEventsPerAppend: config.MAX_EVENTS_PER_APPEND, maxPageBytes: config.MAX_PAGE_BYTES, metrics })
+  await app.register(appendsRoutes, { prefix: '/appends', sql, maxEventsPerAppend: config.MAX_EVENTS_PER_APPEND, metrics })
   await app.register(eventRoutes, { prefix: '/events', sql, logHead, upcasters, maxPageBytes: config.MAX_PAGE_BYTES })
   await app.register(snapshotRoutes, { prefix: '/streams', sql, upcasters, snapshotEvery: config.SNAPSHOT_EVERY, snapshotKeep: config.SNAPSHOT_KEEP, maxPageBytes: config.MAX_PAGE_BYTES })
   await app.register(subscribeRoutes, { prefix: '/subscribe', liveFeed, heartbeatMs: config.SUBSCRIBE_HEARTBEAT_MS, limit: subscriptions })

@@ -14,6 +14,7 @@ const EMBEDDED_FILES = [
   'test/events/log-head.test.ts',
   'test/events/upcasters.test.ts',
   'test/routes/streams.test.ts',
+  'test/routes/appends.test.ts',
   'test/routes/events.test.ts',
   'test/routes/load.test.ts',
   'test/routes/snapshots.test.ts',

@@ -3,7 +3,7 @@ import type { Sql } from '../db/connect.js'
 import type { AppendRequest, AppendResult, ExpectedVersion, InputEvent } from './schemas.js'
 import { storageTenant } from './types.js'
 import { signalAppended } from './appended.js'
-import { appendAlone, type AppendRow, type PendingAppend } from './append-call.js'
+import { appendRequestAlone, type AppendRow, type PendingAppend } from './append-call.js'
 import { appendBatched } from './append-batcher.js'
 
 export interface AppendEvent extends InputEvent {
@@ -20,12 +20,18 @@ export const appendEvents = async (
   streamId: string,
   request: AppendInput,
 ): Promise<AppendResult> => {
+  const [row] = await appendRequest(sql, [pendingAppend(tenant, streamId, request)])
+  return toResult(row!, streamId, request.expectedVersion ?? 'any')
+}
+
+// One append as the database functions take it (append-call.ts).
+export const pendingAppend = (tenant: string, streamId: string, request: AppendInput): PendingAppend => {
   const expected = request.expectedVersion ?? 'any'
   const events = eventsText(request.events)
   if (UNSTORABLE_ESCAPE.test(events) && holdsUnstorable(request.events)) {
     throw new Problem('validation-failed', {}, 'event data and metadata may not contain \\u0000 or unpaired surrogates')
   }
-  const append: PendingAppend = {
+  return {
     tenant: storageTenant(tenant, streamId),
     streamId,
     kind: typeof expected === 'number' ? 'version' : expected,
@@ -34,18 +40,20 @@ export const appendEvents = async (
     eventIds: request.events.flatMap((event) => (event.eventId === undefined ? [] : [event.eventId.toLowerCase()])),
     events,
   }
-  const row = isPool(sql) ? await appendBatched(sql, append) : await appendInTransaction(sql, append)
-  return toResult(row, streamId, expected)
 }
+
+// One request, written whole or not at all: a row per append, in its order.
+export const appendRequest = (sql: Sql, request: PendingAppend[]): Promise<AppendRow[]> =>
+  isPool(sql) ? appendBatched(sql, request) : appendInTransaction(sql, request)
 
 // Only the pool batches: a transaction's (or a reserved connection's) handle has no begin, and an append made
 // through it must be part of that transaction. Its commit is the caller's, so it signals nothing that counts.
 const isPool = (sql: Sql): boolean => typeof (sql as { begin?: unknown }).begin === 'function'
 
-const appendInTransaction = async (sql: Sql, append: PendingAppend): Promise<AppendRow> => {
-  const row = await appendAlone(sql, append)
-  if (row.outcome === 'appended') signalAppended(sql)
-  return row
+const appendInTransaction = async (sql: Sql, request: PendingAppend[]): Promise<AppendRow[]> => {
+  const rows = await appendRequestAlone(sql, request)
+  if (rows.some((row) => row.outcome === 'appended')) signalAppended(sql)
+  return rows
 }
 
 // SPEC "Details": data and metadata are stored as sent, every number's digits and every key kept; only
@@ -66,9 +74,7 @@ const toResult = (row: AppendRow, streamId: string, expectedVersion: ExpectedVer
       `stream ${streamId} is at version ${row.currentVersion}, expected ${expectedVersion}`,
     )
   }
-  if (row.outcome === 'duplicate-event-id') {
-    throw new Problem('duplicate-event-id', {}, 'some event ids of this request are already stored, but not as this exact run of this stream')
-  }
+  if (row.outcome === 'duplicate-event-id') throw duplicateEventId('this exact run of this stream')
   const result: AppendResult = {
     streamId,
     firstVersion: row.firstVersion,
@@ -78,6 +84,9 @@ const toResult = (row: AppendRow, streamId: string, expectedVersion: ExpectedVer
   }
   return row.outcome === 'duplicate' ? { ...result, duplicate: true } : result
 }
+
+export const duplicateEventId = (run: string): Problem =>
+  new Problem('duplicate-event-id', {}, `some event ids of this request are already stored, but not as ${run}`)
 
 // Documents are jsonb, which cannot hold \u0000 or an unpaired surrogate: an event carrying one could
 // never be projected. Walked only when the serialised text shows such an escape, so ordinary appends pay nothing.

@@ -70,6 +70,43 @@ export const AppendResult = Type.Object({
 })
 export type AppendResult = Static<typeof AppendResult>
 
+// POST /appends (SPEC "Append to several streams at once"): each entry a single append's body plus its stream
+export const MAX_APPENDS_PER_REQUEST = 100
+
+export const appendsRequest = (maxEventsPerAppend: number) =>
+  Type.Object(
+    {
+      appends: Type.Array(
+        Type.Object(
+          {
+            streamId: StreamId,
+            expectedVersion: Type.Optional(ExpectedVersion),
+            events: Type.Array(InputEvent, { minItems: 1, maxItems: maxEventsPerAppend }),
+          },
+          { additionalProperties: false },
+        ),
+        { minItems: 1, maxItems: MAX_APPENDS_PER_REQUEST },
+      ),
+    },
+    { additionalProperties: false },
+  )
+export type AppendsRequest = Static<ReturnType<typeof appendsRequest>>
+
+export const StreamAppendResult = Type.Object({
+  streamId: Type.String(),
+  firstVersion: Type.Integer(),
+  lastVersion: Type.Integer(),
+  firstPosition: Type.Integer(),
+  lastPosition: Type.Integer(),
+})
+export type StreamAppendResult = Static<typeof StreamAppendResult>
+
+export const AppendsResult = Type.Object({
+  appends: Type.Array(StreamAppendResult),
+  duplicate: Type.Optional(Type.Boolean()),
+})
+export type AppendsResult = Static<typeof AppendsResult>
+
 export const StreamReadQuery = Type.Object({
   from: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })),
   direction: Type.Optional(Type.Union([Type.Literal('forward'), Type.Literal('backward')])),

@@ -3,8 +3,10 @@ import { Problem } from '../problems.js'
 // SPEC "Details": nesting deeper than 512 levels is a 400. Counted by a flat scan before JSON.parse and
 // before anything recursive (validation, serialisation, the database) sees the body.
 export const MAX_JSON_DEPTH = 512
-// An append body wraps each event's data in three levels: the body, its `events` array and the event.
-const APPEND_ENVELOPE_DEPTH = 3
+// Where an append body holds its events, `#` standing for any element of an array: `events[i]`, or
+// `appends[j].events[i]` for POST /appends. Each level is one of nesting around an event's data.
+const EVENTS_PATHS = { append: ['events', '#'], appends: ['appends', '#', 'events', '#'] } as const
+type BodyShape = keyof typeof EVENTS_PATHS
 
 // The text of an event's `data` and `metadata` exactly as the client sent it, whitespace between tokens
 // removed (SPEC "Details": data comes back exactly as sent, every number's digits and every key kept).
@@ -76,23 +78,25 @@ export const compactJson = (text: string): string => {
 }
 
 interface Captured {
-  index: number
+  // the array indexes along the events path: [i], or [j, i]
+  at: number[]
   key: 'data' | 'metadata'
   text: string
 }
 
 // One flat pass over a body: checks the nesting depth and, for an append body, finds the text of every
-// `events[i].data` and `events[i].metadata`. Grammar is left to JSON.parse, which runs next.
+// event's `data` and `metadata` along its events path. Grammar is left to JSON.parse, which runs next.
 class BodyScan {
-  readonly captured: Captured[] = []
-  // per open level, whether it is an object (else an array)
+  // by the indexes of the arrays that hold the events array ('' for `events`, `j` for `appends[j].events`)
+  readonly captured = new Map<string, Captured[]>()
+  // per open level: whether it is an object (else an array), the member name it is at, the element it is at
   private readonly objects: boolean[] = []
+  private readonly keys: (string | undefined)[] = []
+  private readonly indexes: number[] = []
   private depth = 0
   private expectKey = false
-  private rootKey: string | undefined
-  private memberKey: string | undefined
-  // the element of `events` the scan is in
-  private index = -1
+  // the depth of an event's members (its object's level + 1); 0: nothing is captured
+  private readonly captureDepth: number
   // where the `data` or `metadata` value being captured starts (-1: none), and whether it holds whitespace
   private captureStart = -1
   private spaced = false
@@ -100,10 +104,12 @@ class BodyScan {
   constructor(
     private readonly text: string,
     private readonly maxDepth: number,
-    private readonly captureEvents: boolean,
-  ) {}
+    private readonly path: readonly string[] = [],
+  ) {
+    this.captureDepth = path.length === 0 ? 0 : path.length + 1
+  }
 
-  run(): Captured[] {
+  run(): Map<string, Captured[]> {
     const { text } = this
     for (let at = 0; at < text.length; at++) {
       const code = text.charCodeAt(at)
@@ -112,28 +118,42 @@ class BodyScan {
       } else if (code === COMMA) {
         this.expectKey = this.objects[this.depth - 1] === true
       } else if (code !== COLON) {
-        if (this.captureEvents) this.beforeToken(at, code)
+        if (this.captureDepth > 0) this.beforeToken(at, code)
         at = this.token(at, code) - 1
       }
     }
     return this.captured
   }
 
-  // An element of the root `events` array starts at depth 2; the value of its `data` or `metadata` at depth 3.
+  // A value in an array is its next element; a value of an event's `data` or `metadata` starts a capture.
   private beforeToken(at: number, code: number): void {
-    if (this.depth === 2 && code !== CLOSE_ARRAY && this.inEvents()) this.index++
-    if (this.depth === 3 && this.captureStart === -1 && !this.expectKey && code !== CLOSE_OBJECT && this.inEventMember()) {
+    const level = this.depth - 1
+    if (level >= 0 && !this.objects[level] && code !== CLOSE_ARRAY) this.indexes[level]!++
+    if (this.depth === this.captureDepth && this.captureStart === -1 && !this.expectKey && code !== CLOSE_OBJECT && this.inEventMember()) {
       this.captureStart = at
       this.spaced = false
     }
   }
 
-  private inEvents(): boolean {
-    return this.objects[0] === true && this.rootKey === 'events' && this.objects[1] === false
+  // whether the levels open now are the events path, down to `data` or `metadata` of an event
+  private onPath(levels: number): boolean {
+    for (let level = 0; level < levels; level++) {
+      const step = this.path[level]
+      if (step === '#' ? this.objects[level] !== false : this.objects[level] !== true || this.keys[level] !== step) return false
+    }
+    return true
   }
 
   private inEventMember(): boolean {
-    return (this.memberKey === 'data' || this.memberKey === 'metadata') && this.objects[2] === true && this.inEvents()
+    const key = this.keys[this.path.length]
+    return (key === 'data' || key === 'metadata') && this.objects[this.path.length] === true && this.onPath(this.path.length)
+  }
+
+  // the array indexes along the events path, down to `levels`
+  private indexesOn(levels: number): number[] {
+    const at: number[] = []
+    for (let level = 0; level < levels; level++) if (this.path[level] === '#') at.push(this.indexes[level]!)
+    return at
   }
 
   // The index just past the token that starts at `at`.
@@ -150,64 +170,92 @@ class BodyScan {
     } else {
       end = scalarEnd(this.text, at)
     }
-    if (this.captureStart !== -1 && this.depth === 3) this.capture(end)
+    if (this.captureStart !== -1 && this.depth === this.captureDepth) this.capture(end)
     return end
   }
 
   private open(object: boolean): void {
     if (++this.depth > this.maxDepth) throw tooDeep(this.maxDepth)
     this.objects[this.depth - 1] = object
+    this.keys[this.depth - 1] = undefined
+    this.indexes[this.depth - 1] = -1
     this.expectKey = object
   }
 
-  // A member name: the root's names which member is `events`, an event's which are `data` and `metadata`.
+  // A member name on the way to the events: JSON.parse keeps the last of repeated names, and so does this, by
+  // dropping what the earlier array of that name gave.
   private key(start: number, end: number): number {
     this.expectKey = false
-    if (this.depth === 1) {
-      this.rootKey = keyOf(this.text, start, end)
-      // JSON.parse keeps the last of repeated keys, and so does this
-      if (this.rootKey === 'events') this.captured.length = 0
-      this.index = -1
-    } else if (this.depth === 3) {
-      this.memberKey = keyOf(this.text, start, end)
+    if (this.depth > this.captureDepth) return end
+    const level = this.depth - 1
+    const key = keyOf(this.text, start, end)
+    this.keys[level] = key
+    if (level < this.path.length && this.path[level] === key && this.onPath(level)) {
+      if (level === 0) this.captured.clear()
+      else this.captured.delete(this.indexesOn(level).join(','))
     }
     return end
   }
 
   private capture(end: number): void {
     const raw = this.text.slice(this.captureStart, end)
-    this.captured.push({ index: this.index, key: this.memberKey as 'data' | 'metadata', text: this.spaced ? compactJson(raw) : raw })
+    const at = this.indexesOn(this.path.length)
+    const holder = at.slice(0, -1).join(',')
+    const list = this.captured.get(holder) ?? []
+    list.push({ at, key: this.keys[this.path.length] as 'data' | 'metadata', text: this.spaced ? compactJson(raw) : raw })
+    this.captured.set(holder, list)
     this.captureStart = -1
   }
 }
 
-const attach = (body: unknown, captured: Captured[]): void => {
-  if (typeof body !== 'object' || body === null || !Object.hasOwn(body, 'events')) return
-  const events = (body as { events: unknown }).events
-  if (!Array.isArray(events)) return
-  for (const { index, key, text } of captured) {
-    const event: unknown = events[index]
-    if (typeof event !== 'object' || event === null || Array.isArray(event)) continue
-    const texts = eventTexts.get(event) ?? {}
-    texts[key] = text
-    eventTexts.set(event, texts)
+// The value at `path` in a parsed body, `#` steps taken by the given indexes; undefined when it is not there.
+const walk = (body: unknown, path: readonly string[], at: number[]): unknown => {
+  let value = body
+  let next = 0
+  for (const step of path) {
+    if (typeof value !== 'object' || value === null) return undefined
+    if (step === '#') {
+      if (!Array.isArray(value)) return undefined
+      value = value[at[next++]!]
+    } else {
+      if (Array.isArray(value) || !Object.hasOwn(value, step)) return undefined
+      value = (value as Record<string, unknown>)[step]
+    }
+  }
+  return value
+}
+
+const attach = (body: unknown, shape: BodyShape, captured: Map<string, Captured[]>): void => {
+  for (const list of captured.values()) {
+    for (const { at, key, text } of list) {
+      const event = walk(body, EVENTS_PATHS[shape], at)
+      if (typeof event !== 'object' || event === null || Array.isArray(event)) continue
+      const texts = eventTexts.get(event) ?? {}
+      texts[key] = text
+      eventTexts.set(event, texts)
+    }
   }
 }
 
 // Every JSON body: the depth is checked before JSON.parse, which keeps `__proto__` and `constructor` as
 // ordinary own keys (the body is data; nothing here reads a prototype through it).
 export const parseJsonBody = (text: string): unknown => {
-  new BodyScan(text, MAX_JSON_DEPTH, false).run()
+  new BodyScan(text, MAX_JSON_DEPTH).run()
   return parseOrRefuse(text)
 }
 
-// An append body: the same, plus the sent text of each event's data and metadata (eventJsonText).
-export const parseAppendBody = (text: string): unknown => {
-  const captured = new BodyScan(text, MAX_JSON_DEPTH + APPEND_ENVELOPE_DEPTH, true).run()
+// An append body (`append`: POST /streams/{streamId}/events, `appends`: POST /appends): the same, plus the sent
+// text of each event's data and metadata (eventJsonText). The depth limit counts from an event's data.
+export const appendBodyParser = (shape: BodyShape) => (text: string): unknown => {
+  const path = EVENTS_PATHS[shape]
+  const captured = new BodyScan(text, MAX_JSON_DEPTH + path.length + 1, path).run()
   const body = parseOrRefuse(text)
-  attach(body, captured)
+  attach(body, shape, captured)
   return body
 }
+
+export const parseAppendBody = appendBodyParser('append')
+export const parseAppendsBody = appendBodyParser('appends')
 
 const parseOrRefuse = (text: string): unknown => {
   try {

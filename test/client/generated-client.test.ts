@@ -38,6 +38,22 @@ t.test('append, conflict, read, a projection query and a backfill through the ge
   t.equal(read.response.status, 200)
   t.same(read.data?.events.map((event) => [event.streamVersion, event.type]), [[1, 'OrderPlaced'], [2, 'OrderShipped']])
 
+  const transfer = await client.POST('/appends', {
+    body: {
+      appends: [
+        { streamId: 'account-1', expectedVersion: 'no_stream', events: [{ type: 'MoneyDebited', data: { amount: 5 } }] },
+        { streamId: 'account-2', expectedVersion: 'no_stream', events: [{ type: 'MoneyCredited', data: { amount: 5 } }] },
+      ],
+    },
+  })
+  t.equal(transfer.response.status, 201)
+  t.same(transfer.data?.appends.map((run) => [run.streamId, run.firstVersion]), [['account-1', 1], ['account-2', 1]])
+  const stale = await client.POST('/appends', {
+    body: { appends: [{ streamId: 'account-1', expectedVersion: 0, events: [{ type: 'MoneyDebited', data: { amount: 1 } }] }] },
+  })
+  t.equal(stale.response.status, 409)
+  t.match(stale.error, { code: 'wrong-expected-version', conflicts: [{ streamId: 'account-1', expectedVersion: 0, currentVersion: 1 }] })
+
   const defined = await client.PUT('/projections/{name}', {
     params: { path: { name: 'orders' } },
     body: {

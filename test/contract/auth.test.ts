@@ -94,6 +94,10 @@ t.test('system streams are admin only, whichever route names them', async (t) =>
     }
     t.not((await call(t, method, path, bearer(KEYS.admin), url)).statusCode, 403, `${method} ${url} as admin`)
   }
+  // POST /appends names its streams in the body
+  const appends = (key: string) => app.inject({ method: 'POST', url: '/appends', headers: bearer(key), payload: { appends: [{ streamId: streamId(), events: events(1) }, { streamId: '$audit', events: events(1) }] } })
+  for (const role of ['read', 'write'] as const) t.equal((await appends(KEYS[role])).statusCode, 403, `POST /appends naming $audit as ${role}`)
+  t.equal((await appends(KEYS.admin)).statusCode, 201, 'POST /appends naming $audit as admin')
 })
 
 t.test('the key decides the tenant: admin may name any, * acts for default', async (t) => {

@@ -14,6 +14,7 @@ const { app, config } = await buildTestApp(t)
 const APPEND = '/streams/{streamId}/events'
 const READ = '/streams/{streamId}/events'
 const STREAM = '/streams/{streamId}'
+const APPENDS = '/appends'
 
 type Options = InjectOptions & { url: string }
 
@@ -111,6 +112,24 @@ t.test('a body of exactly MAX_BODY_BYTES is accepted; one byte more gets 413; a 
   const xml = await call(t, APPEND, { method: 'POST', url, payload: '<events/>', headers: { 'content-type': 'application/xml' } })
   t.equal(xml.statusCode, 415)
   t.equal(codeOf(xml), 'unsupported-media-type')
+})
+
+t.test('POST /appends answers 201, its retry 200, conflicts 409, and bad bodies 400, 413 and 415', async (t) => {
+  const [a, b] = [streamId(), streamId()]
+  const send = (payload: unknown, headers: Record<string, string> = {}) => call(t, APPENDS, { method: 'POST', url: APPENDS, payload: payload as object, headers })
+  const body = { appends: [{ streamId: a, expectedVersion: 'no_stream', events: [withId(event())] }, { streamId: b, events: [withId(event()), withId(event())] }] }
+  const first = await send(body)
+  t.equal(first.statusCode, 201)
+  t.same((await send(body)).json(), { ...first.json(), duplicate: true })
+  const stale = await send({ appends: [{ streamId: a, expectedVersion: 0, events: events(1) }, { streamId: b, expectedVersion: 2, events: events(1) }] })
+  t.equal(stale.statusCode, 409)
+  t.same(stale.json().conflicts, [{ streamId: a, expectedVersion: 0, currentVersion: 1 }])
+  const moved = await send({ appends: [body.appends[1], body.appends[0]] })
+  t.equal(codeOf(moved), 'duplicate-event-id')
+  t.equal((await send({ appends: [{ streamId: a, events: events(1) }, { streamId: a, events: events(1) }] })).statusCode, 400)
+  const huge = await send({ appends: [{ streamId: a, events: [event('A', 'x'.repeat(config.MAX_BODY_BYTES))] }] })
+  t.equal(huge.statusCode, 413)
+  t.equal((await call(t, APPENDS, { method: 'POST', url: APPENDS, payload: 'hello', headers: { 'content-type': 'text/plain' } })).statusCode, 415)
 })
 
 t.test('stream reads page forward and backward, and a stream describes itself', async (t) => {
@@ -231,11 +250,12 @@ t.test('a method or path outside the document gets a 404 not-found problem', asy
 const fill = (path: string): string =>
   path.replace('{streamId}', 'order-1').replace('{file}', 'swagger-ui.css').replace('{version}', '1').replace('{type}', 'OrderPlaced')
 const BODIES: Record<string, object> = { post: { events: events(1) }, put: { state: {} } }
-const bodyFor = (method: string): { payload?: object } => (BODIES[method] ? { payload: BODIES[method] } : {})
+const bodyFor = (method: string, path = ''): { payload?: object } =>
+  path === APPENDS ? { payload: { appends: [{ streamId: 'order-1', events: events(1) }] } } : BODIES[method] ? { payload: BODIES[method] } : {}
 
 t.test('a malformed X-Tenant-Id is 400 on every operation', async (t) => {
   for (const { path, method } of operations(contract.doc)) {
-    const res = await call(t, path, { method: method.toUpperCase() as 'GET', url: fill(path), headers: { 'x-tenant-id': 'Not A Tenant' }, ...bodyFor(method) })
+    const res = await call(t, path, { method: method.toUpperCase() as 'GET', url: fill(path), headers: { 'x-tenant-id': 'Not A Tenant' }, ...bodyFor(method, path) })
     t.equal(res.statusCode, 400, `${method} ${path}`)
   }
 })
@@ -243,8 +263,8 @@ t.test('a malformed X-Tenant-Id is 400 on every operation', async (t) => {
 t.test('an unready server says 503, and a database failure is a generic 500', async (t) => {
   const callBroken = callOn(await buildBrokenApp(t, contract.doc))
   t.match((await callBroken(t, '/health/ready', { url: '/health/ready' })).json(), { status: 'unavailable' })
-  for (const { path, method } of operations(contract.doc).filter((op) => /^\/(streams|events)/.test(op.path))) {
-    const res = await callBroken(t, path, { method: method.toUpperCase() as 'GET', url: fill(path), ...bodyFor(method) })
+  for (const { path, method } of operations(contract.doc).filter((op) => /^\/(streams|events|appends)/.test(op.path))) {
+    const res = await callBroken(t, path, { method: method.toUpperCase() as 'GET', url: fill(path), ...bodyFor(method, path) })
     t.equal(res.statusCode, 500, `${method} ${path}`)
     t.notMatch(res.body, LEAKS, 'no database details leak')
   }

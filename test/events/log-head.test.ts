@@ -1,6 +1,7 @@
 import t from 'tap'
 import { appendEvents } from '../../src/events/append.js'
 import { appendBatch, type PendingAppend } from '../../src/events/append-call.js'
+import { appendToStreams } from '../../src/events/append-to-streams.js'
 import { appendBatchStats } from '../../src/events/append-batcher.js'
 import { connect } from '../../src/db/connect.js'
 import { LogHead } from '../../src/events/log-head.js'
@@ -13,11 +14,12 @@ const pending = (streamId: string, count: number): PendingAppend =>
   ({ tenant: 'default', streamId, kind: 'any', version: null, count, eventIds: [], events: JSON.stringify(events(count)) })
 
 // An append (or a batch of them) whose transaction the test holds open: its positions are taken, its commit is ours to time.
-const holdAppend = async (sql: Sql, id: string, batch?: string[]) => {
+// A batch is of single appends, or (together) one request of several streams.
+const holdAppend = async (sql: Sql, id: string, batch?: string[], together = false) => {
   const side = await sql.reserve()
   await side`begin`
   const [row] = batch
-    ? await appendBatch(side as unknown as Sql, batch.map((streamId) => pending(streamId, 2)))
+    ? (await appendBatch(side as unknown as Sql, together ? [batch.map((streamId) => pending(streamId, 2))] : batch.map((streamId) => [pending(streamId, 2)]))).flat()
     : await side<{ firstPosition: number }[]>`
         select first_position as "firstPosition"
           from append_events('default', ${id}, 'any', null, ${JSON.stringify(events(1))}::text::json)`
@@ -62,20 +64,22 @@ t.test('a commit that lands out of order is never skipped', { skip: ONE_SESSION 
   t.same(second.events.map((e) => e.globalPosition), [held.position, late.firstPosition], 'the late event comes first, nothing skipped')
 })
 
-t.test('a batch that commits after a later append is never skipped', { skip: ONE_SESSION }, async (t) => {
-  const { sql } = await testDatabase(t)
-  const head = new LogHead(sql)
-  const held = await holdAppend(sql, streamId(), [streamId(), streamId(), streamId()])
-  const late = await appendEvents(sql, 'default', streamId(), { events: events(1) })
-  t.ok(late.firstPosition > held.position + 5, 'the committed append took positions above all six of the open batch')
-  const blocked = await head.catchUp()
-  t.ok(blocked < held.position, 'the head stops below the open batch')
-  await held.commit()
-  const open = await head.catchUp()
-  t.ok(open >= late.lastPosition)
-  const page = await readLog(sql, 'default', open, {})
-  t.same(page.events.map((e) => e.globalPosition), [...Array.from({ length: 6 }, (_, i) => held.position + i), late.firstPosition], 'the batch, then the later append')
-})
+for (const together of [false, true]) {
+  t.test(`a batch ${together ? 'holding one request of three streams ' : ''}that commits after a later append is never skipped`, { skip: ONE_SESSION }, async (t) => {
+    const { sql } = await testDatabase(t)
+    const head = new LogHead(sql)
+    const held = await holdAppend(sql, streamId(), [streamId(), streamId(), streamId()], together)
+    const late = await appendEvents(sql, 'default', streamId(), { events: events(1) })
+    t.ok(late.firstPosition > held.position + 5, 'the committed append took positions above all six of the open batch')
+    const blocked = await head.catchUp()
+    t.ok(blocked < held.position, 'the head stops below the open batch')
+    await held.commit()
+    const open = await head.catchUp()
+    t.ok(open >= late.lastPosition)
+    const page = await readLog(sql, 'default', open, {})
+    t.same(page.events.map((e) => e.globalPosition), [...Array.from({ length: 6 }, (_, i) => held.position + i), late.firstPosition], 'the batch, then the later append')
+  })
+}
 
 t.test('a rolled-back append leaves a hole, not a stall', { skip: ONE_SESSION }, async (t) => {
   const { sql } = await testDatabase(t)
@@ -110,15 +114,19 @@ t.test('embedded: an append waits for an open transaction, so positions commit i
   t.same(page.events.map((e) => e.globalPosition), [result.firstPosition], 'the rolled-back position is a hole, not a stall')
 })
 
-t.test('a reader racing many appenders and batches sees every event once, in order', async (t) => {
+t.test('a reader racing many appenders and batches, requests of several streams among them, sees every event once, in order', async (t) => {
   const db = await testDatabase(t, { max: 24 })
   const { sql } = db
   // a second instance on the same database, with its own batches (not on the embedded database: one process)
   const second = db.url ? connect(db.url, { max: 8 }) : sql
   if (db.url) t.teardown(() => second.end({ timeout: 1 }))
   const head = new LogHead(sql)
+  // single appends and a request of several streams (POST /appends), batched together
   const burst = (pool: Sql, writer: number, i: number) =>
-    Promise.all([0, 1, 2].map((k) => appendEvents(pool, 'default', `race-${writer}-${(i + k) % 5}`, { events: events(1 + ((i + k) % 3)) })))
+    Promise.all([
+      ...[0, 1, 2].map((k) => appendEvents(pool, 'default', `race-${writer}-${(i + k) % 5}`, { events: events(1 + ((i + k) % 3)) })),
+      appendToStreams(pool, 'default', { appends: [3, 4].map((k) => ({ streamId: `race-${writer}-${(i + k) % 5}`, events: events(1 + (k % 2)) })) }),
+    ])
   const writers = Array.from({ length: 16 }, async (_, writer) => {
     for (let i = 0; i < 40; i++) {
       const id = `race-${writer}-${i % 5}`
@@ -133,7 +141,7 @@ t.test('a reader racing many appenders and batches sees every event once, in ord
         })
       } else {
         await sql.begin(async (tx) => {
-          await appendBatch(tx as unknown as Sql, [pending(id, 1), pending(`race-${writer}-${(i + 1) % 5}`, 2), pending(id, 1)])
+          await appendBatch(tx as unknown as Sql, [[pending(id, 1)], [pending(`race-${writer}-${(i + 1) % 5}`, 2), pending(`race-${writer}-${(i + 2) % 5}`, 1)], [pending(id, 1)]])
           await tx`select pg_sleep(${late})`
         })
       }

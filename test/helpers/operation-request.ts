@@ -25,6 +25,7 @@ export const roleOf = (method: string, path: string): 'public' | 'read' | 'write
   if (verb === 'GET' && path !== '/metrics') return 'read'
   if (verb === 'POST' && path === '/projections/{name}/query') return 'read'
   if (verb === 'POST' && path === '/streams/{streamId}/events') return 'write'
+  if (verb === 'POST' && path === '/appends') return 'write'
   if (verb === 'PUT' && path === '/streams/{streamId}/snapshots/{version}') return 'write'
   return 'admin'
 }
