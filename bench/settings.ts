@@ -52,7 +52,8 @@ export const loadBenchSettings = (): BenchSettings => {
     soakSeconds: seconds('SOAK_SECONDS', 300),
     soakWindowSeconds: seconds('SOAK_WINDOW_SECONDS', 30),
     adminUrl,
-    database: 'annalist_bench',
+    // BENCH_DB_NAME: a database of its own, when several benches share one PostgreSQL
+    database: process.env.BENCH_DB_NAME || 'annalist_bench',
     port: optionalPort('BENCH_PORT'),
     build: process.env.BENCH_BUILD !== '0',
     serverRunner: process.env.BENCH_SERVER === 'tsx' ? 'tsx' : 'dist',
