@@ -16,6 +16,8 @@ export const PROBLEM_CODES = {
   'unsupported-media-type': { status: 415, title: 'Unsupported media type' },
   'not-acceptable': { status: 406, title: 'Not acceptable' },
   'snapshot-not-found': { status: 404, title: 'Snapshot not found' },
+  'subject-not-found': { status: 404, title: 'Subject not found' },
+  'subject-forgotten': { status: 409, title: 'Subject forgotten' },
   'not-found': { status: 404, title: 'Not found' },
   // not in SPEC's list: the per-key rate limit and the per-key subscription limit
   'too-many-requests': { status: 429, title: 'Too many requests' },

@@ -1,6 +1,7 @@
 import type { Sql, Tx } from '../../db/connect.js'
 import { eventTextColumns } from '../../events/event-columns.js'
-import { parseStoredText } from '../../events/event-json.js'
+import { openEvent, parseStoredText } from '../../events/event-json.js'
+import type { Keyring } from '../../events/keyring.js'
 import { eventPage, takePage } from '../../events/event-page.js'
 import { parseExact } from '../../events/exact-json.js'
 import type { StoredEventText } from '../../events/read-log-text.js'
@@ -32,7 +33,7 @@ export const readSourceEvents = async (
   source: ProjectionSource,
   after: number,
   head: number,
-  { limit, maxBytes, exact, tenant }: { limit: number; maxBytes: number; exact: boolean; tenant?: string },
+  { limit, maxBytes, exact, tenant, keyring }: { limit: number; maxBytes: number; exact: boolean; tenant?: string; keyring?: Keyring | undefined },
 ): Promise<SourceBatch> => {
   if (head <= after) return { events: [], readTo: after }
   const rows = await eventPage<StoredEventText & { tenant: string }>(
@@ -42,13 +43,14 @@ export const readSourceEvents = async (
     { order: sql`global_position`, key: sql`global_position`, limit, maxBytes },
   )
   const page = takePage(rows)
-  const events = page.events.map((row) => parseEvent(row, exact))
+  const events = page.events.map((row) => parseEvent(row, exact, keyring))
   // the next batch starts right after the last event when more follow; else every match up to head is here
   const readTo = page.following !== null ? events.at(-1)!.globalPosition : head
   return { events, readTo }
 }
 
 // Declarative handlers copy values into documents exactly (SPEC "Details"), so they get every number a double
-// cannot keep as a JsonNumber; code handlers get plain JS values.
-export const parseEvent = <T extends StoredEventText & { tenant: string }>(row: T, exact: boolean) =>
-  parseStoredText(row, exact ? parseExact : JSON.parse)
+// cannot keep as a JsonNumber; code handlers get plain JS values. Personal data is opened first (SPEC "Personal data":
+// handlers read `$.personalData.<field>`, missing once the subject is forgotten).
+export const parseEvent = <T extends StoredEventText & { tenant: string }>(row: T, exact: boolean, keyring: Keyring | undefined) =>
+  parseStoredText(openEvent(row, keyring), exact ? parseExact : JSON.parse)

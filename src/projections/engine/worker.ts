@@ -7,11 +7,14 @@ import { isTransient, messageOf } from './transient-errors.js'
 import { advanceCheckpoint } from '../generations.js'
 import { advanceHold, heldTenants, holdTenant, readHolds, type TenantHold } from '../tenant-holds.js'
 import type { ProjectionEvent } from '../types.js'
+import type { Keyring } from '../../events/keyring.js'
 
 export interface WorkerDeps {
   sql: Sql
   logWatcher: LogWatcher
   upcast: (event: ProjectionEvent) => ProjectionEvent
+  // opens personal data as events are read (source-events.ts)
+  keyring?: Keyring | undefined
   batchSize: number
   // MAX_PAGE_BYTES: a batch stops early at this many bytes of events (always one)
   maxBatchBytes: number
@@ -141,7 +144,7 @@ export class ProjectionWorker {
   async #round(path: Path): Promise<Outcome> {
     const key = keyOf(path)
     const single = this.#retry?.key === key || this.#narrow?.key === key
-    const options = { limit: single ? 1 : this.deps.batchSize, maxBytes: this.deps.maxBatchBytes, exact: this.projector.kind === 'declarative' }
+    const options = { limit: single ? 1 : this.deps.batchSize, maxBytes: this.deps.maxBatchBytes, exact: this.projector.kind === 'declarative', keyring: this.deps.keyring }
     if (path.kind === 'main') {
       const batch = await readSourceEvents(this.deps.sql, sourceOf(this.projector), this.#position, this.deps.logWatcher.head, options)
       return this.#apply(this.#target, this.#position, batch)
