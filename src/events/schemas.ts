@@ -34,7 +34,7 @@ export const StoredEvent = Type.Object({
   // only on events that named a subject; personalData only on those that carried it, null once forgotten
   subject: Type.Optional(Type.String()),
   personalData: Type.Optional(Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()])),
-  forgotten: Type.Optional(Type.Boolean()),
+  forgotten: Type.Optional(Type.Literal(true)),
 })
 export type StoredEvent = Static<typeof StoredEvent>
 
