@@ -61,18 +61,19 @@ export const createServices = async (sql: Sql, config: Config, log: ServiceLog):
   })
   const backfillRequests = new BackfillRequests(sql, logWatcher, runner, log)
   const subjectRebuilds = new SubjectRebuilds(sql, runner, log)
+  const parts = { logHead, logWatcher, upcasters, keyring, subjectRebuilds, liveFeed, progress, runner }
+  return { ...parts, ...lifecycle(sql, log, { ...parts, autoSnapshots, backfillRequests }) }
+}
+
+type Parts = Omit<Services, 'start' | 'stop'> & { autoSnapshots: AutoSnapshots; backfillRequests: BackfillRequests }
+
+// Started in order, stopped in reverse.
+const lifecycle = (sql: Sql, log: ServiceLog, parts: Parts): Pick<Services, 'start' | 'stop'> => {
+  const { logWatcher, keyring, upcasters, progress, runner, backfillRequests, subjectRebuilds, autoSnapshots, liveFeed } = parts
   return {
-    logHead,
-    logWatcher,
-    upcasters,
-    keyring,
-    subjectRebuilds,
-    liveFeed,
-    progress,
-    runner,
     async start() {
       await logWatcher.start()
-      await keyring.start(sql)
+      await keyring.start(sql, log)
       await upcasters.start()
       await progress.start()
       await runner.registerCode()

@@ -2,6 +2,7 @@ import { Problem } from '../problems.js'
 import { CHANNEL } from '../db/channels.js'
 import type { Sql } from '../db/connect.js'
 import { fingerprintOf, newKey, seal, unseal } from './personal-cipher.js'
+import { rewrapDataKeys } from './rewrap-keys.js'
 
 // subject_keys.key_wrap of a data key stored as it is (no ENCRYPTION_KEY)
 export const UNWRAPPED = 'none'
@@ -18,6 +19,11 @@ export interface Revealed {
   subject: string
   personalData?: string | null
   forgotten?: true
+}
+
+interface KeyringLog {
+  info: (object: object, message: string) => void
+  warn: (object: object, message: string) => void
 }
 
 export interface StoredKey {
@@ -39,6 +45,7 @@ export class Keyring {
   readonly #masters = new Map<string, Buffer>()
   readonly #keys = new Map<string, { stored: string; key: Buffer }>()
   #unlisten: (() => Promise<void>) | undefined
+  #rewrapping: Promise<void> = Promise.resolve()
 
   constructor(master?: string, other?: string, private readonly cacheEntries = CACHE_ENTRIES) {
     for (const base64 of [master, other]) {
@@ -57,7 +64,13 @@ export class Keyring {
     return this.#wrapWith !== undefined
   }
 
-  async start(sql: Sql): Promise<void> {
+  // subject_keys.key_wrap of a key wrapped now: the master key's fingerprint, or UNWRAPPED
+  get currentWrap(): string {
+    return this.#wrapWith?.fingerprint ?? UNWRAPPED
+  }
+
+  // Also re-wraps, in the background, every data key not wrapped with the current ENCRYPTION_KEY (a rotation).
+  async start(sql: Sql, log: KeyringLog): Promise<void> {
     const listening = await sql.listen(
       CHANNEL.subjects,
       (payload) => this.#evictPayload(payload),
@@ -65,9 +78,11 @@ export class Keyring {
       () => this.#keys.clear(),
     )
     this.#unlisten = listening.unlisten
+    this.#rewrapping = this.#rewrap(sql, log)
   }
 
   async stop(): Promise<void> {
+    await this.#rewrapping
     await this.#unlisten?.().catch(() => undefined)
     this.#keys.clear()
   }
@@ -116,7 +131,7 @@ export class Keyring {
 
   // Re-wraps a stored data key with the current master key (a rotation); null when it already is.
   rewrap(stored: StoredKey): StoredKey | null {
-    if (!stored.dataKey || stored.keyWrap === (this.#wrapWith?.fingerprint ?? UNWRAPPED)) return null
+    if (!stored.dataKey || stored.keyWrap === this.currentWrap) return null
     return this.#wrap(this.#unwrap(stored.dataKey, stored.keyWrap))
   }
 
@@ -141,6 +156,16 @@ export class Keyring {
     this.#keys.set(name, { stored, key })
     if (this.#keys.size > this.cacheEntries) this.#keys.delete(this.#keys.keys().next().value!)
     return key
+  }
+
+  async #rewrap(sql: Sql, log: KeyringLog): Promise<void> {
+    try {
+      const { rewrapped, skipped } = await rewrapDataKeys(sql, this)
+      if (rewrapped > 0) log.info({ rewrapped }, 'data keys wrapped again with the current ENCRYPTION_KEY')
+      if (skipped > 0) log.warn({ skipped }, 'data keys are wrapped with a master key this server was not given: set ENCRYPTION_KEY_PREVIOUS')
+    } catch (error) {
+      log.warn({ err: error }, 'data keys could not be wrapped again')
+    }
   }
 
   #evictPayload(payload: string): void {
