@@ -730,6 +730,30 @@ const followEvents = async (signal) => {
   }
 }
 
+// --- subjects ---------------------------------------------------------------------------------------
+
+// SPEC "Personal data": a subject's status when asked (GET /subjects/{subject}); forgetting stays an API call.
+const showSubject = async (subject) => {
+  const section = $('#subject-section')
+  const list = $('#subject-status')
+  list.hidden = true
+  if (subject === '') return sectionState(section, null)
+  try {
+    const status = await api(`/subjects/${encodeURIComponent(subject)}`)
+    sectionState(section, null)
+    const rows = [
+      ['Subject', status.subject],
+      ['Events with personal data', formatNumber(status.events)],
+      ['Forgotten', status.forgotten ? `yes, ${formatDateTime(status.forgottenAt)}` : 'no'],
+      ['Rebuilds pending', status.pending.length === 0 ? 'none' : status.pending.join(', ')],
+    ]
+    list.replaceChildren(...rows.flatMap(([term, value]) => [element('dt', { text: term }), element('dd', { text: value })]))
+    list.hidden = false
+  } catch (error) {
+    sectionState(section, error)
+  }
+}
+
 // --- wiring -------------------------------------------------------------------------------------------
 
 let running = new AbortController()
@@ -800,6 +824,10 @@ const openRow = (event) => {
 $('#streams').addEventListener('click', openRow)
 $('#streams').addEventListener('keydown', (event) => {
   if (event.key === 'Enter') openRow(event)
+})
+$('#subject-lookup').addEventListener('submit', (event) => {
+  event.preventDefault()
+  void showSubject($('#subject-id').value.trim())
 })
 $('#stream-older').addEventListener('click', () => pageStream('older', { sectionState }))
 $('#stream-newer').addEventListener('click', () => pageStream('newer', { sectionState }))
