@@ -44,7 +44,7 @@ const NEXT_AT_END = /"next":(null|\d+)\}\s*$/
 const pagePath = (streamId: string, from: number | null): string =>
   `/streams/${streamId}/events?limit=${PAGE}${from === null ? '' : `&from=${from}`}`
 
-const readWhole = async (client: Client, streamId: string, parse: boolean): Promise<ReadOnce> => {
+export const readWhole = async (client: Client, streamId: string, parse: boolean): Promise<ReadOnce> => {
   const started = performance.now()
   let from: number | null = null
   let requests = 0
@@ -90,16 +90,21 @@ const timeReads = async (client: Client, streamId: string, count: number, parse:
 
 const sortedMs = (runs: ReadOnce[]): Float64Array => Float64Array.from(runs, (run) => run.ms).sort()
 
+// The stream of STREAM_EVENTS events a read scenario reads, appended 1,000 at a time and checked.
+export const seedReadStream = async (server: BenchServer, client: Client, payload: BenchPayload, streamId: string): Promise<void> => {
+  for (let version = 0; version < STREAM_EVENTS; version += APPEND_BATCH) {
+    const { status, json } = await postJson(client, `/streams/${streamId}/events`, appendBody(payload, version, APPEND_BATCH))
+    expectStatus(`appending to ${streamId}`, status, 201, json)
+  }
+  await server.admin`checkpoint`
+  await verify(client, streamId)
+}
+
 export const benchReadStream = async (server: BenchServer, payload: BenchPayload, options: ReadStreamOptions): Promise<ReadStreamResult> => {
   const client = new Client(server.origin, { pipelining: 1, headersTimeout: 30_000, bodyTimeout: 30_000 })
   const streamId = options.streamId ?? STREAM_ID
   try {
-    for (let version = 0; version < STREAM_EVENTS; version += APPEND_BATCH) {
-      const { status, json } = await postJson(client, `/streams/${streamId}/events`, appendBody(payload, version, APPEND_BATCH))
-      expectStatus(`appending to ${streamId}`, status, 201, json)
-    }
-    await server.admin`checkpoint`
-    await verify(client, streamId)
+    await seedReadStream(server, client, payload, streamId)
     await timeReads(client, streamId, options.warmupReads, false)
     const stopMeter = await server.meter()
     const plain = await timeReads(client, streamId, options.reads, false)

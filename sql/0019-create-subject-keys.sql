@@ -37,8 +37,10 @@ create index subject_rebuilds_backfill_idx
 
 -- append_events() and append_events_batch() stay as they are: an event with a subject reaches them with its subject,
 -- ciphertext and metadata in one envelope as its metadata, which this trigger takes apart before the row is stored.
--- The subject's key row is read FOR SHARE, so a forget (which updates it) and an append of personal data under it
--- are ordered: the append commits first and is counted and rebuilt, or it sees the key destroyed and fails.
+-- An append of personal data holds its subject's advisory lock shared (class 7316005, src/db/advisory-locks.ts) and a
+-- forget takes it exclusively before destroying the key, so the two are ordered: the append commits first and is
+-- counted and rebuilt, or it waits and then finds the key destroyed and fails. An advisory lock, not FOR SHARE on the
+-- key row: appends of one subject would otherwise each write a lock (a MultiXact) into that row.
 create function events_take_personal_data()
 returns trigger
 language plpgsql
@@ -50,12 +52,12 @@ begin
   new.personal_data := decode(v_envelope ->> 'personalData', 'base64');
   new.metadata := coalesce(v_envelope -> 'metadata', '{}'::json);
   if new.personal_data is not null then
+    perform pg_advisory_xact_lock_shared(7316005, hashtext(new.tenant || '/' || new.subject));
     perform
        from subject_keys k
       where k.tenant = new.tenant
         and k.subject = new.subject
-        and k.forgotten_at is null
-        for share;
+        and k.forgotten_at is null;
     if not found then
       raise exception 'the subject of this personal data is forgotten'
         using errcode = '23514', constraint = 'events_subject_forgotten';

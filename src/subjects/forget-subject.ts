@@ -1,3 +1,4 @@
+import { LOCK_CLASS } from '../db/advisory-locks.js'
 import { CHANNEL } from '../db/channels.js'
 import type { Sql, Tx } from '../db/connect.js'
 import type { Keyring } from '../events/keyring.js'
@@ -44,9 +45,10 @@ export const forgetSubject = async (
   return { subject, forgottenAt, events, rebuilds: await rebuilds.startFor(tenant, subject) }
 }
 
-// The key row, updated (or inserted as a tombstone) under its row lock: an append of personal data holds that row
-// FOR SHARE until it commits (sql/0019), so it is counted here, or it finds the key gone and stores nothing.
+// The key row, updated (or inserted as a tombstone) under the subject's lock: an append of personal data holds it
+// shared until it commits (sql/0019), so it is counted here, or it waits, finds the key gone and stores nothing.
 const destroyKey = async (tx: Tx, tenant: string, subject: string): Promise<Forgotten> => {
+  await tx`select pg_advisory_xact_lock(${LOCK_CLASS.subject}, hashtext(${tenant} || '/' || ${subject}))`
   const [destroyed] = await tx<{ forgottenAt: string }[]>`
     insert into subject_keys as k (tenant, subject, data_key, key_wrap, forgotten_at)
     values (${tenant}, ${subject}, null, null, now())
