@@ -55,7 +55,10 @@ export class SubjectRebuilds {
   async startFor(tenant: string, subject: string): Promise<{ projection: string; backfillId: string }[]> {
     const waiting = await this.sql<{ projection: string }[]>`
       select projection from subject_rebuilds where tenant = ${tenant} and subject = ${subject} and backfill is null order by projection`
-    for (const { projection } of waiting) await this.#startRebuild(projection)
+    // the key is already destroyed: a rebuild that cannot start now is started by resume(), and shows as pending
+    for (const { projection } of waiting) {
+      await this.#startRebuild(projection).catch((error) => this.log.warn({ err: error, projection }, 'a forget rebuild could not be started; it will be tried again'))
+    }
     return this.sql<{ projection: string; backfillId: string }[]>`
       select projection, backfill as "backfillId" from subject_rebuilds
        where tenant = ${tenant} and subject = ${subject} and backfill is not null
