@@ -32,9 +32,9 @@ export const freePort = (): Promise<number> =>
     })
   })
 
-const build = (): void => {
-  process.stderr.write('bench: npm run build\n')
-  const result = spawnSync('npm', ['run', 'build', '--silent'], { cwd: REPO_ROOT, stdio: 'inherit', timeout: 180_000 })
+const build = (root: string): void => {
+  process.stderr.write(`bench: npm run build${root === REPO_ROOT ? '' : ` in ${root}`}\n`)
+  const result = spawnSync('npm', ['run', 'build', '--silent'], { cwd: root, stdio: 'inherit', timeout: 180_000 })
   if (result.status !== 0) throw new Error(`bench: npm run build failed (${result.error?.message ?? `exit ${result.status}`})`)
 }
 
@@ -79,8 +79,9 @@ const terminate = async (child: ChildProcess): Promise<void> => {
 
 // The real server as a child process, on a database of its own, recreated empty for every run.
 // It is killed when the bench ends, however it ends (the caller's finally, a signal, or process exit).
-export const startBenchServer = async (settings: BenchSettings): Promise<BenchServer> => {
-  if (settings.serverRunner === 'dist' && settings.build) build()
+// `root`: the checkout whose server runs (bench/ab.ts runs another one beside this one)
+export const startBenchServer = async (settings: BenchSettings, root = REPO_ROOT): Promise<BenchServer> => {
+  if (settings.serverRunner === 'dist' && settings.build) build(root)
   const admin = connect(settings.adminUrl, { max: 1, applicationName: 'annalist-bench' })
   await recreateDatabase(admin, settings.database)
   // per-function call counts and times for the report; costs the server a clock read per call
@@ -108,7 +109,7 @@ export const startBenchServer = async (settings: BenchSettings): Promise<BenchSe
   }
   if (dataDir) delete env.DATABASE_URL
   if (settings.poolSize) env.DATABASE_POOL_SIZE = settings.poolSize
-  const child = spawn(process.execPath, [...nodeArgs, ...entry], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [...nodeArgs, ...entry], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] })
   forward(child)
   let stopping = false
   const killOnExit = (): void => {

@@ -13,6 +13,8 @@ const STREAM_ID = 'read-1'
 export interface ReadStreamOptions {
   reads: number
   warmupReads: number
+  // the stream read (default read-1); reads running in one bench need different ones
+  streamId?: string
 }
 
 export interface ReadStreamResult {
@@ -39,20 +41,20 @@ interface ReadOnce {
 
 const NEXT_AT_END = /"next":(null|\d+)\}\s*$/
 
-const pagePath = (from: number | null): string =>
-  `/streams/${STREAM_ID}/events?limit=${PAGE}${from === null ? '' : `&from=${from}`}`
+const pagePath = (streamId: string, from: number | null): string =>
+  `/streams/${streamId}/events?limit=${PAGE}${from === null ? '' : `&from=${from}`}`
 
-const readWhole = async (client: Client, parse: boolean): Promise<ReadOnce> => {
+export const readWhole = async (client: Client, streamId: string, parse: boolean): Promise<ReadOnce> => {
   const started = performance.now()
   let from: number | null = null
   let requests = 0
   let bytes = 0
   do {
-    const response: Dispatcher.ResponseData = await client.request({ path: pagePath(from), method: 'GET' })
+    const response: Dispatcher.ResponseData = await client.request({ path: pagePath(streamId, from), method: 'GET' })
     const text: string = await response.body.text()
     requests += 1
     bytes += Buffer.byteLength(text)
-    if (response.statusCode !== 200) throw new Error(`bench: reading ${STREAM_ID} answered ${response.statusCode}: ${text.slice(0, 300)}`)
+    if (response.statusCode !== 200) throw new Error(`bench: reading ${streamId} answered ${response.statusCode}: ${text.slice(0, 300)}`)
     if (parse) {
       from = (JSON.parse(text) as { next: number | null }).next
     } else {
@@ -65,11 +67,11 @@ const readWhole = async (client: Client, parse: boolean): Promise<ReadOnce> => {
 }
 
 // Untimed: the paging really returns versions 1..10,000 once each, in order.
-const verify = async (client: Client): Promise<void> => {
+const verify = async (client: Client, streamId: string): Promise<void> => {
   let from: number | null = null
   let expected = 1
   do {
-    const response: Dispatcher.ResponseData = await client.request({ path: pagePath(from), method: 'GET' })
+    const response: Dispatcher.ResponseData = await client.request({ path: pagePath(streamId, from), method: 'GET' })
     const page: { events: { streamVersion: number }[]; next: number | null } = (await response.body.json()) as { events: { streamVersion: number }[]; next: number | null }
     for (const event of page.events) {
       if (event.streamVersion !== expected) throw new Error(`bench: read version ${event.streamVersion}, expected ${expected}`)
@@ -80,28 +82,34 @@ const verify = async (client: Client): Promise<void> => {
   if (expected - 1 !== STREAM_EVENTS) throw new Error(`bench: read ${expected - 1} events, expected ${STREAM_EVENTS}`)
 }
 
-const timeReads = async (client: Client, count: number, parse: boolean): Promise<ReadOnce[]> => {
+const timeReads = async (client: Client, streamId: string, count: number, parse: boolean): Promise<ReadOnce[]> => {
   const runs: ReadOnce[] = []
-  for (let i = 0; i < count; i += 1) runs.push(await readWhole(client, parse))
+  for (let i = 0; i < count; i += 1) runs.push(await readWhole(client, streamId, parse))
   return runs
 }
 
 const sortedMs = (runs: ReadOnce[]): Float64Array => Float64Array.from(runs, (run) => run.ms).sort()
 
+// The stream of STREAM_EVENTS events a read scenario reads, appended 1,000 at a time and checked.
+export const seedReadStream = async (server: BenchServer, client: Client, payload: BenchPayload, streamId: string): Promise<void> => {
+  for (let version = 0; version < STREAM_EVENTS; version += APPEND_BATCH) {
+    const { status, json } = await postJson(client, `/streams/${streamId}/events`, appendBody(payload, version, APPEND_BATCH))
+    expectStatus(`appending to ${streamId}`, status, 201, json)
+  }
+  await server.admin`checkpoint`
+  await verify(client, streamId)
+}
+
 export const benchReadStream = async (server: BenchServer, payload: BenchPayload, options: ReadStreamOptions): Promise<ReadStreamResult> => {
   const client = new Client(server.origin, { pipelining: 1, headersTimeout: 30_000, bodyTimeout: 30_000 })
+  const streamId = options.streamId ?? STREAM_ID
   try {
-    for (let version = 0; version < STREAM_EVENTS; version += APPEND_BATCH) {
-      const { status, json } = await postJson(client, `/streams/${STREAM_ID}/events`, appendBody(payload, version, APPEND_BATCH))
-      expectStatus(`appending to ${STREAM_ID}`, status, 201, json)
-    }
-    await server.admin`checkpoint`
-    await verify(client)
-    await timeReads(client, options.warmupReads, false)
+    await seedReadStream(server, client, payload, streamId)
+    await timeReads(client, streamId, options.warmupReads, false)
     const stopMeter = await server.meter()
-    const plain = await timeReads(client, options.reads, false)
+    const plain = await timeReads(client, streamId, options.reads, false)
     const usage = await stopMeter()
-    const parsed = await timeReads(client, options.reads, true)
+    const parsed = await timeReads(client, streamId, options.reads, true)
     const first = plain[0]!
     const ms = sortedMs(plain)
     const parsedMs = sortedMs(parsed)

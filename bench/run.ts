@@ -8,11 +8,12 @@ import { serverRssMiB } from './cpu-meter.js'
 import type { LoadResult } from './load.js'
 import { appendBody, loadPayload } from './payload.js'
 import { benchReadStream, type ReadStreamResult } from './read-stream.js'
+import { benchPersonalData, PERSONAL_DATA_BYTES, type PersonalDataResult } from './personal-data.js'
 import { attempt, describeCpu, describeDb, describePayload, fail, ms, num, printLoad, ratio, say, verdict } from './report.js'
 import { loadBenchSettings } from './settings.js'
 
 // `npm run bench`: every scenario against one long-lived server, each next to its raw-SQL anchor.
-// BENCH_SECONDS (15), BENCH_WARMUP_SECONDS (3), BENCH_ONLY=single,batch,read, BENCH_ANCHORS=0, BENCH_SERVER=tsx,
+// BENCH_SECONDS (15), BENCH_WARMUP_SECONDS (3), BENCH_ONLY=single,batch,read,personal, BENCH_ANCHORS=0, BENCH_SERVER=tsx,
 // BENCH_BUILD=0, BENCH_POOL_SIZE, BENCH_PORT, BENCH_CPU_PROF=dir, BENCH_KEEP_DB=1, BENCH_JSON=file (bench/README.md).
 const TARGETS = { singleAt32PerSecond: 6500, batchEventsPerSecond: 35_000, readMedianMs: 90 }
 const SINGLE_CONNECTIONS = [8, 32]
@@ -28,6 +29,8 @@ const durationMs = settings.seconds * 1000
 const single: Record<number, LoadResult> = {}
 let batch: LoadResult | undefined
 let read: ReadStreamResult | undefined
+let personal: PersonalDataResult | undefined
+const PERSONAL_CONNECTIONS = 8
 const anchors: Partial<Record<string, AnchorResult>> = {}
 
 const anchor = async (variant: AnchorVariant, clients: number): Promise<AnchorResult | undefined> => {
@@ -77,6 +80,17 @@ const runRead = async (server: BenchServer): Promise<void> => {
   say(`    ${describeDb(read.usage, read.requests)}`)
 }
 
+const runPersonal = async (server: BenchServer): Promise<void> => {
+  say(`\n[4] personal data (${PERSONAL_DATA_BYTES} B of personalData and a subject on each event): single-event appends at ${PERSONAL_CONNECTIONS} connections without, with, and again without it; then a 10,000-event stream read whole without and with it`)
+  personal = await benchPersonalData(server, payload, { connections: PERSONAL_CONNECTIONS, warmupMs, durationMs, reads: READS })
+  const { plain, personal: sealed, plainAgain, plainRead, personalRead } = personal
+  printLoad('without', plain, { eventsPerRequest: 1, requestBytes: Buffer.byteLength(appendBody(payload, 1, 1)), warmupSeconds: settings.warmupSeconds })
+  printLoad('with personalData', sealed, { eventsPerRequest: 1, requestBytes: Buffer.byteLength(appendBody(payload, 1, 1)) + PERSONAL_DATA_BYTES, warmupSeconds: settings.warmupSeconds })
+  printLoad('without, again', plainAgain, { eventsPerRequest: 1, requestBytes: Buffer.byteLength(appendBody(payload, 1, 1)), warmupSeconds: settings.warmupSeconds })
+  say(`    with/without ${ratio(sealed.perSecond, (plain.perSecond + plainAgain.perSecond) / 2)} (appends per second, against the mean of the two runs without)`)
+  say(`  reads: without median ${ms(plainRead.medianMs)} (p99 ${ms(plainRead.p99Ms)}), with median ${ms(personalRead.medianMs)} (p99 ${ms(personalRead.p99Ms)}): with/without ${ratio(personalRead.medianMs, plainRead.medianMs)} of the time`)
+}
+
 const summary = (): void => {
   const at32 = single[32]
   const line = (figure: string, ours: string, anchorText: string, target: string): void =>
@@ -101,7 +115,12 @@ const summary = (): void => {
   if (read) {
     line('10,000-event stream read, whole (10 pages)', `median ${ms(read.medianMs)}`, `p99 ${ms(read.p99Ms)}`, `<= ${TARGETS.readMedianMs} ms (median) ${verdict(read.medianMs <= TARGETS.readMedianMs)}`)
   }
-  const errors = [...Object.values(single).map((result) => result.errorCount), batch?.errorCount ?? 0].reduce((sum, n) => sum + n, 0)
+  if (personal) {
+    const without = (personal.plain.perSecond + personal.plainAgain.perSecond) / 2
+    line(`append with personalData, ${PERSONAL_CONNECTIONS} conn`, `${num(personal.personal.perSecond)} req/s`, `without: ${num(without)} req/s (${ratio(personal.personal.perSecond, without)})`, '')
+    line('stream read with personalData (10 pages)', `median ${ms(personal.personalRead.medianMs)}`, `without: ${ms(personal.plainRead.medianMs)} (${ratio(personal.personalRead.medianMs, personal.plainRead.medianMs)})`, '')
+  }
+  const errors = [...Object.values(single).map((result) => result.errorCount), batch?.errorCount ?? 0, personal?.personal.errorCount ?? 0].reduce((sum, n) => sum + n, 0)
   say(`  errors in measured spans: ${errors}`)
 }
 
@@ -110,6 +129,7 @@ const budgetSeconds =
   (wants('single') ? SINGLE_CONNECTIONS.length * (settings.warmupSeconds + settings.seconds + 60) : 0) +
   (wants('batch') ? settings.warmupSeconds + settings.seconds + 60 : 0) +
   (wants('read') ? 180 : 0) +
+  (wants('personal') ? 3 * (settings.warmupSeconds + settings.seconds + 60) + 360 : 0) +
   (settings.anchors ? 4 * (settings.seconds + 90) : 0)
 
 say(`annalist bench, ${new Date().toISOString()}: node ${process.version}, ${os.cpus().length} cores, ${describePayload(payload)}`)
@@ -119,11 +139,12 @@ await withBenchServer(settings, budgetSeconds, async (server) => {
   if (wants('single')) await runSingle(server)
   if (wants('batch')) await runBatch(server)
   if (wants('read')) await runRead(server)
+  if (wants('personal')) await runPersonal(server)
   const rss = serverRssMiB(server.pid)
   if (rss !== undefined) say(`\nserver RSS at the end: ${num(rss)} MiB`)
 }).catch(fail)
 summary()
 if (settings.jsonOut) {
-  writeFileSync(settings.jsonOut, JSON.stringify({ settings: { seconds: settings.seconds, warmupSeconds: settings.warmupSeconds }, targets: TARGETS, single, batch, read, anchors }, (key, value) => (key === 'samples' ? undefined : value), 2))
+  writeFileSync(settings.jsonOut, JSON.stringify({ settings: { seconds: settings.seconds, warmupSeconds: settings.warmupSeconds }, targets: TARGETS, single, batch, read, personal, anchors }, (key, value) => (key === 'samples' ? undefined : value), 2))
   say(`results written to ${settings.jsonOut}`)
 }

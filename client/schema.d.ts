@@ -460,6 +460,53 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/subjects/{subject}": {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
+                 * @example default
+                 */
+                "X-Tenant-Id"?: components["parameters"]["TenantId"];
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
+                "X-Request-Id"?: components["parameters"]["RequestId"];
+            };
+            path: {
+                /**
+                 * @description The data subject, e.g. a customer id.
+                 * @example customer-7
+                 */
+                subject: components["parameters"]["SubjectPath"];
+            };
+            cookie?: never;
+        };
+        /**
+         * A data subject's status
+         * @description `events` counts the subject's events that carry `personalData`; `pending` names the projections still
+         *     being rebuilt after the subject was forgotten. Subjects are per tenant. `404 subject-not-found` when no
+         *     event ever named the subject and it was never forgotten.
+         */
+        get: operations["getSubject"];
+        put?: never;
+        post?: never;
+        /**
+         * Forget a data subject (crypto-shredding)
+         * @description Destroys the subject's data key before answering: from then on every read (stream reads, `/events`,
+         *     `/subscribe`, load, projection handlers) returns the subject's events with `personalData: null` and
+         *     `forgotten: true`; `data` and `metadata` are unchanged. Every projection whose source took one of the
+         *     events is rebuilt (an atomic full rebuild, listed in `rebuilds`; a backfill of it in progress is
+         *     cancelled for it), and when it swaps in, the generation it replaces goes (no rollback to it). The
+         *     projection's snapshots taken before, and the aggregate snapshots of the streams holding the events,
+         *     are deleted. Forgetting a subject no event has named records it as forgotten (`events: 0`); a second
+         *     `DELETE` answers `events: 0`, no rebuilds and the first `forgottenAt`. Admin only.
+         */
+        delete: operations["forgetSubject"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/health/live": {
         parameters: {
             query?: never;
@@ -1862,6 +1909,15 @@ export interface components {
             } & {
                 [key: string]: unknown;
             };
+            subject?: components["schemas"]["Subject"];
+            /**
+             * @description The personal part of the event (name, email, address…), stored encrypted under the `subject`'s own
+             *     data key and never in clear; it needs `subject`. Forgetting the subject (`DELETE /subjects/{subject}`)
+             *     destroys that key. Once it is forgotten, appending `personalData` for it is `409 subject-forgotten`.
+             */
+            personalData?: {
+                [key: string]: unknown;
+            };
         };
         StoredEvent: {
             /** @description Position in the global log, one sequence for all tenants. */
@@ -1883,6 +1939,47 @@ export interface components {
              * @description Commit time, millisecond precision; never goes back within a stream.
              */
             createdAt: string;
+            /** @description The data subject the event named; absent on events that named none. */
+            subject?: string;
+            /**
+             * @description The event's personal data, decrypted on every read; absent on events that carried none, and `null`
+             *     once its subject is forgotten. Upcasters apply to `data` only.
+             */
+            personalData?: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * @description Present (and true) on events whose personal data was forgotten.
+             * @constant
+             */
+            forgotten?: true;
+        };
+        /**
+         * @description A data subject (a customer id, say), 1–256 characters of `[A-Za-z0-9_.:@=-]`; per tenant.
+         * @example customer-7
+         */
+        Subject: string;
+        SubjectStatus: {
+            subject: string;
+            /** @description The subject's events that carry personal data. */
+            events: number;
+            forgotten: boolean;
+            forgottenAt: string | null;
+            /** @description The projections that have not completed a full rebuild since the subject was forgotten. */
+            pending: string[];
+        };
+        SubjectRebuild: {
+            projection: string;
+            /** Format: uuid */
+            backfillId: string;
+        };
+        ForgetResult: {
+            subject: string;
+            /** Format: date-time */
+            forgottenAt: string;
+            /** @description The subject's events that carry personal data (0 when it was forgotten before). */
+            events: number;
+            rebuilds: components["schemas"]["SubjectRebuild"][];
         };
         AppendRequest: {
             /** @default any */
@@ -2315,6 +2412,41 @@ export interface components {
             /** @constant */
             code: "snapshot-not-found";
             streamId: string;
+        };
+        /**
+         * SubjectNotFoundProblem
+         * @description `404 subject-not-found`: No event has named the subject, and it was never forgotten.
+         */
+        SubjectNotFoundProblem: {
+            /** @constant */
+            type: "https://annalist.dev/problems/subject-not-found";
+            /** @constant */
+            title: "Subject not found";
+            /** @constant */
+            status: 404;
+            /** @description What went wrong, for people; may change between versions. */
+            detail: string;
+            /** @constant */
+            code: "subject-not-found";
+            subject: string;
+        };
+        /**
+         * SubjectForgottenProblem
+         * @description `409 subject-forgotten`: An event carries personal data for a forgotten subject; nothing was written.
+         */
+        SubjectForgottenProblem: {
+            /** @constant */
+            type: "https://annalist.dev/problems/subject-forgotten";
+            /** @constant */
+            title: "Subject forgotten";
+            /** @constant */
+            status: 409;
+            /** @description What went wrong, for people; may change between versions. */
+            detail: string;
+            /** @constant */
+            code: "subject-forgotten";
+            /** @description The forgotten subject, when the server knew it before the write. */
+            subject?: string;
         };
         /**
          * UpcasterNotFoundProblem
@@ -2959,6 +3091,16 @@ export interface components {
                 "application/problem+json": components["schemas"]["ValidationFailedProblem"];
             };
         };
+        /** @description `subject-not-found`: no event has named the subject, and it was never forgotten. */
+        SubjectNotFound: {
+            headers: {
+                "x-request-id": components["headers"]["XRequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["SubjectNotFoundProblem"];
+            };
+        };
         /** @description `stream-not-found`: the stream has no events (at `until`, when given). */
         StreamNotFound: {
             headers: {
@@ -3078,6 +3220,11 @@ export interface components {
         /** @description The stream id; a leading `$` names a global system stream. */
         StreamIdPath: components["schemas"]["StreamId"];
         /**
+         * @description The data subject, e.g. a customer id.
+         * @example customer-7
+         */
+        SubjectPath: components["schemas"]["Subject"];
+        /**
          * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
          * @example default
          */
@@ -3196,7 +3343,8 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             /**
              * @description `wrong-expected-version` (with `expectedVersion` as sent and the stream's
-             *     `currentVersion`), or `duplicate-event-id`.
+             *     `currentVersion`), `duplicate-event-id`, or `subject-forgotten` (an event carries `personalData`
+             *     for a subject that was forgotten).
              */
             409: {
                 headers: {
@@ -3204,7 +3352,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["WrongExpectedVersionProblem"] | components["schemas"]["DuplicateEventIdProblem"];
+                    "application/problem+json": components["schemas"]["WrongExpectedVersionProblem"] | components["schemas"]["DuplicateEventIdProblem"] | components["schemas"]["SubjectForgottenProblem"];
                 };
             };
             413: components["responses"]["PayloadTooLarge"];
@@ -3259,7 +3407,8 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             /**
              * @description `wrong-expected-version` (with `conflicts`: every entry whose expectation failed, its
-             *     `expectedVersion` as sent and its stream's `currentVersion`), or `duplicate-event-id`.
+             *     `expectedVersion` as sent and its stream's `currentVersion`), `duplicate-event-id`, or
+             *     `subject-forgotten` (an event carries `personalData` for a subject that was forgotten).
              *     Nothing was written.
              */
             409: {
@@ -3268,7 +3417,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["WrongExpectedVersionsProblem"] | components["schemas"]["DuplicateEventIdProblem"];
+                    "application/problem+json": components["schemas"]["WrongExpectedVersionsProblem"] | components["schemas"]["DuplicateEventIdProblem"] | components["schemas"]["SubjectForgottenProblem"];
                 };
             };
             413: components["responses"]["PayloadTooLarge"];
@@ -3862,6 +4011,87 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["UpcasterNotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    getSubject: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
+                 * @example default
+                 */
+                "X-Tenant-Id"?: components["parameters"]["TenantId"];
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
+                "X-Request-Id"?: components["parameters"]["RequestId"];
+            };
+            path: {
+                /**
+                 * @description The data subject, e.g. a customer id.
+                 * @example customer-7
+                 */
+                subject: components["parameters"]["SubjectPath"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The subject's status. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SubjectStatus"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["SubjectNotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    forgetSubject: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description The tenant to act for (default `default`). A value not matching the pattern is `400 validation-failed`.
+                 * @example default
+                 */
+                "X-Tenant-Id"?: components["parameters"]["TenantId"];
+                /** @description Echoed in the response's `x-request-id` when it matches the pattern; otherwise the server makes a new id. */
+                "X-Request-Id"?: components["parameters"]["RequestId"];
+            };
+            path: {
+                /**
+                 * @description The data subject, e.g. a customer id.
+                 * @example customer-7
+                 */
+                subject: components["parameters"]["SubjectPath"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The key is destroyed; the rebuilds are under way (`GET /subjects/{subject}` shows them as `pending`). */
+            202: {
+                headers: {
+                    "x-request-id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ForgetResult"];
+                };
+            };
+            400: components["responses"]["ValidationFailed"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["Internal"];
         };

@@ -9,6 +9,7 @@ import { $ } from './dashboard/format.js'
 import { banner, confirmAction, explain, sectionState } from './dashboard/messages.js'
 import { refreshProjections, runAction } from './dashboard/projections.js'
 import { forgetStats, recordLag, refreshStats } from './dashboard/stats.js'
+import { showSubject } from './dashboard/subjects.js'
 import { closeStream, loadMoreStreams, openStream, pageStream, refreshStreams, resetStreamPages } from './dashboard/streams.js'
 import { every } from './dashboard/timing.js'
 
@@ -90,6 +91,10 @@ const openRow = (event) => {
 $('#streams').addEventListener('click', openRow)
 $('#streams').addEventListener('keydown', (event) => {
   if (event.key === 'Enter') openRow(event)
+})
+$('#subject-lookup').addEventListener('submit', (event) => {
+  event.preventDefault()
+  void showSubject($('#subject-id').value.trim())
 })
 $('#stream-older').addEventListener('click', () => pageStream('older', { sectionState }))
 $('#stream-newer').addEventListener('click', () => pageStream('newer', { sectionState }))

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { Sql } from '../src/db/connect.js'
+import type { Keyring } from '../src/events/keyring.js'
 import { Problem } from '../src/problems.js'
 import { jsonBodyParser } from '../src/http/json-body-parser.js'
 import { eventJsonText, parseAppendsBody } from '../src/http/json-body.js'
@@ -11,12 +12,13 @@ import { AppendsResult, appendsRequest } from '../src/events/schemas.js'
 
 export interface AppendsRoutesOptions {
   sql: Sql
+  keyring: Keyring
   maxEventsPerAppend: number
   metrics: Metrics
 }
 
 // POST /appends (SPEC "Append to several streams at once")
-export const appendsRoutes: FastifyPluginAsyncTypebox<AppendsRoutesOptions> = async (app, { sql, maxEventsPerAppend, metrics }) => {
+export const appendsRoutes: FastifyPluginAsyncTypebox<AppendsRoutesOptions> = async (app, { sql, keyring, maxEventsPerAppend, metrics }) => {
 
   // as for a single append, the sent text of every event's data and metadata is what gets stored
   app.removeContentTypeParser('application/json')
@@ -38,7 +40,7 @@ export const appendsRoutes: FastifyPluginAsyncTypebox<AppendsRoutesOptions> = as
       throw new Problem('validation-failed', {}, `at most ${maxEventsPerAppend} events in all per request (got ${count})`)
     }
     const entries = appends.map((entry) => ({ ...entry, events: entry.events.map((event) => ({ ...event, json: eventJsonText(event) })) }))
-    const result = await appendToStreams(sql, request.tenant, { appends: entries })
+    const result = await appendToStreams(sql, request.tenant, { appends: entries }, keyring)
     metrics.appended(count, result.duplicate === true)
     request.log.info({ streams: appends.length, count, duplicate: result.duplicate === true }, 'events appended')
     return reply.code(result.duplicate ? 200 : 201).send(result)

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { Sql } from '../src/db/connect.js'
 import type { Upcasters } from '../src/events/upcasters.js'
+import type { Keyring } from '../src/events/keyring.js'
 import { Problem } from '../src/problems.js'
 import { jsonBodyParser } from '../src/http/json-body-parser.js'
 import { eventJsonText, parseAppendBody } from '../src/http/json-body.js'
@@ -17,6 +18,7 @@ import { AppendResult, appendRequest, StreamInfo, StreamList, StreamListQuery, S
 export interface StreamRoutesOptions {
   sql: Sql
   upcasters: Upcasters
+  keyring: Keyring
   maxEventsPerAppend: number
   maxPageBytes: number
   metrics: Metrics
@@ -29,7 +31,7 @@ const duplicateIds = (ids: (string | undefined)[]): boolean => {
   return new Set(present).size !== present.length
 }
 
-export const streamRoutes: FastifyPluginAsyncTypebox<StreamRoutesOptions> = async (app, { sql, upcasters, maxEventsPerAppend, maxPageBytes, metrics }) => {
+export const streamRoutes: FastifyPluginAsyncTypebox<StreamRoutesOptions> = async (app, { sql, upcasters, keyring, maxEventsPerAppend, maxPageBytes, metrics }) => {
 
   // the append body keeps the sent text of every event's data and metadata, which is what gets stored
   app.removeContentTypeParser('application/json')
@@ -46,7 +48,7 @@ export const streamRoutes: FastifyPluginAsyncTypebox<StreamRoutesOptions> = asyn
       throw new Problem('validation-failed', {}, 'the same eventId appears twice in this request')
     }
     const events = request.body.events.map((event) => ({ ...event, json: eventJsonText(event) }))
-    const result = await appendEvents(sql, request.tenant, request.params.streamId, { ...request.body, events })
+    const result = await appendEvents(sql, request.tenant, request.params.streamId, { ...request.body, events }, keyring)
     metrics.appended(request.body.events.length, result.duplicate === true)
     request.log.info({ streamId: request.params.streamId, count: request.body.events.length, duplicate: result.duplicate === true }, 'events appended')
     return reply.code(result.duplicate ? 200 : 201).send(result)

@@ -30,6 +30,7 @@ import { dashboardRoutes } from '../routes/dashboard.js'
 import { snapshotRoutes } from '../routes/snapshots.js'
 import { subscribeRoutes } from '../routes/subscribe.js'
 import { upcasterRoutes } from '../routes/upcasters.js'
+import { subjectRoutes } from '../routes/subjects.js'
 import { projectionRoutes } from '../routes/projections/index.js'
 import { documentRoutes } from '../routes/projections/documents.js'
 import { backfillRoutes } from '../routes/projections/backfills.js'
@@ -154,7 +155,7 @@ const addRequestHooks = async (app: App, config: AppDeps['config'], metrics: Met
 
 export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
   const { config, sql } = deps
-  const { logHead, runner, upcasters, liveFeed } = deps.services
+  const { logHead, runner, upcasters, liveFeed, keyring, subjectRebuilds } = deps.services
   const app = createFastify(deps)
   const metrics = deps.metrics ?? new Metrics(sql, logHead, { poolSize: config.DATABASE_POOL_SIZE })
   const subscriptions = new CallerLimit(config.MAX_SUBSCRIPTIONS_PER_KEY)
@@ -164,12 +165,13 @@ export const buildApp = async (deps: AppDeps): Promise<FastifyInstance> => {
   const unwatch = limitConnections(app.server, config, app.log, metrics)
   app.addHook('onClose', async () => unwatch())
 
-  await app.register(streamRoutes, { prefix: '/streams', sql, upcasters, maxEventsPerAppend: config.MAX_EVENTS_PER_APPEND, maxPageBytes: config.MAX_PAGE_BYTES, metrics })
-  await app.register(appendsRoutes, { prefix: '/appends', sql, maxEventsPerAppend: config.MAX_EVENTS_PER_APPEND, metrics })
+  await app.register(streamRoutes, { prefix: '/streams', sql, upcasters, keyring, maxEventsPerAppend: config.MAX_EVENTS_PER_APPEND, maxPageBytes: config.MAX_PAGE_BYTES, metrics })
+  await app.register(appendsRoutes, { prefix: '/appends', sql, keyring, maxEventsPerAppend: config.MAX_EVENTS_PER_APPEND, metrics })
   await app.register(eventRoutes, { prefix: '/events', sql, logHead, upcasters, maxPageBytes: config.MAX_PAGE_BYTES })
   await app.register(snapshotRoutes, { prefix: '/streams', sql, upcasters, snapshotEvery: config.SNAPSHOT_EVERY, snapshotKeep: config.SNAPSHOT_KEEP, maxPageBytes: config.MAX_PAGE_BYTES })
   await app.register(subscribeRoutes, { prefix: '/subscribe', liveFeed, heartbeatMs: config.SUBSCRIBE_HEARTBEAT_MS, limit: subscriptions })
   await app.register(upcasterRoutes, { prefix: '/upcasters', sql, upcasters })
+  await app.register(subjectRoutes, { prefix: '/subjects', sql, runner, keyring, rebuilds: subjectRebuilds })
   await app.register(healthRoutes, { prefix: '/health', isReady: deps.isReady })
   await app.register(projectionRoutes, { prefix: '/projections', sql, runner, logHead })
   await app.register(documentRoutes, { prefix: '/projections', sql, progress: deps.services.progress, maxPageBytes: config.MAX_PAGE_BYTES })

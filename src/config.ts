@@ -4,6 +4,9 @@ import { Ajv } from 'ajv'
 
 const API_KEY_ENTRY = '[^:,\\s]+:([a-z0-9][a-z0-9_-]{0,62}|\\*):(read|write|admin)'
 
+// 32 bytes in base64: 43 characters and one `=` of padding
+const BASE64_KEY = '^[A-Za-z0-9+/]{43}=$'
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 const LOG_FORMATS = ['json', 'pretty'] as const
 const CHOICES: Record<string, readonly string[]> = { LOG_LEVEL: LOG_LEVELS, LOG_FORMAT: LOG_FORMATS }
@@ -40,6 +43,11 @@ export const ConfigSchema = Type.Object({
   MAX_CONNECTIONS: Type.Integer({ default: 1024, minimum: 1 }),
   DATABASE_POOL_SIZE: Type.Integer({ default: 20, minimum: 2, maximum: 500 }),
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ default: 10000, minimum: 0 }),
+  // SPEC "Personal data": the master key that wraps every data key, base64 of 32 bytes (docs/personal-data.md)
+  ENCRYPTION_KEY: Type.Optional(Type.String({ pattern: BASE64_KEY })),
+  // a second master key data keys may be wrapped with: the old one while a rotation re-wraps them, or the next one
+  // while instances are being given it (docs/personal-data.md, "Rotating the master key")
+  ENCRYPTION_KEY_PREVIOUS: Type.Optional(Type.String({ pattern: BASE64_KEY })),
 })
 
 export type Config = Readonly<Static<typeof ConfigSchema>>
@@ -62,17 +70,30 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env): Config => {
       throw new ConfigError(`config: API_KEYS_FILE cannot be read (got "${keysFile}")`)
     }
   }
+  readEncryptionKeyFile(env, raw)
   const ajv = new Ajv({ coerceTypes: true, useDefaults: true, allErrors: false })
   const validate = ajv.compile(ConfigSchema)
   if (!validate(raw)) {
     const error = validate.errors?.[0]
     const name = error?.instancePath.slice(1) ?? 'configuration'
     // never echo a key back: the message names the variable only
+    if (name.startsWith('ENCRYPTION_KEY')) throw new ConfigError(`config: ${name} must be the base64 of 32 bytes`)
     if (name === 'API_KEYS') throw new ConfigError('config: API_KEYS must be comma-separated key:tenant:role entries, role read, write or admin, tenant [a-z0-9][a-z0-9_-]{0,62} or *')
     const got = env[name]
     throw new ConfigError(`config: ${name} ${describe(name, error?.keyword, error?.message)} (got "${got}")`)
   }
   return Object.freeze(raw as Static<typeof ConfigSchema>)
+}
+
+// ENCRYPTION_KEY_FILE: the key's base64 in a file (surrounding whitespace ignored); ENCRYPTION_KEY wins when both are set
+const readEncryptionKeyFile = (env: NodeJS.ProcessEnv, raw: Record<string, unknown>): void => {
+  const file = env.ENCRYPTION_KEY_FILE
+  if (!file || raw.ENCRYPTION_KEY !== undefined) return
+  try {
+    raw.ENCRYPTION_KEY = readFileSync(file, 'utf8').trim()
+  } catch {
+    throw new ConfigError(`config: ENCRYPTION_KEY_FILE cannot be read (got "${file}")`)
+  }
 }
 
 const describe = (name: string, keyword: string | undefined, message: string | undefined): string => {

@@ -17,6 +17,8 @@ export const PROBLEM_CODES = {
   'not-acceptable': { status: 406, title: 'Not acceptable' },
   'snapshot-not-found': { status: 404, title: 'Snapshot not found' },
   'consumer-group-not-found': { status: 404, title: 'Consumer group not found' },
+  'subject-not-found': { status: 404, title: 'Subject not found' },
+  'subject-forgotten': { status: 409, title: 'Subject forgotten' },
   'not-found': { status: 404, title: 'Not found' },
   // not in SPEC's list: the per-key rate limit and the per-key subscription limit
   'too-many-requests': { status: 429, title: 'Too many requests' },

@@ -27,6 +27,8 @@ const start = async (config: Config): Promise<void> => {
   say(migrationsLine(applied, (await listMigrations()).map(({ version }) => version)))
   if (!config.API_KEYS) app.log.warn('no API keys configured: the server is open and every caller acts as admin')
   else app.log.info({ keys: config.API_KEYS.split(',').length }, 'API keys configured: every route but /health/*, /openapi.json, /docs and / needs one')
+  // SPEC "Personal data": without a master key data keys are stored as they are, and the start-up log says so
+  if (!config.ENCRYPTION_KEY) app.log.warn('no ENCRYPTION_KEY configured: the data keys of personal data are stored unwrapped')
 
   let closing = false
   const shutdown = async (signal: string): Promise<void> => {

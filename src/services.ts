@@ -4,6 +4,8 @@ import { loadCodeUpcasters } from './events/code-upcasters.js'
 import { readChunkBytes } from './events/event-page.js'
 import { LogHead } from './events/log-head.js'
 import { Upcasters } from './events/upcasters.js'
+import { Keyring } from './events/keyring.js'
+import { SubjectRebuilds } from './subjects/subject-rebuilds.js'
 import { AutoSnapshots } from './projections/snapshots/auto-snapshots.js'
 import { loadCodeProjections } from './projections/code-modules.js'
 import { ProjectionProgress } from './projections/progress.js'
@@ -26,6 +28,10 @@ export interface Services {
   logWatcher: LogWatcher
   // every read path, projection handlers included, brings old events up to date with upcasters.apply
   upcasters: Upcasters
+  // personal data's data keys (SPEC "Personal data"), used by appends and by every read through upcasters
+  keyring: Keyring
+  // the rebuilds forgetting a subject started, finished at start when a forget was cut short
+  subjectRebuilds: SubjectRebuilds
   liveFeed: LiveFeed
   progress: ProjectionProgress
   runner: ProjectionRunner
@@ -37,7 +43,8 @@ export interface Services {
 export const createServices = async (sql: Sql, config: Config, log: ServiceLog): Promise<Services> => {
   const logHead = new LogHead(sql)
   const logWatcher = new LogWatcher(sql, logHead, { log })
-  const upcasters = new Upcasters(sql, await loadCodeUpcasters(config.PROJECTIONS_DIR), { log })
+  const keyring = new Keyring(config.ENCRYPTION_KEY, config.ENCRYPTION_KEY_PREVIOUS)
+  const upcasters = new Upcasters(sql, await loadCodeUpcasters(config.PROJECTIONS_DIR), { log, keyring })
   const liveFeed = new LiveFeed(sql, logWatcher, upcasters, { log, maxPageBytes: readChunkBytes(config.MAX_PAGE_BYTES) })
   const progress = new ProjectionProgress(sql)
   const autoSnapshots = new AutoSnapshots(sql, { log })
@@ -47,6 +54,7 @@ export const createServices = async (sql: Sql, config: Config, log: ServiceLog):
     progress,
     codeProjections: await loadCodeProjections(config.PROJECTIONS_DIR),
     upcast: upcasters.apply,
+    keyring,
     head: () => logHead.catchUp(),
     snapshot: async (name, backfillId) => (await createProjectionSnapshot(sql, name, 'backfill', (tx, id) => claimSnapshot(tx, backfillId, id))).id,
     log,
@@ -54,30 +62,37 @@ export const createServices = async (sql: Sql, config: Config, log: ServiceLog):
     committed: (worker) => autoSnapshots.committed(worker),
   })
   const backfillRequests = new BackfillRequests(sql, logWatcher, runner, log)
+  const subjectRebuilds = new SubjectRebuilds(sql, runner, log)
   const consumerGroups = new ConsumerGroups(sql, logWatcher, logHead, upcasters, { maxPageBytes: config.MAX_PAGE_BYTES })
+  const parts = { logHead, logWatcher, upcasters, keyring, subjectRebuilds, liveFeed, progress, runner, consumerGroups }
+  return { ...parts, ...lifecycle(sql, log, { ...parts, autoSnapshots, backfillRequests }) }
+}
+
+type Parts = Omit<Services, 'start' | 'stop'> & { autoSnapshots: AutoSnapshots; backfillRequests: BackfillRequests }
+
+// Started in order, stopped in reverse.
+const lifecycle = (sql: Sql, log: ServiceLog, parts: Parts): Pick<Services, 'start' | 'stop'> => {
+  const { logWatcher, keyring, upcasters, progress, runner, backfillRequests, subjectRebuilds, autoSnapshots, liveFeed } = parts
   return {
-    logHead,
-    logWatcher,
-    upcasters,
-    liveFeed,
-    progress,
-    runner,
-    consumerGroups,
     async start() {
       await logWatcher.start()
+      await keyring.start(sql, log)
       await upcasters.start()
       await progress.start()
       await runner.registerCode()
       await runner.start()
       backfillRequests.start()
+      subjectRebuilds.start()
     },
     async stop() {
+      await subjectRebuilds.stop()
       await backfillRequests.stop()
       await runner.stop()
       await autoSnapshots.stop()
       await progress.stop()
       liveFeed.closeAll()
       await upcasters.stop()
+      await keyring.stop()
       await logWatcher.stop()
     },
   }

@@ -15,6 +15,8 @@ const EMBEDDED_FILES = [
   'test/events/upcasters.test.ts',
   'test/routes/streams.test.ts',
   'test/routes/appends.test.ts',
+  'test/routes/subjects.test.ts',
+  'test/events/rewrap-keys.test.ts',
   'test/routes/events.test.ts',
   'test/routes/load.test.ts',
   'test/routes/snapshots.test.ts',

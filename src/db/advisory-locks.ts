@@ -9,6 +9,9 @@ export const LOCK_CLASS = {
   generation: 7_316_003,
   // one projection's definition, status, generations and backfills (src/projections/projection-lock.ts)
   projection: 7_316_004,
+  // one tenant's subject, keyed by hashtext(tenant || '/' || subject): shared by appends of its personal data (in the
+  // trigger events_take_personal_data(), sql/0019), exclusive for its forget (src/subjects/forget-subject.ts)
+  subject: 7_316_005,
 } as const
 
 // The second key: FNV-1a of a name. Any stable 32-bit value will do, it only has to be the same in every instance.

@@ -8,4 +8,6 @@ export const CHANNEL = {
   progress: 'annalist_projection_progress',
   // an upcaster changed, payload its event type (src/events/upcasters.ts)
   upcasters: 'annalist_upcasters',
+  // a subject was forgotten, payload [tenant, subject]: its cached data key goes (src/events/keyring.ts)
+  subjects: 'annalist_subjects',
 } as const

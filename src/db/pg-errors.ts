@@ -24,6 +24,10 @@ export const isRetryableConflict = (error: unknown): boolean =>
 export const toProblem = (error: unknown): Problem | undefined => {
   if (!isPgError(error) || !error.code) return undefined
   if (error.code.startsWith('22')) return new Problem('validation-failed', {}, 'the request holds a value the store cannot keep (e.g. \\u0000 in text or a number out of range)')
+  // events_take_personal_data() (sql/0019): personal data for a subject forgotten since its key was fetched
+  if (error.code === '23514' && error.constraint_name === 'events_subject_forgotten') {
+    return new Problem('subject-forgotten', {}, 'the subject of this personal data is forgotten: its personal data can no longer be stored')
+  }
   if (error.code === '54001') return new Problem('validation-failed', {}, 'the request is nested too deeply')
   // what the retries inside the server (src/projections/projection-lock.ts) could not settle
   if (isRetryableConflict(error)) return new Problem('conflict', { retryable: true }, 'a concurrent change got in the way; try again')

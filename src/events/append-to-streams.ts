@@ -2,7 +2,8 @@ import { Problem } from '../problems.js'
 import type { Sql } from '../db/connect.js'
 import type { AppendsResult, ExpectedVersion, StreamAppendResult } from './schemas.js'
 import { appendRequest, duplicateEventId, pendingAppend, type AppendInput } from './append.js'
-import type { AppendRow } from './append-call.js'
+import type { AppendRow, PendingAppend } from './append-call.js'
+import type { Keyring } from './keyring.js'
 
 export type StreamAppendInput = AppendInput & { streamId: string }
 
@@ -19,9 +20,12 @@ export interface Conflict {
 // SPEC "Append to several streams at once": every entry in one transaction, or none. It travels the batched
 // write path as one request (append-batcher.ts), so it shares a batch with other appends and keeps the
 // canonical lock order of append_events_batch() (sql/0018).
-export const appendToStreams = async (sql: Sql, tenant: string, { appends }: AppendsInput): Promise<AppendsResult> => {
+// Each entry's personalData is sealed as a single append's is (SPEC "Personal data"), one entry after another.
+export const appendToStreams = async (sql: Sql, tenant: string, { appends }: AppendsInput, keyring?: Keyring): Promise<AppendsResult> => {
   refuseRepeats(appends)
-  const rows = await appendRequest(sql, appends.map((entry) => pendingAppend(tenant, entry.streamId, entry)))
+  const pending: PendingAppend[] = []
+  for (const entry of appends) pending.push(await pendingAppend(sql, tenant, entry.streamId, entry, keyring))
+  const rows = await appendRequest(sql, pending)
   return toResult(rows, appends)
 }
 

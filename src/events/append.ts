@@ -5,6 +5,8 @@ import { storageTenant } from './types.js'
 import { signalAppended } from './appended.js'
 import { appendRequestAlone, type AppendRow, type PendingAppend } from './append-call.js'
 import { appendBatched } from './append-batcher.js'
+import type { Keyring } from './keyring.js'
+import { envelopeText, sealPersonalParts, unambiguousMetadata, type PersonalPart } from './personal-envelope.js'
 
 export interface AppendEvent extends InputEvent {
   // data and metadata as the client sent them (json-body.ts): stored instead of re-encoding the values
@@ -19,20 +21,24 @@ export const appendEvents = async (
   tenant: string,
   streamId: string,
   request: AppendInput,
+  // SPEC "Personal data": seals personalData before the append call
+  keyring?: Keyring,
 ): Promise<AppendResult> => {
-  const [row] = await appendRequest(sql, [pendingAppend(tenant, streamId, request)])
+  const [row] = await appendRequest(sql, [await pendingAppend(sql, tenant, streamId, request, keyring)])
   return toResult(row!, streamId, request.expectedVersion ?? 'any')
 }
 
-// One append as the database functions take it (append-call.ts).
-export const pendingAppend = (tenant: string, streamId: string, request: AppendInput): PendingAppend => {
+// One append as the database functions take it (append-call.ts), its personalData sealed (SPEC "Personal data").
+export const pendingAppend = async (sql: Sql, tenant: string, streamId: string, request: AppendInput, keyring?: Keyring): Promise<PendingAppend> => {
   const expected = request.expectedVersion ?? 'any'
-  const events = eventsText(request.events)
-  if (UNSTORABLE_ESCAPE.test(events) && holdsUnstorable(request.events)) {
-    throw new Problem('validation-failed', {}, 'event data and metadata may not contain \\u0000 or unpaired surrogates')
-  }
+  const owner = storageTenant(tenant, streamId)
+  // personalData is not in the stored text (it is sealed), so it is walked whenever an event carries it
+  if (request.events.some((event) => event.personalData !== undefined && holdsUnstorable(event.personalData))) throw unstorable()
+  const personal = await sealPersonalParts(sql, keyring, owner, request.events)
+  const events = eventsText(request.events, personal)
+  if (UNSTORABLE_ESCAPE.test(events) && holdsUnstorable(request.events)) throw unstorable()
   return {
-    tenant: storageTenant(tenant, streamId),
+    tenant: owner,
     streamId,
     kind: typeof expected === 'number' ? 'version' : expected,
     version: typeof expected === 'number' ? expected : null,
@@ -58,11 +64,13 @@ const appendInTransaction = async (sql: Sql, request: PendingAppend[]): Promise<
 
 // SPEC "Details": data and metadata are stored as sent, every number's digits and every key kept; only
 // values built in the process (system events) are encoded here.
-const eventsText = (events: AppendEvent[]): string => `[${events.map(eventText).join(',')}]`
+const eventsText = (events: AppendEvent[], personal: (PersonalPart | undefined)[] | undefined): string =>
+  `[${events.map((event, index) => eventText(event, personal?.[index])).join(',')}]`
 
-const eventText = ({ eventId, type, data, metadata, json }: AppendEvent): string => {
+const eventText = ({ eventId, type, data, metadata, json }: AppendEvent, personal: PersonalPart | undefined): string => {
   const dataText = json?.data ?? JSON.stringify(data)
-  const metadataText = json?.metadata ?? (metadata === undefined ? undefined : JSON.stringify(metadata))
+  const sentMetadata = json?.metadata ?? (metadata === undefined ? undefined : JSON.stringify(metadata))
+  const metadataText = personal ? envelopeText(personal, sentMetadata) : sentMetadata === undefined ? undefined : unambiguousMetadata(sentMetadata)
   return `{${eventId === undefined ? '' : `"eventId":${JSON.stringify(eventId)},`}"type":${JSON.stringify(type)},"data":${dataText}${metadataText === undefined ? '' : `,"metadata":${metadataText}`}}`
 }
 
@@ -92,13 +100,16 @@ export const duplicateEventId = (run: string): Problem =>
 // never be projected. Walked only when the serialised text shows such an escape, so ordinary appends pay nothing.
 const UNSTORABLE_ESCAPE = /\\u(0000|d[89a-f])/i
 
-const unstorable = (text: string): boolean => text.includes('\u0000') || !text.isWellFormed()
+const unstorable = (): Problem =>
+  new Problem('validation-failed', {}, 'event data, metadata and personalData may not contain \\u0000 or unpaired surrogates')
+
+const unstorableText = (text: string): boolean => text.includes('\u0000') || !text.isWellFormed()
 
 const holdsUnstorable = (value: unknown): boolean => {
-  if (typeof value === 'string') return unstorable(value)
+  if (typeof value === 'string') return unstorableText(value)
   if (Array.isArray(value)) return value.some(holdsUnstorable)
   if (typeof value === 'object' && value !== null) {
-    return Object.entries(value).some(([key, item]) => unstorable(key) || holdsUnstorable(item))
+    return Object.entries(value).some(([key, item]) => unstorableText(key) || holdsUnstorable(item))
   }
   return false
 }

@@ -1,15 +1,18 @@
 import type postgres from 'postgres'
 import type { Sql } from '../db/connect.js'
+import { personalColumn } from './event-columns.js'
 import { eventPage, type PageBounds, type TakenPage } from './event-page.js'
 
 // One event of a page as the JSON a read returns, made by the database: `json` spells it exactly as
 // eventJsonFromText (event-json.ts) does, from the stored text, and holds the bytes PostgreSQL sent, to be written
 // to the socket without being decoded. A `special` event is one Node must look at: its type has upcasters, or its
-// stored text has a line break (both rare). `key` is its page key (stream version or global position).
+// stored text has a line break (both rare), or it names a subject: its personal part (`personal`, as
+// event-columns.ts reads it) is opened in the process (SPEC "Personal data"). `key` is its page key.
 export interface EventJson {
   json: Buffer
   special: boolean
   key: number
+  personal?: string | null
 }
 
 // One event as JSON, as eventJsonFromText builds it: the columns of eventTextColumns (event-columns.ts) spliced.
@@ -33,10 +36,11 @@ const eventJsonColumn = (sql: Sql) => sql`concat(
 // followingBytes, pageBytes}` of its last event, as eventPage gives them. After the version, nulls when the page is
 // empty; no row when `head` selects none.
 export const eventPageJson = (sql: Sql, head: postgres.Fragment, where: postgres.Fragment, bounds: PageBounds, covered: readonly string[], perRow: boolean) => {
-  const page = sql`(${eventPage(sql, sql`page_index, ${bounds.key} as key, type = any(${covered as string[]}::text[]) as special, ${eventJsonColumn(sql)} as json`, where, bounds)}) as page`
+  const columns = sql`page_index, ${bounds.key} as key, (type = any(${covered as string[]}::text[]) or events.subject is not null) as special, ${eventJsonColumn(sql)} as json`
+  const page = sql`(${eventPage(sql, perRow ? sql`${columns}, ${personalColumn(sql)}` : columns, where, bounds)}) as page`
   const tail = sql`array[key, following, "followingBytes", "pageBytes"]`
   const rows = perRow
-    ? sql`select page_index, json, case when special then array[page_index] end, ${tail} from ${page}`
+    ? sql`select page_index, json, case when special then array[page_index] end, ${tail}, personal from ${page}`
     : sql`
       select max(page_index),
              string_agg(json, ',' order by page_index),
@@ -80,7 +84,8 @@ export const takeJsonPage = (rows: readonly EventJsonRow[], perRow: boolean): Js
   if (present.length > 1) present.sort((a, b) => int(a[1])! - int(b[1])!)
   const events = present.map((row) => {
     const json = row[2]!
-    return { key: ints(row[4]!)[0]!, json, special: perRow && (row[3] !== null || hasLineBreak(json)) }
+    const personal = row[5] == null ? null : row[5].toString('utf8')
+    return { key: ints(row[4]!)[0]!, json, special: perRow && (row[3] !== null || hasLineBreak(json)), personal }
   })
   const last = present.at(-1)
   const [, following = null, followingBytes = null, bytes = 0] = last ? ints(last[4]!) : []

@@ -7,7 +7,12 @@ import type { StoredEvent } from './schemas.js'
 
 // A stored event with `data` and `metadata` as their stored JSON text and `createdAt` formatted by the
 // database: what a reader that only passes events on (an SSE replay) needs, without parsing and re-encoding.
-export type StoredEventText = Omit<StoredEvent, 'data' | 'metadata'> & { data: string; metadata: string }
+// `personal` is the event's sealed personal part as event-columns.ts reads it (null: no subject), for openEvent.
+export type StoredEventText = Omit<StoredEvent, 'data' | 'metadata' | 'subject' | 'personalData' | 'forgotten'> & {
+  data: string
+  metadata: string
+  personal?: string | null
+}
 
 export interface LogTextPage {
   events: StoredEventText[]

@@ -10,7 +10,11 @@ export const EVENT_TYPE_PATTERN = '^[A-Za-z0-9_.:-]{1,256}$'
 // a category is the part of a stream id before its first `-`
 export const CATEGORY_PATTERN = '^\\$?[A-Za-z0-9_.:@=]{1,256}$'
 
+// SPEC "Personal data": a data subject, e.g. a customer id
+export const SUBJECT_PATTERN = '^[A-Za-z0-9_.:@=-]{1,256}$'
+
 export const StreamId = Type.String({ pattern: STREAM_ID_PATTERN })
+export const Subject = Type.String({ pattern: SUBJECT_PATTERN })
 export const EventType = Type.String({ pattern: EVENT_TYPE_PATTERN })
 export const Position = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })
 export const Limit = Type.Integer({ minimum: 1, maximum: 1000, default: 100 })
@@ -27,6 +31,10 @@ export const StoredEvent = Type.Object({
   data: Type.Unknown(),
   metadata: Type.Record(Type.String(), Type.Unknown()),
   createdAt: Type.String(),
+  // only on events that named a subject; personalData only on those that carried it, null once forgotten
+  subject: Type.Optional(Type.String()),
+  personalData: Type.Optional(Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()])),
+  forgotten: Type.Optional(Type.Literal(true)),
 })
 export type StoredEvent = Static<typeof StoredEvent>
 
@@ -44,6 +52,9 @@ export const InputEvent = Type.Object(
     type: EventType,
     data: Type.Unknown(),
     metadata: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    subject: Type.Optional(Subject),
+    // stored encrypted under the subject's key; it needs `subject`
+    personalData: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
   },
   { additionalProperties: false },
 )

@@ -6,11 +6,14 @@ import { applyStep } from './upcast-step.js'
 import { listUpcasters } from './upcaster-store.js'
 import type { CodeUpcaster, CodeUpcasters, Upcaster } from './upcaster-types.js'
 import type { StoredEvent } from './schemas.js'
+import type { Keyring } from './keyring.js'
 
 export interface UpcastersOptions {
   // a lost NOTIFY (or a dead LISTEN connection) delays a change made on another instance by at most this
   refreshMs?: number
   log?: { warn: (object: object, message: string) => void }
+  // opens events' personal data on the same reads (event-json.ts: openEvent)
+  keyring?: Keyring
 }
 
 // Declarative steps move values without reading them, so they keep numbers exact (JsonNumber); code steps
@@ -44,6 +47,11 @@ export class Upcasters {
     private readonly options: UpcastersOptions = {},
   ) {
     this.#build([])
+  }
+
+  // every read that upcasts opens personal data with this keyring too (event-json.ts)
+  get keyring(): Keyring | undefined {
+    return this.options.keyring
   }
 
   async start(): Promise<void> {

@@ -15,6 +15,7 @@ import type { CodeProjection, ProjectionEvent } from './types.js'
 import type { ProjectionFailure } from './engine/apply-batch.js'
 import { ProjectionWorker, type WorkerDeps } from './engine/worker.js'
 import { wantedWork } from './wanted-work.js'
+import type { Keyring } from '../events/keyring.js'
 
 
 export interface RunnerOptions {
@@ -23,6 +24,8 @@ export interface RunnerOptions {
   progress: ProjectionProgress
   codeProjections: CodeProjection[]
   upcast?: (event: ProjectionEvent) => ProjectionEvent
+  // opens personal data as workers and backfills read events
+  keyring?: Keyring
   // the gap-safe head, freshly observed: where a backfill's selection ends
   head: () => Promise<number>
   // a projection snapshot of the live documents, taken before a non-atomic backfill changes them
@@ -65,6 +68,7 @@ export class ProjectionRunner {
       sql: options.sql,
       logWatcher: options.logWatcher,
       upcast: options.upcast ?? ((event) => event),
+      keyring: options.keyring,
       batchSize: options.batchSize ?? 1000,
       maxBatchBytes: options.maxBatchBytes ?? DEFAULT_MAX_PAGE_BYTES,
       retryDelaysMs: options.retryDelaysMs ?? [200, 800],
@@ -82,6 +86,7 @@ export class ProjectionRunner {
     this.#jobDeps = {
       sql: options.sql,
       upcast: this.#deps.upcast,
+      keyring: options.keyring,
       head: options.head,
       snapshot: options.snapshot,
       record: (name, type, data, correlationId) => this.record(name, type, data, correlationId),

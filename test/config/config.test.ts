@@ -37,3 +37,28 @@ t.test('API_KEYS_FILE is read once, one entry a line', async (t) => {
   t.equal(loadConfig({ API_KEYS_FILE: `${dir}/keys` }).API_KEYS, 'k1:acme:read,k2:*:admin')
   t.throws(() => loadConfig({ API_KEYS_FILE: `${dir}/missing` }), /API_KEYS_FILE cannot be read/)
 })
+
+t.test('ENCRYPTION_KEY is the base64 of 32 bytes, or read from ENCRYPTION_KEY_FILE', async (t) => {
+  const key = Buffer.alloc(32, 7).toString('base64')
+  t.equal(loadConfig({ ENCRYPTION_KEY: key }).ENCRYPTION_KEY, key)
+  t.equal(loadConfig({}).ENCRYPTION_KEY, undefined)
+  const dir = t.testdir({ key: `${key}\n`, bad: 'short\n' })
+  t.equal(loadConfig({ ENCRYPTION_KEY_FILE: `${dir}/key` }).ENCRYPTION_KEY, key)
+  for (const [env, message] of [
+    [{ ENCRYPTION_KEY: Buffer.alloc(16).toString('base64') }, 'config: ENCRYPTION_KEY must be the base64 of 32 bytes'],
+    [{ ENCRYPTION_KEY: 'not base64 at all' }, 'config: ENCRYPTION_KEY must be the base64 of 32 bytes'],
+    [{ ENCRYPTION_KEY_FILE: `${dir}/bad` }, 'config: ENCRYPTION_KEY must be the base64 of 32 bytes'],
+    [{ ENCRYPTION_KEY_PREVIOUS: 'x' }, 'config: ENCRYPTION_KEY_PREVIOUS must be the base64 of 32 bytes'],
+  ] as [Record<string, string>, string][]) {
+    t.throws(() => loadConfig(env), new ConfigError(message), message)
+  }
+  t.throws(() => loadConfig({ ENCRYPTION_KEY_FILE: `${dir}/missing` }), /ENCRYPTION_KEY_FILE cannot be read/)
+  const thrown = (() => {
+    try {
+      loadConfig({ ENCRYPTION_KEY: 'secret-looking-value' })
+    } catch (error) {
+      return (error as Error).message
+    }
+  })()
+  t.notMatch(String(thrown), 'secret-looking-value', 'the value is never echoed')
+})

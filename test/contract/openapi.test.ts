@@ -41,10 +41,10 @@ const waitForHead = async (position: number): Promise<void> => {
 export const PROJECTION_MANAGEMENT = /^\/projections(\/\{name\}(\/(start|stop|restart|skip|reset))?)?$/
 // exercised by test/contract/documents.test.ts
 const DOCUMENT_READS = /^\/projections\/\{name\}\/(documents|query)/
-// snapshots, load, /subscribe and /upcasters: test/contract/snapshots.test.ts, subscribe.test.ts, upcasters.test.ts
+// snapshots, load, /subscribe, /upcasters and /subjects: test/contract/snapshots.test.ts, subscribe.test.ts, upcasters.test.ts, subjects.test.ts
 // backfills, rollback and projection snapshots have contract files of their own
 const PROJECTION_RUNS = /^\/projections\/\{name\}\/(backfills|rollback|snapshots)/
-const HISTORY = /^\/(streams\/\{streamId\}\/(snapshots|load)|subscribe|upcasters)/
+const HISTORY = /^\/(streams\/\{streamId\}\/(snapshots|load)|subscribe|upcasters|subjects)/
 // exercised by test/contract/consumer-groups.test.ts
 const CONSUMER_GROUPS = /^\/consumer-groups/
 

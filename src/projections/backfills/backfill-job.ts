@@ -13,6 +13,7 @@ import { parseEvent } from '../engine/source-events.js'
 import { selectEvents, selectionConditions } from './backfill-selection.js'
 import type { SystemEventType } from '../system-events.js'
 import type { ProjectionEvent } from '../types.js'
+import type { Keyring } from '../../events/keyring.js'
 
 // SPEC: ProjectionBackfillProgress at most every 5 s
 const PROGRESS_EVERY_MS = 5000
@@ -21,6 +22,8 @@ const RETRY_MS = 500
 export interface BackfillJobDeps {
   sql: Sql
   upcast: (event: ProjectionEvent) => ProjectionEvent
+  // opens personal data as events are read
+  keyring?: Keyring | undefined
   // the gap-safe head now (a fresh observation)
   head: () => Promise<number>
   snapshot: (projection: string, backfillId: string) => Promise<string>
@@ -188,7 +191,7 @@ export class BackfillJob {
       { order: sql`global_position`, key: sql`global_position`, limit, maxBytes: this.maxBatchBytes },
     )
     const page = takePage(rows)
-    const events = page.events.map((event) => parseEvent(event, this.projector.kind === 'declarative'))
+    const events = page.events.map((event) => parseEvent(event, this.projector.kind === 'declarative', this.deps.keyring))
     // the next read starts right after the last event when more follow; else every selected event up to `to` is here
     return { events, readTo: page.following !== null ? events.at(-1)!.globalPosition : to }
   }

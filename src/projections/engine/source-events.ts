@@ -1,6 +1,7 @@
 import type { Sql, Tx } from '../../db/connect.js'
 import { eventTextColumns } from '../../events/event-columns.js'
-import { parseStoredText } from '../../events/event-json.js'
+import { openEvent, parseStoredText } from '../../events/event-json.js'
+import type { Keyring } from '../../events/keyring.js'
 import { eventPage, takePage } from '../../events/event-page.js'
 import { parseExact } from '../../events/exact-json.js'
 import type { StoredEventText } from '../../events/read-log-text.js'
@@ -28,13 +29,15 @@ export const sourceConditions = (sql: Sql | Tx, { types, categories }: Projectio
 // `limit` events and `maxBytes` of them (always one), so large events cost a worker bounded memory. With
 // `tenant`, that tenant's only (a held tenant's catch-up, docs/projection-failures.md).
 export const readSourceEvents = async (sql: Sql, source: ProjectionSource, after: number, head: number, options: ReadOptions): Promise<SourceBatch> =>
-  parseBatch(await readSourceRows(sql, source, after, head, options), options.exact)
+  parseBatch(await readSourceRows(sql, source, after, head, options), options)
 
 interface ReadOptions {
   limit: number
   maxBytes: number
   exact: boolean
   tenant?: string
+  // opens personal data (SPEC "Personal data"); undefined where no event can carry any
+  keyring?: Keyring | undefined
 }
 
 type SourceRow = StoredEventText & { tenant: string }
@@ -59,7 +62,7 @@ const readSourceRows = async (sql: Sql, source: ProjectionSource, after: number,
   return { rows: page.events, readTo: page.following !== null ? page.events.at(-1)!.globalPosition : head }
 }
 
-const parseBatch = ({ rows, readTo }: SourceRows, exact: boolean): SourceBatch => ({ events: rows.map((row) => parseEvent(row, exact)), readTo })
+const parseBatch = ({ rows, readTo }: SourceRows, { exact, keyring }: ReadOptions): SourceBatch => ({ events: rows.map((row) => parseEvent(row, exact, keyring)), readTo })
 
 // A worker's reads, each batch's successor read while the batch is applied: a catch-up then waits for the
 // database's read once, not once per batch in series with applying it. A batch read ahead is used only by
@@ -80,7 +83,7 @@ export class SourceReader {
     const anticipated = ahead && ahead.source === source && ahead.after === after && ahead.head <= head && sameOptions(ahead.options, options)
     const rows = await (anticipated ? ahead.rows.catch(fresh) : fresh())
     if (rows.readTo < head) this.#readAhead(source, rows.readTo, head, options)
-    return parseBatch(rows, options.exact)
+    return parseBatch(rows, options)
   }
 
   // Starts reading the batch a read from `after` will want (the worker's next round), unless it is under way.
@@ -102,6 +105,7 @@ const sameOptions = (a: ReadOptions, b: ReadOptions): boolean =>
   a.limit === b.limit && a.maxBytes === b.maxBytes && a.exact === b.exact && a.tenant === b.tenant
 
 // Declarative handlers copy values into documents exactly (SPEC "Details"), so they get every number a double
-// cannot keep as a JsonNumber; code handlers get plain JS values.
-export const parseEvent = <T extends StoredEventText & { tenant: string }>(row: T, exact: boolean) =>
-  parseStoredText(row, exact ? parseExact : JSON.parse)
+// cannot keep as a JsonNumber; code handlers get plain JS values. Personal data is opened first (SPEC "Personal data":
+// handlers read `$.personalData.<field>`, missing once the subject is forgotten).
+export const parseEvent = <T extends StoredEventText & { tenant: string }>(row: T, exact: boolean, keyring: Keyring | undefined) =>
+  parseStoredText(openEvent(row, keyring), exact ? parseExact : JSON.parse)

@@ -7,11 +7,14 @@ import { isTransient, messageOf } from './transient-errors.js'
 import { advanceCheckpoint } from '../generations.js'
 import { advanceHold, heldTenants, holdTenant, readHolds, type TenantHold } from '../tenant-holds.js'
 import type { ProjectionEvent } from '../types.js'
+import type { Keyring } from '../../events/keyring.js'
 
 export interface WorkerDeps {
   sql: Sql
   logWatcher: LogWatcher
   upcast: (event: ProjectionEvent) => ProjectionEvent
+  // opens personal data as events are read (source-events.ts)
+  keyring?: Keyring | undefined
   batchSize: number
   // MAX_PAGE_BYTES: a batch stops early at this many bytes of events (always one)
   maxBatchBytes: number
@@ -158,7 +161,7 @@ export class ProjectionWorker {
   }
 
   #readOptions(single: boolean) {
-    return { limit: single ? 1 : this.deps.batchSize, maxBytes: this.deps.maxBatchBytes, exact: this.projector.kind === 'declarative' }
+    return { limit: single ? 1 : this.deps.batchSize, maxBytes: this.deps.maxBatchBytes, exact: this.projector.kind === 'declarative', keyring: this.deps.keyring }
   }
 
   async #round(path: Path): Promise<Outcome> {
