@@ -2906,6 +2906,17 @@ export interface components {
             };
             /** Format: date-time */
             createdAt: string;
+            /** @description The data subject the event named; absent on events that named none. */
+            subject?: string;
+            /** @description The event's personal data, decrypted; absent on events that carried none, `null` once its subject is forgotten. */
+            personalData?: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * @description Present (and true) on events whose personal data was forgotten.
+             * @constant
+             */
+            forgotten?: true;
             delivery: components["schemas"]["Delivery"];
         };
         PollResult: {
@@ -2945,6 +2956,17 @@ export interface components {
             };
             /** Format: date-time */
             createdAt: string;
+            /** @description The data subject the event named; absent on events that named none. */
+            subject?: string;
+            /** @description The event's personal data, decrypted; absent on events that carried none, `null` once its subject is forgotten. */
+            personalData?: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * @description Present (and true) on events whose personal data was forgotten.
+             * @constant
+             */
+            forgotten?: true;
             attempts: number;
             lastError: string | null;
             /** Format: date-time */
