@@ -39,6 +39,13 @@ const everyRead = async (t: Test, id: string, check: (event: any, where: string)
   for (const event of log.events) check(event, '/events')
   for (const event of (await app.inject({ url: `/streams/${id}/load` })).json().events) check(event, 'load')
   for (const event of await replay(app, id, events.length)) check(event, '/subscribe')
+  // a consumer group hands the stream's events out as every read shows them
+  const group = `g-${randomUUID().slice(0, 8)}`
+  t.equal((await app.inject({ method: 'PUT', url: `/consumer-groups/${group}`, payload: { source: { streamIdPrefix: id }, start: 'beginning' } })).statusCode, 201)
+  const polled = (await app.inject({ method: 'POST', url: `/consumer-groups/${group}/poll?max=100&waitMs=5000` })).json().events
+  t.equal(polled.length, events.length, 'the group hands out every event')
+  for (const event of polled) check(event, 'consumer group')
+  await app.inject({ method: 'DELETE', url: `/consumer-groups/${group}` })
 }
 
 t.test('personal data reads back on every read path, stored only encrypted', async (t) => {
@@ -172,4 +179,24 @@ t.test('upcasters apply to data only: personalData passes through an upcast read
   t.same(event.personalData, { street: '12 St James Square', town: 'kept' })
   await forget(subject)
   t.match((await streamEvents(id))[0], { data: { city: 'London' }, personalData: null, forgotten: true })
+})
+
+t.test('POST /appends seals each entry\'s personal data as a single append does', async (t) => {
+  const [first, second] = [streamId('account'), streamId('account')]
+  const subject = subjectId()
+  const marker = `marker-${randomUUID()}`
+  const res = await app.inject({
+    method: 'POST',
+    url: '/appends',
+    payload: { appends: [{ streamId: first, events: [personal(subject, { name: marker })] }, { streamId: second, events: [{ type: 'Noted', data: { n: 1 }, subject }] }] },
+  })
+  t.equal(res.statusCode, 201, res.body)
+  t.same((await streamEvents(first)).map((event: any) => [event.subject, event.personalData]), [[subject, { name: marker }]])
+  t.same((await streamEvents(second)).map((event: any) => [event.subject, 'personalData' in event]), [[subject, false]], 'naming a subject without personal data')
+  const stored = await db.sql`select 1 from events where stream_id in (${first}, ${second}) and (data::text || metadata::text) like ${'%' + marker + '%'}`
+  t.equal(stored.length, 0, 'the clear text is in no stored column')
+  t.equal((await forget(subject)).statusCode, 202)
+  const refused = await app.inject({ method: 'POST', url: '/appends', payload: { appends: [{ streamId: streamId('account'), events: [personal(subject, { name: 'again' })] }] } })
+  t.equal(refused.statusCode, 409)
+  t.equal(refused.json().code, 'subject-forgotten')
 })
