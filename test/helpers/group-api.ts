@@ -1,15 +1,8 @@
 import type { FastifyInstance } from 'fastify'
+import type { SseEvent } from './sse-client.js'
 
-export interface Delivered {
-  globalPosition: number
-  streamId: string
-  streamVersion: number
-  eventId: string
-  type: string
-  data: any
-  metadata: Record<string, unknown>
-  delivery: { attempt: number; deadline: string }
-}
+// a stored event as every read returns it, with its lease
+export type Delivered = SseEvent & { delivery: { attempt: number; deadline: string } }
 
 // The consumer-group routes through inject, for one tenant (and key, when given).
 export const groupApi = (app: FastifyInstance, headers: Record<string, string> = {}) => {
