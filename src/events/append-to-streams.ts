@@ -1,8 +1,9 @@
 import { Problem } from '../problems.js'
 import type { Sql } from '../db/connect.js'
 import type { AppendsResult, ExpectedVersion, StreamAppendResult } from './schemas.js'
-import { appendRequest, duplicateEventId, pendingAppend, type AppendInput } from './append.js'
-import type { AppendRow, PendingAppend } from './append-call.js'
+import { appendRequest, duplicateEventId, namesSubject, pendingAppend, sealRequest, type AppendInput, type SealedParts } from './append.js'
+import type { AppendRow } from './append-call.js'
+import { storageTenant } from './types.js'
 import type { Keyring } from './keyring.js'
 
 export type StreamAppendInput = AppendInput & { streamId: string }
@@ -23,9 +24,8 @@ export interface Conflict {
 // Each entry's personalData is sealed as a single append's is (SPEC "Personal data"), one entry after another.
 export const appendToStreams = async (sql: Sql, tenant: string, { appends }: AppendsInput, keyring?: Keyring): Promise<AppendsResult> => {
   refuseRepeats(appends)
-  const pending: PendingAppend[] = []
-  for (const entry of appends) pending.push(await pendingAppend(sql, tenant, entry.streamId, entry, keyring))
-  const rows = await appendRequest(sql, pending)
+  const personal = appends.some(namesSubject) ? await sealEntries(sql, keyring, tenant, appends) : []
+  const rows = await appendRequest(sql, appends.map((entry, index) => pendingAppend(tenant, entry.streamId, entry, personal[index])))
   return toResult(rows, appends)
 }
 
@@ -37,6 +37,12 @@ const refuseRepeats = (appends: StreamAppendInput[]): void => {
   }
   const ids = appends.flatMap((entry) => entry.events.flatMap((event) => (event.eventId === undefined ? [] : [event.eventId.toLowerCase()])))
   if (new Set(ids).size !== ids.length) throw new Problem('validation-failed', {}, 'the same eventId appears twice in this request')
+}
+
+const sealEntries = async (sql: Sql, keyring: Keyring | undefined, tenant: string, appends: StreamAppendInput[]): Promise<(SealedParts | undefined)[]> => {
+  const sealed: (SealedParts | undefined)[] = []
+  for (const entry of appends) sealed.push(await sealRequest(sql, keyring, storageTenant(tenant, entry.streamId), entry))
+  return sealed
 }
 
 const toResult = (rows: AppendRow[], appends: StreamAppendInput[]): AppendsResult => {

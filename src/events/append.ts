@@ -24,21 +24,30 @@ export const appendEvents = async (
   // SPEC "Personal data": seals personalData before the append call
   keyring?: Keyring,
 ): Promise<AppendResult> => {
-  const [row] = await appendRequest(sql, [await pendingAppend(sql, tenant, streamId, request, keyring)])
+  const personal = namesSubject(request) ? await sealRequest(sql, keyring, storageTenant(tenant, streamId), request) : undefined
+  const [row] = await appendRequest(sql, [pendingAppend(tenant, streamId, request, personal)])
   return toResult(row!, streamId, request.expectedVersion ?? 'any')
 }
 
-// One append as the database functions take it (append-call.ts), its personalData sealed (SPEC "Personal data").
-export const pendingAppend = async (sql: Sql, tenant: string, streamId: string, request: AppendInput, keyring?: Keyring): Promise<PendingAppend> => {
-  const expected = request.expectedVersion ?? 'any'
-  const owner = storageTenant(tenant, streamId)
-  // personalData is not in the stored text (it is sealed), so it is walked whenever an event carries it
+// Only a request naming a subject waits for sealing: the others reach the batcher in the order they were made.
+export const namesSubject = (request: AppendInput): boolean =>
+  request.events.some((event) => event.subject !== undefined || event.personalData !== undefined)
+
+export type SealedParts = (PersonalPart | undefined)[]
+
+// personalData is not in the stored text (it is sealed), so it is walked whenever an event carries it
+export const sealRequest = async (sql: Sql, keyring: Keyring | undefined, owner: string, request: AppendInput): Promise<SealedParts | undefined> => {
   if (request.events.some((event) => event.personalData !== undefined && holdsUnstorable(event.personalData))) throw unstorable()
-  const personal = await sealPersonalParts(sql, keyring, owner, request.events)
+  return sealPersonalParts(sql, keyring, owner, request.events)
+}
+
+// One append as the database functions take it (append-call.ts), with its events' sealed personal parts.
+export const pendingAppend = (tenant: string, streamId: string, request: AppendInput, personal?: SealedParts): PendingAppend => {
+  const expected = request.expectedVersion ?? 'any'
   const events = eventsText(request.events, personal)
   if (UNSTORABLE_ESCAPE.test(events) && holdsUnstorable(request.events)) throw unstorable()
   return {
-    tenant: owner,
+    tenant: storageTenant(tenant, streamId),
     streamId,
     kind: typeof expected === 'number' ? 'version' : expected,
     version: typeof expected === 'number' ? expected : null,
