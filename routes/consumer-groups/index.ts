@@ -34,8 +34,8 @@ export const consumerGroupRoutes: FastifyPluginAsyncTypebox<ConsumerGroupRoutesO
   app.put('/:name', {
     schema: { params: GroupParams, body: ConsumerGroupDefinition, response: { 200: ConsumerGroupStatus, 201: ConsumerGroupStatus, 409: ProblemRef, ...putProblems } },
   }, async (request, reply) => {
-    const created = await defineGroup(sql, request.tenant, request.params.name, request.body, await logHead.catchUp())
-    return reply.code(created ? 201 : 200).send(await status(request.tenant, request.params.name))
+    const { created, status } = await defineGroup(sql, request.tenant, request.params.name, request.body, await logHead.catchUp())
+    return reply.code(created ? 201 : 200).send(status)
   })
 
   app.delete('/:name', { schema: { params: GroupParams, response: { 204: Type.Null(), ...problems } } }, async (request, reply) => {

@@ -66,25 +66,31 @@ const insertGroup = async (tx: Tx, tenant: string, name: string, definition: Con
 }
 
 // PUT: `201` when the group is new, `200` when it exists; `source` and `start` are fixed at creation (a PUT naming other
-// ones is `409 conflict`); fields left out keep their values. `start: "end"` is the gap-safe head now.
-export const defineGroup = (sql: Sql, tenant: string, name: string, definition: ConsumerGroupDefinition, head: number): Promise<boolean> =>
+// ones is `409 conflict`); fields left out keep their values. `start: "end"` is the gap-safe head now. The status is
+// read in the same transaction, under the row's lock, so a DELETE racing the PUT cannot make it answer 404; a group
+// deleted between the insert that found it and the lock is created again, as any upsert would.
+export const defineGroup = (sql: Sql, tenant: string, name: string, definition: ConsumerGroupDefinition, head: number): Promise<{ created: boolean; status: ConsumerGroupStatus }> =>
   sql.begin(async (tx) => {
-    if (await insertGroup(tx, tenant, name, definition, head)) return true
-    const [existing] = await tx<GroupRow[]>`select ${groupColumns(tx)} from consumer_groups where tenant = ${tenant} and name = ${name} for update`
-    if (!existing) throw new Problem('conflict', {}, `consumer group ${name} was deleted meanwhile`)
-    if (definition.source !== undefined && JSON.stringify(normalSource(definition.source)) !== JSON.stringify(normalSource(existing.source))) {
-      throw new Problem('conflict', { source: existing.source }, `the source of consumer group ${name} is fixed at creation`)
+    for (;;) {
+      if (await insertGroup(tx, tenant, name, definition, head)) return { created: true, status: await groupStatus(tx, (await getGroup(tx, tenant, name)), head) }
+      const [existing] = await tx<GroupRow[]>`select ${groupColumns(tx)} from consumer_groups where tenant = ${tenant} and name = ${name} for update`
+      if (existing) return { created: false, status: await changeGroup(tx, existing, definition, head) }
     }
-    if (definition.start !== undefined && definition.start !== existing.start) {
-      throw new Problem('conflict', { start: existing.start }, `the start of consumer group ${name} is fixed at creation`)
-    }
-    await tx`
-      update consumer_groups
-         set ack_timeout_ms = ${definition.ackTimeoutMs ?? existing.ackTimeoutMs},
-             max_deliveries = ${definition.maxDeliveries ?? existing.maxDeliveries}
-       where id = ${existing.id}`
-    return false
   })
+
+const changeGroup = async (tx: Tx, existing: GroupRow, definition: ConsumerGroupDefinition, head: number): Promise<ConsumerGroupStatus> => {
+  const { name } = existing
+  if (definition.source !== undefined && JSON.stringify(normalSource(definition.source)) !== JSON.stringify(normalSource(existing.source))) {
+    throw new Problem('conflict', { source: existing.source }, `the source of consumer group ${name} is fixed at creation`)
+  }
+  if (definition.start !== undefined && definition.start !== existing.start) {
+    throw new Problem('conflict', { start: existing.start }, `the start of consumer group ${name} is fixed at creation`)
+  }
+  const ackTimeoutMs = definition.ackTimeoutMs ?? existing.ackTimeoutMs
+  const maxDeliveries = definition.maxDeliveries ?? existing.maxDeliveries
+  await tx`update consumer_groups set ack_timeout_ms = ${ackTimeoutMs}, max_deliveries = ${maxDeliveries} where id = ${existing.id}`
+  return groupStatus(tx, { ...existing, ackTimeoutMs, maxDeliveries }, head)
+}
 
 export const deleteGroup = async (sql: Sql, tenant: string, name: string): Promise<void> => {
   const deleted = await sql`delete from consumer_groups where tenant = ${tenant} and name = ${name} returning id`
@@ -102,7 +108,7 @@ interface Counts {
 
 // position: every matching event at or below it is acked or parked, that is below the first pending event of
 // every stream, and within what the group has scanned (SPEC "Consumer groups").
-export const groupStatus = async (sql: Sql, group: GroupRow, head: number): Promise<ConsumerGroupStatus> => {
+export const groupStatus = async (sql: Sql | Tx, group: GroupRow, head: number): Promise<ConsumerGroupStatus> => {
   const [counts] = await sql<Counts[]>`
     select (select min(next_position) from consumer_group_streams where group_id = g.id and next_position is not null) as next,
            (select count(*)::int

@@ -151,3 +151,26 @@ t.test('/metrics carries each group\'s lag, in-flight and parked counts', async 
   t.match(text, /annalist_consumer_group_in_flight\{tenant="default",group="g"\} 2/)
   t.match(text, /annalist_consumer_group_parked\{tenant="default",group="g"\} 0/)
 })
+
+t.test('PUTs and DELETEs of one group racing from many clients settle like an upsert: never a 404 or a 5xx from a PUT', async (t) => {
+  const { app } = await buildTestApp(t)
+  const api = groupApi(app)
+  const statuses = new Map<string, number>()
+  const count = (key: string): void => void statuses.set(key, (statuses.get(key) ?? 0) + 1)
+  const client = async (index: number): Promise<void> => {
+    for (let round = 0; round < 15; round++) {
+      if ((index + round) % 3 === 0) {
+        const response = await app.inject({ method: 'DELETE', url: '/consumer-groups/racing' })
+        count(`DELETE ${response.statusCode}`)
+        t.ok([204, 404].includes(response.statusCode), `DELETE ${response.statusCode}`)
+      } else {
+        const response = await api.put('racing', { source: { categories: ['order'] }, maxDeliveries: 1 + (round % 5) })
+        count(`PUT ${response.statusCode}`)
+        if (![200, 201].includes(response.statusCode)) t.fail(`PUT ${response.statusCode} ${response.body}`)
+        else t.equal(response.json().name, 'racing')
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: 12 }, (_, index) => client(index)))
+  t.ok((statuses.get('PUT 201') ?? 0) > 1, `the group was created again after deletes: ${JSON.stringify(Object.fromEntries(statuses))}`)
+})
