@@ -3,7 +3,7 @@ import { Type } from 'typebox'
 import type { Sql } from '../../src/db/connect.js'
 import type { LogHead } from '../../src/events/log-head.js'
 import type { ConsumerGroups } from '../../src/consumer-groups/consumer-groups.js'
-import { defineGroup, deleteGroup, getGroup, groupStatus, listGroups } from '../../src/consumer-groups/groups.js'
+import { defineGroup, deleteGroup, getGroup, groupStatus, listGroupStatuses } from '../../src/consumer-groups/groups.js'
 import { AckRequest, AckResult, ConsumerGroupDefinition, ConsumerGroupList, GroupParams, ConsumerGroupStatus, NackRequest, NackResult, PollQuery, PollResult } from '../../src/consumer-groups/schemas.js'
 import { ProblemRef } from '../../src/http/schemas.js'
 
@@ -24,7 +24,7 @@ export const consumerGroupRoutes: FastifyPluginAsyncTypebox<ConsumerGroupRoutesO
 
   app.get('/', { schema: { response: { 200: ConsumerGroupList, 400: ProblemRef, 500: ProblemRef } } }, async (request) => {
     const head = await logHead.catchUp()
-    return { groups: await Promise.all((await listGroups(sql, request.tenant)).map((group) => groupStatus(sql, group, head))) }
+    return { groups: (await listGroupStatuses(sql, request.tenant, head)).map(({ tenant: _, ...status }) => status) }
   })
 
   app.get('/:name', { schema: { params: GroupParams, response: { 200: ConsumerGroupStatus, ...problems } } }, async (request) =>

@@ -1,7 +1,7 @@
 import { Gauge, type Registry } from 'prom-client'
 import type { Sql } from '../db/connect.js'
 import type { LogHead } from '../events/log-head.js'
-import { groupStatus, listGroups } from './groups.js'
+import { listGroupStatuses } from './groups.js'
 import type { ConsumerGroupStatus } from './schemas.js'
 
 type Row = ConsumerGroupStatus & { tenant: string }
@@ -13,7 +13,7 @@ export const consumerGroupGauges = (registers: Registry[], sql: Sql, logHead: Lo
   const read = () => {
     rows ??= (async () => {
       const head = await logHead.refresh()
-      return Promise.all((await listGroups(sql)).map(async (group) => ({ ...(await groupStatus(sql, group, head)), tenant: group.tenant })))
+      return listGroupStatuses(sql, undefined, head)
     })().finally(() => setImmediate(() => (rows = undefined)))
     return rows
   }

@@ -43,6 +43,20 @@ export const getGroup = async (sql: Sql | Tx, tenant: string, name: string): Pro
 export const listGroups = (sql: Sql, tenant?: string): Promise<GroupRow[]> => sql<GroupRow[]>`
   select ${groupColumns(sql)} from consumer_groups ${tenant === undefined ? sql`` : sql`where tenant = ${tenant}`} order by tenant, name`
 
+// Every group's status (of one tenant, or of all), each with its tenant. A group deleted between the list and its
+// status is left out, as a list read a moment later would leave it out: never a 404 for a list.
+export const listGroupStatuses = async (sql: Sql, tenant: string | undefined, head: number): Promise<(ConsumerGroupStatus & { tenant: string })[]> => {
+  const statuses = await Promise.all((await listGroups(sql, tenant)).map((group) =>
+    groupStatus(sql, group, head).then(
+      (status) => ({ ...status, tenant: group.tenant }),
+      (error: unknown) => {
+        if (error instanceof Problem && error.code === 'consumer-group-not-found') return undefined
+        throw error
+      },
+    )))
+  return statuses.filter((status) => status !== undefined)
+}
+
 // Fields in one order, absent ones left out: two sources are the same when their JSON is.
 const normalSource = (source: ConsumerGroupSource = {}): ConsumerGroupSource => ({
   ...(source.types ? { types: source.types } : {}),

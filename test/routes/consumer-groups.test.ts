@@ -152,7 +152,7 @@ t.test('/metrics carries each group\'s lag, in-flight and parked counts', async 
   t.match(text, /annalist_consumer_group_parked\{tenant="default",group="g"\} 0/)
 })
 
-t.test('PUTs and DELETEs of one group racing from many clients settle like an upsert: never a 404 or a 5xx from a PUT', async (t) => {
+t.test('PUTs and DELETEs of one group racing from many clients settle like an upsert: never a 404 or a 5xx from a PUT, a list or /metrics', async (t) => {
   const { app } = await buildTestApp(t)
   const api = groupApi(app)
   const statuses = new Map<string, number>()
@@ -171,6 +171,20 @@ t.test('PUTs and DELETEs of one group racing from many clients settle like an up
       }
     }
   }
+  // lists and /metrics read every group's status while groups come and go: a vanished group is left out, never a 404
+  let racing = true
+  const lister = async (): Promise<void> => {
+    while (racing) {
+      for (const url of ['/consumer-groups', '/metrics']) {
+        const response = await app.inject({ url })
+        count(`GET ${url} ${response.statusCode}`)
+        if (response.statusCode !== 200) t.fail(`GET ${url} ${response.statusCode} ${response.body}`)
+      }
+    }
+  }
+  const listers = [lister(), lister()]
   await Promise.all(Array.from({ length: 12 }, (_, index) => client(index)))
+  racing = false
+  await Promise.all(listers)
   t.ok((statuses.get('PUT 201') ?? 0) > 1, `the group was created again after deletes: ${JSON.stringify(Object.fromEntries(statuses))}`)
 })
