@@ -10,15 +10,21 @@ const LINE_BREAK = /[\r\n]/
 // A stored event as read, its personal part opened: subject and personalData (JSON text, null once forgotten).
 export type OpenedEventText = StoredEventText & Partial<Revealed>
 
+// the sealed personal part as a read shows it; undefined for an event naming no subject
+const openPersonal = (personal: string | null | undefined, keyring: Keyring | undefined): Revealed | undefined => {
+  if (personal === null || personal === undefined) return undefined
+  if (!keyring) throw new Error('an event with personal data was read without a keyring')
+  return keyring.reveal(personal)
+}
+
+
 // SPEC "Personal data": every read decrypts, here, beside upcasting: eventJson (stream and log pages, load,
 // /subscribe) and the projection readers (source-events.ts, backfill-job.ts) open each event before anything else
 // sees it. An event without a subject is passed through as it is (its `personal` column is null).
 // (Returned as it is, not copied: the read hot paths pay one property test per event.)
 export const openEvent = <T extends StoredEventText>(event: T, keyring: Keyring | undefined): T & Partial<Revealed> => {
-  const { personal } = event
-  if (personal === null || personal === undefined) return event
-  if (!keyring) throw new Error('an event with personal data was read without a keyring')
-  return { ...event, personal: null, ...keyring.reveal(personal) }
+  const revealed = openPersonal(event.personal, keyring)
+  return revealed ? { ...event, personal: null, ...revealed } : event
 }
 
 type Parsed<T> = Omit<T, 'data' | 'metadata' | 'personalData' | 'personal'> & Pick<StoredEvent, 'data' | 'metadata' | 'personalData'>
@@ -71,12 +77,6 @@ export const eventJsonBytes = (event: EventJson, upcasters: Upcasters): Buffer |
   if (upcast !== parsed) return stringifyExact(personal ? { ...upcast, ...personalFields(personal) } : upcast)
   const plain = LINE_BREAK.test(text) ? JSON.stringify(JSON.parse(text)) : text
   return personal ? `${plain.slice(0, -1)}${personalJson(personal)}}` : plain
-}
-
-const openPersonal = (personal: string | null | undefined, keyring: Keyring | undefined): Revealed | undefined => {
-  if (personal === null || personal === undefined) return undefined
-  if (!keyring) throw new Error('an event with personal data was read without a keyring')
-  return keyring.reveal(personal)
 }
 
 const personalFields = ({ subject, personalData, forgotten }: Revealed): Record<string, unknown> => ({
