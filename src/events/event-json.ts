@@ -17,7 +17,6 @@ const openPersonal = (personal: string | null | undefined, keyring: Keyring | un
   return keyring.reveal(personal)
 }
 
-
 // SPEC "Personal data": every read decrypts, here, beside upcasting: eventJson (stream and log pages, load,
 // /subscribe) and the projection readers (source-events.ts, backfill-job.ts) open each event before anything else
 // sees it. An event without a subject is passed through as it is (its `personal` column is null).
