@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import { CHANNEL } from '../db/channels.js'
 import type { Sql } from '../db/connect.js'
@@ -24,13 +25,18 @@ export class ProjectionProgress {
   // reads after a commit: apart from the readers' own, so a commit's read never queues behind a read begun before it
   readonly #commitReads = new Map<string, SingleFlight<[], void>>()
   #unlisten: (() => Promise<void>) | undefined
+  // a NOTIFY's payload is "<name> <sender>": this process's own come back on its LISTEN after it already read
+  readonly #token = randomUUID()
 
   constructor(private readonly sql: Sql) {
     this.#positions.setMaxListeners(0)
   }
 
   async start(): Promise<void> {
-    const request = await this.sql.listen(CHANNEL.progress, (name) => this.#read(name, this.#commitReads))
+    const request = await this.sql.listen(CHANNEL.progress, (payload) => {
+      const [name = '', sender] = payload.split(' ')
+      if (sender !== this.#token) this.#read(name, this.#commitReads)
+    })
     this.#unlisten = request.unlisten
   }
 
@@ -41,7 +47,7 @@ export class ProjectionProgress {
   // Called by a local worker after its batch committed; other instances hear of it by NOTIFY.
   committed(name: string): void {
     this.#read(name, this.#commitReads)
-    void this.sql`select pg_notify(${CHANNEL.progress}, ${name})`.catch(() => undefined)
+    void this.sql`select pg_notify(${CHANNEL.progress}, ${`${name} ${this.#token}`})`.catch(() => undefined)
   }
 
   async liveProgress(name: string): Promise<LiveProgress | undefined> {

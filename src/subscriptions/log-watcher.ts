@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import { CHANNEL } from '../db/channels.js'
 import type { Sql } from '../db/connect.js'
@@ -20,7 +21,9 @@ export interface LogWatcherOptions {
 // rate rounds come from events, never from a timer: this process's commits (appended, and ended for a
 // projection batch, whose xid holds observations back) and other instances' NOTIFYs. A poll
 // every `pollMs` means a lost notification or a dead LISTEN connection delays readers, never stalls them.
-export class LogWatcher extends EventEmitter<{ advance: [head: number] }> {
+type Listener = (head: number) => void
+
+export class LogWatcher extends EventEmitter<{ advance: [head: number]; newListener: [event: string | symbol, listener: Listener] }> {
   readonly #pollMs: number
   #head = 0
   readonly #rounds = new SingleFlight(() => this.#round())
@@ -33,6 +36,12 @@ export class LogWatcher extends EventEmitter<{ advance: [head: number] }> {
   #unlisten: (() => Promise<void>) | undefined
   #stopped = false
   #unsubscribe: (() => void) | undefined
+  // listeners content with the poll's pace: an append wakes no round for them alone
+  readonly #passive = new Set<Listener>()
+  // the payload of this process's NOTIFYs: its own come back on its LISTEN, and its appends already woke it
+  readonly #token = randomUUID()
+  // appends were signalled while no listener wanted a round: the head may be behind until the next round
+  #stale = false
 
   constructor(
     private readonly sql: Sql,
@@ -41,6 +50,10 @@ export class LogWatcher extends EventEmitter<{ advance: [head: number] }> {
   ) {
     super()
     this.setMaxListeners(0)
+    // the first eager listener after unobserved appends gets a head that covers them without waiting for the poll
+    this.on('newListener', (event, listener) => {
+      if (event === 'advance' && this.#stale && !this.#passive.has(listener)) void this.tick()
+    })
     this.#pollMs = options.pollMs ?? 500
   }
 
@@ -62,12 +75,31 @@ export class LogWatcher extends EventEmitter<{ advance: [head: number] }> {
     clearInterval(this.#timer)
     clearTimeout(this.#followUp)
     await this.#unlisten?.().catch(() => undefined)
+    // a NOTIFY in flight still reaches the instances listening now, not those that start after this
+    await this.#notifications.settled()
   }
 
-  // An append of this process committed: wake local readers now (if any), other instances through NOTIFY.
+  // An append of this process committed: wake local readers now (if any wants it now), other instances through NOTIFY.
   appended(): void {
-    if (this.listenerCount('advance') > 0) void this.tick()
+    this.#wake()
     void this.#notifications.run()
+  }
+
+  // Advances reach `listener` like any other, but it wakes no observation round of its own: a round per append
+  // costs the database a transaction and a scan of pg_stat_activity, too much for a reader that can wait a poll.
+  followPassively(listener: Listener): void {
+    this.#passive.add(listener)
+    this.on('advance', listener)
+  }
+
+  unfollowPassively(listener: Listener): void {
+    this.#passive.delete(listener)
+    this.off('advance', listener)
+  }
+
+  #wake(): void {
+    if (this.listenerCount('advance') > this.#passive.size) void this.tick()
+    else this.#stale = true
   }
 
   // A transaction of this process that writes but takes no positions ended (a projection batch): it owned an xid,
@@ -104,6 +136,7 @@ export class LogWatcher extends EventEmitter<{ advance: [head: number] }> {
 
   async #round(): Promise<void> {
     if (this.#stopped) return
+    this.#stale = false
     try {
       const head = await this.logHead.refresh()
       if (head > this.#head) {
@@ -136,9 +169,9 @@ export class LogWatcher extends EventEmitter<{ advance: [head: number] }> {
 
   async #listen(): Promise<void> {
     await this.#unlisten?.().catch(() => undefined)
-    const request = await this.sql.listen(CHANNEL.log, () => {
+    const request = await this.sql.listen(CHANNEL.log, (sender) => {
       this.#notifiedSinceLastPoll = true
-      void this.tick()
+      if (sender !== this.#token) this.#wake()
     })
     this.#unlisten = request.unlisten
   }
@@ -147,7 +180,7 @@ export class LogWatcher extends EventEmitter<{ advance: [head: number] }> {
   async #notifyOnce(): Promise<void> {
     if (this.#stopped) return
     try {
-      await this.sql`select pg_notify(${CHANNEL.log}, '')`
+      await this.sql`select pg_notify(${CHANNEL.log}, ${this.#token})`
       await new Promise((resolve) => setTimeout(resolve, NOTIFY_GAP_MS))
     } catch (error) {
       this.options.log?.warn({ err: error }, 'notify failed')

@@ -146,6 +146,7 @@ t.test('many subscribers joining and leaving at random moments under concurrent 
   t.teardown(() => feed.closeAll())
   let appending = true
   let failures = 0
+  let appended = 0
 
   const appender = async (): Promise<void> => {
     while (appending) {
@@ -156,7 +157,10 @@ t.test('many subscribers joining and leaving at random moments under concurrent 
         return { type: pick(['A', 'B', 'C']), data: { n: random(1000) }, metadata: correlation < 3 ? { correlationId: `c${correlation}` } : {} }
       })
       // a dropped connection fails an append; whether it committed or not, the rows read at the end decide
-      await appendEvents(sql, tenant, streamId, { events }).then(() => logWatcher.appended(), () => void failures++)
+      await appendEvents(sql, tenant, streamId, { events }).then(() => {
+        appended += events.length
+        logWatcher.appended()
+      }, () => void failures++)
     }
   }
 
@@ -225,7 +229,11 @@ t.test('many subscribers joining and leaving at random moments under concurrent 
   })()
 
   const tasks = [...Array.from({ length: 4 }, appender), ...Array.from({ length: 8 }, churner), slowReader, dropper]
+  // at least 4 s, and on a loaded machine as long as it takes to see enough of everything the assertions below count
   await delay(4_000)
+  const fellBack = (): number => [...finished, ...stayers].reduce((sum, w) => sum + w.subscription.stats().fallbacks, 0)
+  // (if this wait ends without them, the assertions below say which was missing)
+  await waitFor('500 events, 50 subscriptions come and gone, a fall-back', () => appended > 500 && finished.length > 50 && fellBack() > 0, { timeoutMs: 60_000, intervalMs: 20 }).catch(() => undefined)
   appending = false
   await Promise.all(tasks)
 
@@ -233,7 +241,7 @@ t.test('many subscribers joining and leaving at random moments under concurrent 
   const last = rows.at(-1)!.globalPosition
   t.ok(rows.length > 500, `${rows.length} events appended (${failures} appends failed with a dropped connection; ${drops} sessions terminated)`)
   t.ok(finished.length > 50, `${finished.length} subscriptions came and went`)
-  const fallbacks = [...finished, ...stayers].reduce((sum, w) => sum + w.subscription.stats().fallbacks, 0)
+  const fallbacks = fellBack()
   t.ok(fallbacks > 0, `${fallbacks} fall-backs from the live feed to replay`)
 
   // One wait for all of them, so a stall is reported with the state of every part rather than ending in tap's

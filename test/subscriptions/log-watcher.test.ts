@@ -1,6 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises'
 import t, { type Test } from 'tap'
 import type { LogHead } from '../../src/events/log-head.js'
+import { CHANNEL } from '../../src/db/channels.js'
 import { LogWatcher } from '../../src/subscriptions/log-watcher.js'
 import { testDatabase } from '../helpers/test-database.js'
 import { waitFor } from '../helpers/wait-for.js'
@@ -76,4 +77,46 @@ t.test('an ended batch costs no round while nothing waits', async (t) => {
   watcher.ended()
   await watcher.tick()
   t.equal(head.rounds, rounds + 1, 'only the explicit round ran')
+})
+
+const startWatcher = async (t: Test, head: ScriptedHead): Promise<LogWatcher> => {
+  const watcher = new LogWatcher(sql, head as unknown as LogHead, { pollMs: 10_000 })
+  await watcher.start()
+  t.teardown(() => watcher.stop())
+  return watcher
+}
+
+t.test('appends wake no round for passive followers alone; the first eager listener after them gets one at once', async (t) => {
+  const head = new ScriptedHead((round) => ({ head: round }))
+  const watcher = await startWatcher(t, head)
+  const passiveHeads: number[] = []
+  watcher.followPassively((value) => passiveHeads.push(value))
+  watcher.appended()
+  watcher.appended()
+  await delay(50)
+  t.equal(head.rounds, 0, 'no round for a passive follower')
+  const eagerHeads: number[] = []
+  watcher.on('advance', (value) => eagerHeads.push(value))
+  await waitFor('a round for the new eager listener', () => eagerHeads.length > 0, { timeoutMs: 2_000, intervalMs: 1 })
+  t.same(passiveHeads, eagerHeads, 'the passive follower hears the same advances')
+  const rounds = head.rounds
+  watcher.appended()
+  await waitFor('a round for the append', () => head.rounds > rounds, { timeoutMs: 2_000, intervalMs: 1 })
+})
+
+t.test("this process's own NOTIFY starts no second round; another instance's does", async (t) => {
+  const head = new ScriptedHead((round) => ({ head: round }))
+  const watcher = await startWatcher(t, head)
+  watcher.on('advance', () => undefined)
+  const payloads: string[] = []
+  const listening = await sql.listen(CHANNEL.log, (payload) => payloads.push(payload))
+  t.teardown(() => listening.unlisten())
+  watcher.appended()
+  await waitFor('our NOTIFY to be delivered', () => payloads.length > 0, { timeoutMs: 5_000, intervalMs: 1 })
+  t.equal(head.rounds, 1, 'the append woke one round')
+  // delivered on the watcher's connection in commit order, so after our own
+  await sql`select pg_notify(${CHANNEL.log}, 'another-instance')`
+  await waitFor("the other instance's round", () => head.rounds > 1, { timeoutMs: 5_000, intervalMs: 1 })
+  await delay(50)
+  t.equal(head.rounds, 2, 'one round for the append, one for the other instance, none for our own NOTIFY')
 })

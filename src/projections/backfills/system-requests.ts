@@ -28,7 +28,8 @@ export class BackfillRequests {
   #stopped = false
   #lastRound = 0
   #timer: NodeJS.Timeout | undefined
-  // every append advances the log: look at $projections at most every ROUND_MS, not on each advance
+  // every append advances the log: look at $projections at most every ROUND_MS, not on each advance; the watcher's
+  // poll is soon enough for a request, so these looks wake no observation round of their own
   readonly #kick = (): void => {
     if (this.#timer || this.#stopped) return
     const wait = Math.max(0, this.#lastRound + ROUND_MS - Date.now())
@@ -47,13 +48,13 @@ export class BackfillRequests {
   ) {}
 
   start(): void {
-    this.logWatcher.on('advance', this.#kick)
+    this.logWatcher.followPassively(this.#kick)
     this.#kick()
   }
 
   async stop(): Promise<void> {
     this.#stopped = true
-    this.logWatcher.off('advance', this.#kick)
+    this.logWatcher.unfollowPassively(this.#kick)
     clearTimeout(this.#timer)
     await this.#rounds.settled()
   }
