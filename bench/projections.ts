@@ -5,7 +5,7 @@ import { connect } from '../src/db/connect.js'
 import { liveLoads, loadAverage, openLoop, reportLags, type LiveLoad } from './live-rates.js'
 import { ORDER_DEFINITION, seedOrders } from './orders.js'
 import { loadPayload } from './payload.js'
-import { attempt, describeCpu, ms, num, say, verdict } from './report.js'
+import { attempt, describeCpu, describeDb, ms, num, say, verdict } from './report.js'
 import { loadBenchSettings } from './settings.js'
 
 // `npm run bench:projections`: catch-up rate of a declarative projection over pre-appended events, and
@@ -109,6 +109,7 @@ const liveLag = async (server: BenchServer, pool: Pool, readers: Pool, loads: Li
     await caughtUp(pool, 'live')
     say(`    conditions   open loop, ${num(achieved)} appends/s sent over ${LIVE_STREAMS} streams, 32 append connections and 128 for the reads; the lag includes the document GET's round trip; ${errors} errors ${JSON.stringify(Object.fromEntries(kinds))}`)
     say(`    ${describeCpu(usage.cpu)}; load average ${loadAverage()}`)
+    say(`    ${describeDb(usage, Math.round(achieved * settings.seconds)).replace('per request', 'per append')}`)
   }
   await nothingLost(server, acked)
 }

@@ -7,6 +7,10 @@ import type { LogHead } from '../events/log-head.js'
 import { SingleFlight } from '../single-flight.js'
 
 const FOLLOW_UP_MS = 2
+// Under a steady stream of appends every round is asked for while the one before runs, so rounds would go back to
+// back, each a transaction and a scan of pg_stat_activity: at a few thousand appends/s that alone took a large share
+// of a core of the database. A round starts at least this long after the one before; the head lags by at most this.
+const ROUND_GAP_MS = 1
 const NOTIFY_GAP_MS = 2
 
 export interface LogWatcherOptions {
@@ -42,6 +46,7 @@ export class LogWatcher extends EventEmitter<{ advance: [head: number]; newListe
   readonly #token = randomUUID()
   // appends were signalled while no listener wanted a round: the head may be behind until the next round
   #stale = false
+  #lastRound = -Infinity
 
   constructor(
     private readonly sql: Sql,
@@ -135,7 +140,10 @@ export class LogWatcher extends EventEmitter<{ advance: [head: number]; newListe
   }
 
   async #round(): Promise<void> {
+    const gap = this.#lastRound + ROUND_GAP_MS - performance.now()
+    if (gap > 0) await new Promise((resolve) => setTimeout(resolve, gap))
     if (this.#stopped) return
+    this.#lastRound = performance.now()
     this.#stale = false
     try {
       const head = await this.logHead.refresh()
