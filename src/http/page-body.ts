@@ -27,12 +27,13 @@ const buffers = (open: string, parts: (string | Buffer)[], close: string): Buffe
 const joined = (open: string, parts: (string | Buffer)[], close: string): string | Buffer =>
   parts.every((part) => typeof part === 'string') ? open + parts.join(',') + close : Buffer.concat(buffers(open, parts, close))
 
-// A whole page: a string as it is; bytes from the database as the buffers they are, with their total length, so
-// the body is not copied into one buffer first. The copy cost more than its memcpy: every page allocated its size
-// again outside the heap, and V8 starts a full collection of the heap after so many bytes of such allocations
-// (docs/performance.md "Stream reads").
+// A whole page: a string as it is; the database's one row of the page (event-page-json.ts) as the three buffers
+// open, row and close, with their total length, so the body is not copied into one buffer first. The copy cost more
+// than its memcpy: every page allocated its size again outside the heap, and V8 starts a full collection of the heap
+// after so many bytes of such allocations (docs/performance.md "Stream reads"). A page read per row (events that
+// went through Node) is joined into one buffer, since a write per event would cost more than the copy.
 const sendWhole = (reply: FastifyReply, open: string, parts: (string | Buffer)[], close: string): FastifyReply => {
-  if (parts.every((part) => typeof part === 'string')) return reply.send(open + parts.join(',') + close)
+  if (parts.length !== 1 || typeof parts[0] === 'string') return reply.send(joined(open, parts, close))
   const list = buffers(open, parts, close)
   reply.header('content-length', list.reduce((sum, buffer) => sum + buffer.length, 0))
   return reply.send(Readable.from(list, { objectMode: false }))
