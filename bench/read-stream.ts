@@ -22,7 +22,8 @@ export interface ReadStreamResult {
   requestsPerRead: number
   responseBytes: number
   reads: number
-  // body received in full; `next` taken from its tail (the client-side JSON.parse is not the server's time)
+  // body received in full, as bytes (every byte read, none decoded); `next` taken from its tail (the client-side
+  // decoding and JSON.parse are not the server's time)
   medianMs: number
   p99Ms: number
   // the same, with the client's JSON.parse of every page included
@@ -44,6 +45,18 @@ const NEXT_AT_END = /"next":(null|\d+)\}\s*$/
 const pagePath = (streamId: string, from: number | null): string =>
   `/streams/${streamId}/events?limit=${PAGE}${from === null ? '' : `&from=${from}`}`
 
+// Every byte of a body, as received (not decoded into a string), and its last TAIL bytes as text.
+const TAIL = 64
+const receive = async (body: Dispatcher.ResponseData['body']): Promise<{ bytes: number; tail: string }> => {
+  let bytes = 0
+  let tail = Buffer.alloc(0)
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    bytes += chunk.length
+    tail = Buffer.concat([tail, chunk.subarray(-TAIL)]).subarray(-TAIL)
+  }
+  return { bytes, tail: tail.toString('utf8') }
+}
+
 export const readWhole = async (client: Client, streamId: string, parse: boolean): Promise<ReadOnce> => {
   const started = performance.now()
   let from: number | null = null
@@ -51,14 +64,16 @@ export const readWhole = async (client: Client, streamId: string, parse: boolean
   let bytes = 0
   do {
     const response: Dispatcher.ResponseData = await client.request({ path: pagePath(streamId, from), method: 'GET' })
-    const text: string = await response.body.text()
     requests += 1
-    bytes += Buffer.byteLength(text)
-    if (response.statusCode !== 200) throw new Error(`bench: reading ${streamId} answered ${response.statusCode}: ${text.slice(0, 300)}`)
+    if (response.statusCode !== 200) throw new Error(`bench: reading ${streamId} answered ${response.statusCode}: ${(await response.body.text()).slice(0, 300)}`)
     if (parse) {
+      const text: string = await response.body.text()
+      bytes += Buffer.byteLength(text)
       from = (JSON.parse(text) as { next: number | null }).next
     } else {
-      const match = NEXT_AT_END.exec(text.slice(-64))
+      const body = await receive(response.body)
+      bytes += body.bytes
+      const match = NEXT_AT_END.exec(body.tail)
       if (!match) throw new Error('bench: a stream page does not end with "next"')
       from = match[1] === 'null' ? null : Number(match[1])
     }

@@ -73,7 +73,7 @@ const runRead = async (server: BenchServer): Promise<void> => {
   say(`\n[3] reading a 10,000-event stream whole: GET /streams/{id}/events?limit=1000, following next, one connection`)
   read = await benchReadStream(server, payload, { reads: READS, warmupReads: 3 })
   say(`  ours`)
-  say(`    full read    median ${ms(read.medianMs)}, p99 ${ms(read.p99Ms)} over ${read.reads} reads (body received; next taken from its tail)`)
+  say(`    full read    median ${ms(read.medianMs)}, p99 ${ms(read.p99Ms)} over ${read.reads} reads (body received as bytes; next taken from its tail)`)
   say(`    with parse   median ${ms(read.parsedMedianMs)}, p99 ${ms(read.parsedP99Ms)} (client JSON.parse of every page included)`)
   say(`    conditions   ${num(read.events)} events, ${read.requestsPerRead} sequential requests per read, ${num(read.responseBytes / 1024 / 1024, 1)} MiB of JSON per read; 3 warm-up reads`)
   say(`    ${describeCpu(read.usage?.cpu)} (during the plain reads)`)

@@ -31,22 +31,19 @@ const eventJsonColumn = (sql: Sql) => sql`concat(
 // `(select version from head)`), and the events of eventPage (the same rows, limit and byte cut, in page order) as
 // JSON. By default the database joins them into one row, comma-separated: the process receives the stored text as
 // bytes it need not decode, parse or re-encode, plus a few short columns (docs/performance.md "Stream reads"); with
-// `perRow`, one row per event. Each row: version; the page index of its (last) event, which is the count so far;
-// its JSON; the page indexes of its events whose types have upcasters (`covered`), or null; and `{key, following,
-// followingBytes, pageBytes}` of its last event, as eventPage gives them. After the version, nulls when the page is
-// empty; no row when `head` selects none.
+// `perRow`, one row per event. Each row: version; its JSON; whether it holds an event Node must see (`special`); and
+// `{pageIndex, key, following, followingBytes, pageBytes}` of its (last) event, as eventPage gives them: the page
+// index of the last event is the count so far. After the version, nulls when the page is empty; no row when `head`
+// selects none. The joined row sorts its events once, for string_agg: `special` is bool_or and the last event's
+// numbers are the greatest of these arrays, which their first element, the page index (unique, never null),
+// orders, so neither needs a sort of its own.
 export const eventPageJson = (sql: Sql, head: postgres.Fragment, where: postgres.Fragment, bounds: PageBounds, covered: readonly string[], perRow: boolean) => {
   const columns = sql`page_index, ${bounds.key} as key, (type = any(${covered as string[]}::text[]) or events.subject is not null) as special, ${eventJsonColumn(sql)} as json`
   const page = sql`(${eventPage(sql, perRow ? sql`${columns}, ${personalColumn(sql)}` : columns, where, bounds)}) as page`
-  const tail = sql`array[key, following, "followingBytes", "pageBytes"]`
+  const tail = sql`array[page_index, key, following, "followingBytes", "pageBytes"]`
   const rows = perRow
-    ? sql`select page_index, json, case when special then array[page_index] end, ${tail}, personal from ${page}`
-    : sql`
-      select max(page_index),
-             string_agg(json, ',' order by page_index),
-             array_agg(page_index order by page_index) filter (where special),
-             (array_agg(${tail} order by page_index desc))[1:1]
-        from ${page}`
+    ? sql`select json, special, ${tail}, personal from ${page}`
+    : sql`select string_agg(json, ',' order by page_index), bool_or(special), max(${tail}) from ${page}`
   return sql`
     with head as (${head})
     select head.version, rows.*
@@ -60,9 +57,12 @@ export type EventJsonRow = (Buffer | null)[]
 
 const int = (value: Buffer | null | undefined): number | null => (value == null ? null : Number(value.toString('latin1')))
 
-// `{1,2,NULL}` or `{{1,2,NULL}}` → [1, 2, null]
+// `{1,2,NULL}` → [1, 2, null]
 const ints = (value: Buffer): (number | null)[] =>
   value.toString('latin1').replace(/[{}]/g, '').split(',').map((item) => (item === 'NULL' ? null : Number(item)))
+
+// a boolean column in text: `t`
+const isTrue = (value: Buffer | null | undefined): boolean => value?.[0] === 0x74
 
 const LF = 10
 const CR = 13
@@ -79,15 +79,14 @@ export interface JsonPageRead {
 // The version of a read and its page, from eventPageJson's raw rows: one element per row, in page order.
 export const takeJsonPage = (rows: readonly EventJsonRow[], perRow: boolean): JsonPageRead => {
   const version = rows.length ? int(rows[0]![0]) : null
-  const present = rows.filter((row) => row[1] != null)
-  if (!perRow && present.some((row) => row[3] !== null || hasLineBreak(row[2]!))) return { version, page: null }
-  if (present.length > 1) present.sort((a, b) => int(a[1])! - int(b[1])!)
-  const events = present.map((row) => {
-    const json = row[2]!
-    const personal = row[5] == null ? null : row[5].toString('utf8')
-    return { key: ints(row[4]!)[0]!, json, special: perRow && (row[3] !== null || hasLineBreak(json)), personal }
+  const present = rows.filter((row) => row[1] != null).map((row) => ({ row, tail: ints(row[3]!) }))
+  if (!perRow && present.some(({ row }) => isTrue(row[2]) || hasLineBreak(row[1]!))) return { version, page: null }
+  if (present.length > 1) present.sort((a, b) => a.tail[0]! - b.tail[0]!)
+  const events = present.map(({ row, tail }) => {
+    const json = row[1]!
+    const personal = row[4] == null ? null : row[4].toString('utf8')
+    return { key: tail[1]!, json, special: perRow && (isTrue(row[2]) || hasLineBreak(json)), personal }
   })
-  const last = present.at(-1)
-  const [, following = null, followingBytes = null, bytes = 0] = last ? ints(last[4]!) : []
-  return { version, page: { events, count: last ? int(last[1])! : 0, following, followingBytes, bytes: bytes ?? 0 } }
+  const [count = 0, , following = null, followingBytes = null, bytes = 0] = present.at(-1)?.tail ?? []
+  return { version, page: { events, count: count ?? 0, following, followingBytes, bytes: bytes ?? 0 } }
 }

@@ -165,6 +165,20 @@ t.test('GET /streams/{streamId}/events', async (t) => {
     t.equal(last.next, null)
   })
 
+  // a whole page made by the database is written as the buffers it is (page-body.ts), its length given beforehand
+  t.test('a whole page has its exact length, for GET and HEAD alike', async (t) => {
+    for (const query of ['?limit=10', '?from=26', '?direction=backward&limit=3']) {
+      const get = await app.inject({ url: `/streams/${id}/events${query}` })
+      t.equal(get.headers['content-length'], String(get.rawPayload.length), `GET ${query}`)
+      t.equal(get.headers['transfer-encoding'], undefined)
+      t.match(get.headers['content-type'], /^application\/json; charset=utf-8/)
+      t.equal(JSON.stringify(JSON.parse(get.body)), get.body, `${query}: one line of JSON`)
+      const head = await app.inject({ method: 'HEAD', url: `/streams/${id}/events${query}` })
+      t.equal(head.headers['content-length'], get.headers['content-length'], `HEAD ${query}`)
+      t.equal(head.rawPayload.length, 0)
+    }
+  })
+
   t.test('default limit is 100; from past the end is empty with next null', async (t) => {
     t.equal((await read('')).events.length, 25)
     t.same(await read('?from=26'), { streamId: id, version: 25, events: [], next: null })
