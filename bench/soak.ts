@@ -19,6 +19,7 @@ const settings = attempt(loadBenchSettings)
 const payload = attempt(() => loadPayload(settings.anchorsDir))
 const durationMs = settings.soakSeconds * 1000
 // WAL read per window for the sample (SOAK_WAL_SAMPLE_MB, 0: none)
+// events stored before the clock starts (bench/soak-prefill.ts); the time budget allows a millisecond each
 const prefillEvents = Number(process.env.SOAK_PREFILL_EVENTS ?? 0)
 const walSampleMb = Number(process.env.SOAK_WAL_SAMPLE_MB ?? 24)
 const windowMs = Math.min(settings.soakWindowSeconds, settings.soakSeconds) * 1000
@@ -28,7 +29,7 @@ const spanMs = Math.min(60_000, Math.floor(durationMs / 3))
 say(`annalist soak, ${new Date().toISOString()}: node ${process.version}, ${os.cpus().length} cores, ${describePayload(payload)}`)
 say(`${CONNECTIONS} connections, single-event appends with expectedVersion (${Buffer.byteLength(appendBody(payload, 1, 1))} B body), ${settings.soakSeconds} s after ${settings.warmupSeconds} s warm-up, windows of ${windowMs / 1000} s`)
 
-const outcome = await withBenchServer(settings, settings.soakSeconds + settings.warmupSeconds + 300, async (server) => {
+const outcome = await withBenchServer(settings, settings.soakSeconds + settings.warmupSeconds + 300 + prefillEvents / 1000, async (server) => {
   say(`server: ${server.describe}`)
   if (prefillEvents > 0) {
     const started = Date.now()
