@@ -17,14 +17,17 @@ volatile
 parallel safe
 as $$
 declare
-  v_micros bigint := (extract(epoch from clock_timestamp()) * 1000000)::bigint;
+  -- a double (date_part) rather than a numeric (extract): cheaper, and within a microsecond of the clock
+  v_micros bigint := (date_part('epoch', clock_timestamp()) * 1000000)::bigint;
   v_fraction int := ((v_micros % 1000) * 4096 / 1000)::int;
-  v_bytes bytea := uuid_send(gen_random_uuid());
 begin
-  v_bytes := overlay(v_bytes placing substring(int8send(v_micros / 1000) from 3) from 1 for 6);
-  v_bytes := set_byte(v_bytes, 6, 112 | (v_fraction >> 8));
-  v_bytes := set_byte(v_bytes, 7, v_fraction & 255);
-  return encode(v_bytes, 'hex')::uuid;
+  return encode(
+           set_byte(
+             set_byte(
+               overlay(uuid_send(gen_random_uuid()) placing substring(int8send(v_micros / 1000) from 3) from 1 for 6),
+               6, 112 | (v_fraction >> 8)),
+             7, v_fraction & 255),
+           'hex')::uuid;
 end;
 $$;
 
