@@ -3,7 +3,7 @@ import t from 'tap'
 import { appendAlone, appendBatch, type PendingAppend } from '../../src/events/append-call.js'
 import { appendEvents } from '../../src/events/append.js'
 import { event, events, streamId, withId } from '../helpers/fixtures.js'
-import { testDatabase } from '../helpers/test-database.js'
+import { EMBEDDED, testDatabase } from '../helpers/test-database.js'
 
 // Ids the server makes are time-ordered (sql/0023, docs/performance.md "Soak"): version 7 of RFC 9562, so the
 // unique index on (tenant, event_id) grows at its right end instead of taking inserts on random leaves.
@@ -49,9 +49,10 @@ t.test('event ids the server makes', async (t) => {
     for (let i = 0; i < 20; i++) await appendEvents(sql, 'default', id, { events: events(3) })
     const ids = (await stored([id])).map((row) => row.id)
     for (let i = 1; i < ids.length; i++) {
-      // within one append the clock may not move between two ids: their milliseconds at least never go back
-      if (i % 3 === 0) t.ok(ids[i]! > ids[i - 1]!, `the first id of append ${i / 3 + 1} sorts after the last of the one before`)
-      else t.ok(millisOf(ids[i]!) >= millisOf(ids[i - 1]!), 'ids within an append never go back in time')
+      t.ok(millisOf(ids[i]!) >= millisOf(ids[i - 1]!), 'an id never goes back in time')
+      // Between appends PostgreSQL's clock (microseconds) has moved, so the sub-millisecond bits order them; within
+      // an append it may not have. The embedded database's clock ticks in milliseconds: only those order its ids.
+      if (i % 3 === 0 && !EMBEDDED) t.ok(ids[i]! > ids[i - 1]!, `the first id of append ${i / 3 + 1} sorts after the last of the one before`)
     }
   })
 
