@@ -82,7 +82,9 @@ const describeBuffers = (before: Snapshot, after: Snapshot, events: number): str
     .filter((row) => row.read + row.hit >= events / 10)
     .sort((a, b) => b.read + b.hit - (a.read + a.hit))
     .map(({ name, now, read, hit }) => {
-      const cache = now.cached === undefined ? '' : `, ${num((now.cached * 8192) / now.bytes * 100)}% cached, ${num(now.dirty ?? 0)} dirty`
+      // the size is read a moment before the buffers, so a growing relation can show a few more buffers than pages
+      const share = Math.min(100, ((now.cached ?? 0) * 8192 * 100) / Math.max(now.bytes, 8192))
+      const cache = now.cached === undefined ? '' : `, ${num(share)}% cached, ${num(now.dirty ?? 0)} dirty`
       return `${short(name)} ${perEvent(read, events)}/${perEvent(hit, events)} (${num(now.bytes / 1048576, 1)} MB${cache})`
     })
 }

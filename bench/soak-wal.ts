@@ -64,6 +64,7 @@ export const startWalSampler = async (sql: Sql, sampleMb: number): Promise<WalSa
     const [now] = await sql<{ flushed: string; to: string }[]>`
       select pg_current_wal_flush_lsn()::text as flushed,
              least(pg_current_wal_flush_lsn(), ${from ?? '0/0'}::pg_lsn + ${slice}::numeric)::text as to`
+    // a tick without new WAL, or whose WAL was already recycled, adds nothing to the sample
     if (from !== undefined) await read(sql, from, now!.to, sample).catch(() => {})
     from = now!.flushed
   }
