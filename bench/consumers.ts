@@ -4,6 +4,7 @@ import { connect } from '../src/db/connect.js'
 import { withBenchServer, type BenchServer } from './bench-server.js'
 import { percentile } from './load.js'
 import { loadPayload } from './payload.js'
+import type { Usage } from './cpu-meter.js'
 import { attempt, describeCpu, ms, num, ratio, say, verdict } from './report.js'
 import { loadBenchSettings } from './settings.js'
 
@@ -18,7 +19,8 @@ const EVENTS = Number(process.env.BENCH_CONSUMER_EVENTS ?? 300_000)
 const STREAMS = 1000
 const LATENCY_POLLERS = 8
 
-const settings = { ...attempt(loadBenchSettings), database: 'annalist_bench_consumers' }
+// BENCH_DATABASE_NAME names the database when several benches share one Postgres
+const settings = { ...attempt(loadBenchSettings), ...(process.env.BENCH_DATABASE_NAME ? {} : { database: 'annalist_bench_consumers' }) }
 const payload = attempt(() => loadPayload(settings.anchorsDir))
 const json = { 'content-type': 'application/json' }
 
@@ -72,14 +74,25 @@ const runPollers = (pool: Pool, group: string, count: number, onBatch: (events: 
   }
 }
 
+// What one event cost: CPU of the server process and of its Postgres backends, and Postgres transactions (each
+// statement outside a transaction is one), so runs on a loaded machine still compare.
+const perEvent = (usage: Usage, events: number, seconds: number): string => {
+  const cpu = usage.cpu
+  if (!cpu || events === 0) return 'per event: n/a'
+  const micros = (percent: number): string => num((percent / 100) * seconds * 1e6 / events, 1)
+  const transactions = usage.db ? `, ${num((usage.db.transactions * 100) / events, 1)} Postgres transactions per 100 events` : ''
+  return `per event: server ${micros(cpu.serverPercent)} µs CPU, its Postgres backends ${micros(cpu.backendsPercent)} µs${transactions}`
+}
+
 // Events/s over BENCH_SECONDS after the warm-up: `count` reports how many were consumed so far.
 const measure = async (server: BenchServer, count: () => number): Promise<{ perSecond: number; cpu: string }> => {
   await sleep(settings.warmupSeconds * 1000)
   const stopMeter = await server.meter()
   const [start, began] = [count(), performance.now()]
   await sleep(settings.seconds * 1000)
-  const perSecond = ((count() - start) * 1000) / (performance.now() - began)
-  return { perSecond, cpu: describeCpu((await stopMeter()).cpu) }
+  const [events, seconds] = [count() - start, (performance.now() - began) / 1000]
+  const usage = await stopMeter()
+  return { perSecond: events / seconds, cpu: `${describeCpu(usage.cpu)}\n    ${perEvent(usage, events, seconds)}` }
 }
 
 const throughput = async (server: BenchServer, pool: Pool, pollers: number): Promise<number> => {

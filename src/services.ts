@@ -72,13 +72,14 @@ type Parts = Omit<Services, 'start' | 'stop'> & { autoSnapshots: AutoSnapshots; 
 
 // Started in order, stopped in reverse.
 const lifecycle = (sql: Sql, log: ServiceLog, parts: Parts): Pick<Services, 'start' | 'stop'> => {
-  const { logWatcher, keyring, upcasters, progress, runner, backfillRequests, subjectRebuilds, autoSnapshots, liveFeed } = parts
+  const { logWatcher, keyring, upcasters, progress, runner, backfillRequests, subjectRebuilds, autoSnapshots, liveFeed, consumerGroups } = parts
   return {
     async start() {
       await logWatcher.start()
       await keyring.start(sql, log)
       await upcasters.start()
       await progress.start()
+      await consumerGroups.start()
       await runner.registerCode()
       await runner.start()
       backfillRequests.start()
@@ -90,6 +91,7 @@ const lifecycle = (sql: Sql, log: ServiceLog, parts: Parts): Pick<Services, 'sta
       await runner.stop()
       await autoSnapshots.stop()
       await progress.stop()
+      await consumerGroups.stop()
       liveFeed.closeAll()
       await upcasters.stop()
       await keyring.stop()

@@ -1,12 +1,11 @@
+import { CHANNEL } from '../db/channels.js'
 import type { Sql } from '../db/connect.js'
 import { eventJson } from '../events/event-json.js'
 import type { LogHead } from '../events/log-head.js'
-import { readEventsAt } from '../events/read-events-at.js'
 import type { Upcasters } from '../events/upcasters.js'
 import type { LogWatcher } from '../subscriptions/log-watcher.js'
-import { fillGroup } from './fill.js'
-import { getGroup, type GroupRow } from './groups.js'
-import { leaseEvents, type Delivery } from './lease.js'
+import { getGroup } from './groups.js'
+import { lookAtGroup, type Delivery, type Look, type LookOptions } from './lease.js'
 import { replayParked } from './parked.js'
 import { ackEvents, nackEvents } from './settle.js'
 import type { AckResult, NackRequest, NackResult } from './schemas.js'
@@ -38,6 +37,7 @@ export class ConsumerGroups {
   readonly #waiting = new Map<string, (() => void)[]>()
   // per group: how many changes this process made, so a poll knows whether one came while it looked
   readonly #changes = new Map<string, number>()
+  #unlisten: (() => Promise<void>) | undefined
 
   constructor(
     private readonly sql: Sql,
@@ -47,24 +47,39 @@ export class ConsumerGroups {
     private readonly options: ConsumerGroupsOptions,
   ) {}
 
+  // acks, nacks and replays on other instances free work too: they announce it while a poll waits (sql/0022)
+  async start(): Promise<void> {
+    const listening = await this.sql.listen(CHANNEL.consumerGroups, (key) => this.#changedGroup(key))
+    this.#unlisten = listening.unlisten
+  }
+
+  async stop(): Promise<void> {
+    await this.#unlisten?.().catch(() => undefined)
+  }
+
   // `{"events":[…]}`: each event as every read returns it (upcast, exactly as stored) plus its delivery.
   async poll(tenant: string, name: string, max: number, waitMs: number): Promise<string> {
+    const key = keyOf({ tenant, name })
     const deadline = Date.now() + waitMs
     let fresh = false
+    let last: Look | undefined
     for (;;) {
-      const group = await getGroup(this.sql, tenant, name)
-      const seen: Seen = { head: this.logHead.safe, changes: this.#changes.get(keyOf(group)) ?? 0 }
-      const { deliveries, busy } = await this.#attempt(group, max, seen.head)
+      const seen: Seen = { head: this.logHead.safe, changes: this.#changes.get(key) ?? 0 }
+      // woken after finding nothing, with the log past what the group has copied: fill and lease in one call
+      const fillFirst = last !== undefined && seen.head > last.scanned
+      const look = await this.#look(tenant, name, { max, head: seen.head, fill: fillFirst, waitMs: Math.max(0, deadline - Date.now()) })
       // more may be free (another stream, or past this poll's max or MAX_PAGE_BYTES): the next waiting poll looks
-      if (deliveries.length > 0) this.#wakeOne(keyOf(group))
-      if (deliveries.length > 0) return this.#json(tenant, deliveries)
+      if (look.deliveries.length > 0) this.#wakeOne(key)
+      if (look.deliveries.length > 0) return this.#json(look.deliveries)
+      const busy = look.fill === 'busy'
       // as GET /events: what was acknowledged before the poll arrived is seen by its first look
       if (!fresh && !busy) {
         fresh = true
-        if ((await this.logHead.catchUp()) > group.scanned) continue
+        if ((await this.logHead.catchUp()) > look.scanned) continue
       }
       if (Date.now() >= deadline) return '{"events":[]}'
-      await this.#wake(group, seen, busy ? Date.now() + FILL_RETRY_MS : deadline)
+      last = look
+      await this.#wake(key, seen, look.nextDue, busy ? Date.now() + FILL_RETRY_MS : deadline)
     }
   }
 
@@ -88,30 +103,31 @@ export class ConsumerGroups {
     return replayed
   }
 
-  // Lease what is free; when that is short of `max` and the log has more, copy the next events in and lease again.
-  async #attempt(group: GroupRow, max: number, head: number): Promise<{ deliveries: Delivery[]; busy: boolean }> {
-    const deliveries = await leaseEvents(this.sql, group, max, this.options.maxPageBytes)
-    if (deliveries.length === max || head <= group.scanned) return { deliveries, busy: false }
-    const filled = await fillGroup(this.sql, group, head)
-    if (filled === 'filled') this.#changedGroup(keyOf(group))
-    if (filled !== 'filled') return { deliveries, busy: filled === 'busy' }
-    const more = await leaseEvents(this.sql, group, max - deliveries.length, this.options.maxPageBytes)
-    return { deliveries: [...deliveries, ...more], busy: false }
+  // Lease what is free; when that is short of `max` and the log has more, copy the next events in and lease again
+  // (one call: the fill, then the lease). `fillFirst` goes straight to that call.
+  async #look(tenant: string, name: string, look: Omit<LookOptions, 'maxBytes'>): Promise<Look> {
+    const { max, head } = look
+    const options = { ...look, maxBytes: this.options.maxPageBytes }
+    const first = await lookAtGroup(this.sql, tenant, name, options)
+    if (first.fill === 'filled') this.#changedGroup(keyOf({ tenant, name }))
+    if (look.fill || first.deliveries.length === max || head <= first.scanned) return first
+    const more = await lookAtGroup(this.sql, tenant, name, { ...options, max: max - first.deliveries.length, fill: true })
+    if (more.fill === 'filled') this.#changedGroup(keyOf({ tenant, name }))
+    const deliveries = [...first.deliveries, ...more.deliveries].sort((a, b) => a.event.globalPosition - b.event.globalPosition)
+    return { ...more, deliveries }
   }
 
-  // Resolves on the first of: the log advanced or this process changed the group (either wakes the group's first
-  // waiting poll only, see #wakeOne), the earliest lease or nack delay of the group ran out, RECHECK_MS, `until`; at
-  // once when the head moved or the group changed since `seen`, while the last attempt was under way (the poll is
-  // queued before it looks at the due time, so nothing slips between).
-  async #wake(group: GroupRow, seen: Seen, until: number): Promise<void> {
+  // Resolves on the first of: the log advanced, this process changed the group or another instance announced freed
+  // work (each wakes the group's first waiting poll only, see #wakeOne), `due` (the earliest lease expiry or nack
+  // delay the last look saw), RECHECK_MS, `until`; at once when the head moved or the group changed since `seen`,
+  // while the last look was under way (the poll is queued before that check, so nothing slips between).
+  async #wake(key: string, seen: Seen, due: number | null, until: number): Promise<void> {
     let done = (): void => undefined
     const woken = new Promise<void>((resolve) => (done = resolve))
-    const key = keyOf(group)
     this.#queue(key, done)
     let timer: NodeJS.Timeout | undefined
     try {
       if (this.logHead.safe > seen.head || (this.#changes.get(key) ?? 0) !== seen.changes) return
-      const due = await this.#nextDue(group.id)
       timer = setTimeout(done, Math.max(0, Math.min(until, due ?? Infinity, Date.now() + RECHECK_MS) - Date.now()))
       await woken
     } finally {
@@ -151,22 +167,10 @@ export class ConsumerGroups {
     this.#wakeOne(key)
   }
 
-  async #nextDue(groupId: number): Promise<number | undefined> {
-    const [row] = await this.sql<{ due: number | null }[]>`
-      select (extract(epoch from min(greatest(coalesce(leased_until, '-infinity'), ready_at))) * 1000)::float8 as due
-        from consumer_group_streams
-       where group_id = ${groupId} and next_position is not null`
-    return row?.due ?? undefined
-  }
-
-  async #json(tenant: string, deliveries: Delivery[]): Promise<string> {
-    const events = await readEventsAt(this.sql, tenant, deliveries.map((delivery) => delivery.globalPosition))
-    const byPosition = new Map(deliveries.map((delivery) => [delivery.globalPosition, delivery]))
-    const parts = events.map((event) => {
-      const { attempt, deadline } = byPosition.get(event.globalPosition)!
-      // the event's JSON as every read makes it, with `delivery` added as its last field
-      return `${eventJson(event, this.upcasters).slice(0, -1)},"delivery":{"attempt":${attempt},"deadline":"${deadline}"}}`
-    })
+  #json(deliveries: Delivery[]): string {
+    // the event's JSON as every read makes it, with `delivery` added as its last field
+    const parts = deliveries.map(({ event, attempt, deadline }) =>
+      `${eventJson(event, this.upcasters).slice(0, -1)},"delivery":{"attempt":${attempt},"deadline":"${deadline}"}}`)
     return `{"events":[${parts.join(',')}]}`
   }
 }

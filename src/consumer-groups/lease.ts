@@ -1,144 +1,66 @@
-import type { Sql, Tx } from '../db/connect.js'
-import type { GroupRow } from './groups.js'
-import { settleStreams } from './settle.js'
+import type { Sql } from '../db/connect.js'
+import { eventTextColumns } from '../events/event-columns.js'
+import type { StoredEventText } from '../events/read-log-text.js'
+import { groupNotFound } from './groups.js'
 
+// How many events one fill copies from the log; a poll fills again when it is still short of events.
+export const FILL_LIMIT = 2000
+
+// A leased event as every read returns it (stored text) and its delivery.
 export interface Delivery {
-  globalPosition: number
+  event: StoredEventText
   attempt: number
   deadline: string
 }
 
-interface LeaseRow {
-  kind: 'granted' | 'exhausted' | 'read'
-  globalPosition: number
-  streamId: string
-  attempt: number
-  deadline: string
+export type FillOutcome = 'filled' | 'current' | 'busy'
+
+// What one look at a group found: the events it leased, how far the group has copied the log, what a fill did
+// (when one was asked for), and when nothing was leased, the earliest lease expiry or nack delay (epoch ms).
+export interface Look {
+  deliveries: Delivery[]
+  scanned: number
+  fill: FillOutcome | null
+  nextDue: number | null
 }
 
-// One statement, one round trip, no transaction held open between polls:
-// - `read`: the streams that may go out now (not leased or the lease expired, past a nack's delay), oldest first,
-//   locked with `skip locked` as they are read, and the first pending events of each, in order, at most `max` in
-//   all: a poll takes runs of consecutive events of a stream. A lateral join runs its subquery once per stream, in
-//   the streams' order, so each stream's rows come together and in order, and the limit stops the read (and the
-//   locking) as soon as `max` events are found: a cut can only shorten the last stream's run, never leave a hole.
-//   Pollers take different streams and none waits on another; no row is locked by every poll. A stream is leased as
-//   a whole, which is what keeps its events in order (SPEC "Consumer groups": order).
-// - `ready`: streams whose first event read is their first pending one now (a stream locked after a change that
-//   committed since this statement's snapshot may have newer events; it is left for the next poll).
-// - `granted`: attempts + 1 on the events still pending (an update re-checks a row another transaction changed),
-//   within MAX_PAGE_BYTES (always one); `leased`: each stream's run and deadline.
-// A stream whose first event has had maxDeliveries deliveries is left out and reported `exhausted`, to be parked.
-// The first half of the lease statement below, `read` … `taken`: what a poll may take.
-const chosen = (sql: Sql, group: GroupRow, max: number) => sql`
-  read as (
-    select c.stream_id, c.global_position, c.attempts, c.event_bytes, s.next_position as head
-      from (
-        select stream_id, next_position
-          from consumer_group_streams
-         where group_id = ${group.id}
-           and next_position is not null
-           and (leased_until is null or leased_until <= clock_timestamp())
-           and ready_at <= clock_timestamp()
-         order by next_position
-         limit ${max}
-           for update skip locked
-      ) as s
-     cross join lateral (
-       select stream_id, global_position, attempts, event_bytes
-         from consumer_group_events e
-        where e.group_id = ${group.id} and e.stream_id = s.stream_id and e.state = 'pending' and e.global_position >= s.next_position
-        order by global_position
-        limit ${max}
-     ) as c
-     limit ${max}
-  ), ready as (
-    select stream_id
-      from read
-     group by stream_id, head
-    having min(global_position) = head
-  ), exhausted as (
-    select r.stream_id, r.global_position, r.attempts
-      from read r
-      join ready using (stream_id)
-     where r.global_position = r.head
-       and r.attempts >= ${group.maxDeliveries}
-  ), taken as (
-    select r.global_position,
-           row_number() over (order by r.head, r.global_position) as n,
-           sum(r.event_bytes) over (order by r.head, r.global_position) as bytes
-      from read r
-      join ready using (stream_id)
-     where r.stream_id not in (select stream_id from exhausted))`
+export interface LookOptions {
+  max: number
+  maxBytes: number
+  // LogHead's gap-safe head
+  head: number
+  // fill before leasing
+  fill: boolean
+  // when nothing is free, the caller waits this long: the group is marked, so acks elsewhere announce freed work
+  waitMs: number
+}
 
-const leaseStatement = (sql: Sql, group: GroupRow, max: number, maxBytes: number) => sql<LeaseRow[]>`
-  with ${chosen(sql, group, max)},
-  granted as (
-    update consumer_group_events e
-       set attempts = e.attempts + 1
-      from taken t
-     where e.group_id = ${group.id}
-       and e.global_position = t.global_position
-       and e.state = 'pending'
-       and (t.n = 1 or t.bytes <= ${maxBytes})
-    returning e.stream_id, e.global_position, e.attempts
-  ), leased as (
-    update consumer_group_streams s
-       set leased_until = statement_timestamp() + ${group.ackTimeoutMs} * interval '1 millisecond',
-           leased_from = r.leased_from,
-           leased_to = r.leased_to,
-           delivered = s.delivered + r.count
-      from (select stream_id, min(global_position) as leased_from, max(global_position) as leased_to, count(*)::int as count
-              from granted
-             group by stream_id) as r
-     where s.group_id = ${group.id}
-       and s.stream_id = r.stream_id
-    returning s.stream_id, s.leased_until
-  )
-  select 'granted' as kind, g.global_position as "globalPosition", g.stream_id as "streamId", g.attempts as attempt, l.leased_until as deadline
-    from granted g
-    join leased l using (stream_id)
-   union all
-  select 'exhausted', global_position, stream_id, attempts, null
-    from exhausted
-   union all
-  select 'read', null, null, null, null
-   where exists (select from read)`
+type LookRow = StoredEventText & {
+  rowKind: 'group' | 'event'
+  attempt: number
+  deadline: string
+  scanned: number
+  fillOutcome: FillOutcome | null
+  nextDue: number | null
+}
 
-// SPEC: after maxDeliveries deliveries without an ack an event is parked and stops blocking its stream. A nack parks
-// it at once; an event whose last lease expired is parked here, once the lease statement found it at the head of its
-// stream, if its stream is still as it was then.
-const parkExhausted = (sql: Sql, group: GroupRow, rows: LeaseRow[]): Promise<void> =>
-  sql.begin(async (tx: Tx) => {
-    const parked = await tx<{ streamId: string }[]>`
-      update consumer_group_events e
-         set state = 'parked', parked_at = now(), last_error = coalesce(e.last_error, 'the lease expired')
-        from (select stream_id
-                from consumer_group_streams
-               where group_id = ${group.id}
-                 and stream_id = any(${rows.map((row) => row.streamId)}::text[])
-                 and (leased_until is null or leased_until <= clock_timestamp())
-               order by stream_id
-                 for update skip locked) as s
-       where e.group_id = ${group.id}
-         and e.stream_id = s.stream_id
-         and e.global_position = any(${rows.map((row) => row.globalPosition)}::bigint[])
-         and e.state = 'pending'
-         and e.attempts >= ${group.maxDeliveries}
-      returning e.stream_id as "streamId"`
-    await settleStreams(tx, group.id, parked.map((row) => ({ streamId: row.streamId, acked: 0 })))
-  })
-
-// Leases up to `max` events (at most `maxBytes` of them) to one poll: attempts and the lease are in the database
-// before any event leaves, so a crash can only hand them out again, never lose them.
-export const leaseEvents = async (sql: Sql, group: GroupRow, max: number, maxBytes: number): Promise<Delivery[]> => {
-  // a round may find every stream it read taken by other polls, or first events to park: look again, a few times
-  for (let round = 0; round < 5; round++) {
-    const rows = await leaseStatement(sql, group, max, maxBytes)
-    const granted = rows.filter((row) => row.kind === 'granted').sort((a, b) => a.globalPosition - b.globalPosition)
-    const exhausted = rows.filter((row) => row.kind === 'exhausted')
-    if (exhausted.length > 0) await parkExhausted(sql, group, exhausted)
-    if (granted.length > 0 || !rows.some((row) => row.kind === 'read')) return granted.map(({ globalPosition, attempt, deadline }) => ({ globalPosition, attempt, deadline }))
-  }
-  return []
+// One look, one round trip (sql/0022 consumer_group_poll): the group by name, a fill first when `fill`, the lease
+// rounds, and the leased events' stored text joined in the same statement. Attempts and the lease are written in
+// the function's transaction, which commits before any event leaves: a crash can only hand them out again.
+// gap safety: `head` is LogHead's gap-safe head; the function copies nothing above it.
+export const lookAtGroup = async (sql: Sql, tenant: string, name: string, options: LookOptions): Promise<Look> => {
+  const rows = await sql<LookRow[]>`
+    select p.row_kind as "rowKind", p.attempt, p.deadline, p.scanned, p.fill_outcome as "fillOutcome",
+           (extract(epoch from p.next_due) * 1000)::float8 as "nextDue",
+           ${eventTextColumns(sql)}
+      from consumer_group_poll(${tenant}, ${name}, ${options.max}, ${options.maxBytes}, ${options.head}, ${options.fill}, ${FILL_LIMIT}, ${options.waitMs}) as p
+      left join events on events.tenant = ${tenant} and events.global_position = p.leased_position
+     order by p.leased_position nulls first`
+  const [group, ...events] = rows
+  if (group?.rowKind !== 'group') throw groupNotFound(name)
+  // an event no longer in the log is left out, as readEventsAt leaves it out
+  const deliveries = events
+    .filter((row) => row.globalPosition !== null)
+    .map(({ rowKind: _, attempt, deadline, scanned: __, fillOutcome: ___, nextDue: ____, ...event }) => ({ event, attempt, deadline }))
+  return { deliveries, scanned: group.scanned, fill: group.fillOutcome, nextDue: group.nextDue }
 }

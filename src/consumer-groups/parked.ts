@@ -4,6 +4,7 @@ import { readEventsAt } from '../events/read-events-at.js'
 import type { Upcasters } from '../events/upcasters.js'
 import { Problem } from '../problems.js'
 import type { GroupRow } from './groups.js'
+import { announceFreed } from './settle.js'
 
 interface ParkedRow {
   globalPosition: number
@@ -53,6 +54,7 @@ export const replayParked = (sql: Sql, group: GroupRow, eventIds: string[] | und
           on conflict (group_id, stream_id) do update
          set next_position = least(s.next_position, excluded.next_position),
              ready_at = '-infinity'`
+    await announceFreed(tx, group)
     return replayed.length
   })
 

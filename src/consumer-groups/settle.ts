@@ -1,3 +1,4 @@
+import { CHANNEL } from '../db/channels.js'
 import type { Sql, Tx } from '../db/connect.js'
 import { groupNotFound, type GroupRow } from './groups.js'
 import type { AckResult, NackRequest, NackResult } from './schemas.js'
@@ -24,6 +25,13 @@ export const settleStreams = async (tx: Tx, groupId: number, changes: StreamChan
       ${changes.map((c) => c.cut ?? null)}::bigint[],
       ${changes.map((c) => c.delayMs ?? null)}::int[])`
 }
+
+// Work was freed (events nacked, parked events replayed): while a poll waits for this group on any instance, say
+// so (sent at commit), as consumer_group_ack does (sql/0022). The payload is the group's key in consumer-groups.ts.
+export const announceFreed = (tx: Tx, group: GroupRow) => tx`
+  select pg_notify(${CHANNEL.consumerGroups}, ${`${group.tenant}/${group.name}`})
+    from consumer_groups
+   where id = ${group.id} and waiting_until > clock_timestamp()`
 
 // The streams of these events, locked in stream order: every writer of stream rows takes them in this order
 // (the fill upserts them sorted too), so acks, nacks and fills never deadlock.
@@ -64,16 +72,34 @@ export const nackEvents = (sql: Sql, group: GroupRow, body: NackRequest): Promis
   sql.begin(async (tx) => {
     const ids = [...new Set(body.eventIds)]
     await lockStreams(tx, group.id, ids)
-    const nacked = await tx<{ streamId: string; globalPosition: number; parked: boolean }[]>`
+    // the nacked events and every later one of their leases were delivered once more: counted here (a lease counts
+    // its deliveries when it ends, sql/0022), the nacked ones parked on their maxDeliveries-th delivery
+    const released = await tx<{ streamId: string; globalPosition: number; nacked: boolean; parked: boolean }[]>`
+      with nacked as (
+        select e.stream_id, e.global_position
+          from consumer_group_events e
+          join consumer_group_streams s on ${leased(tx)}
+         where e.group_id = ${group.id}
+           and e.event_id = any(${ids}::uuid[])
+      ), cut as (
+        select stream_id, min(global_position) as first from nacked group by stream_id
+      ), released as (
+        select e.global_position, e.global_position in (select global_position from nacked) as nacked,
+               e.attempts + 1 >= ${group.maxDeliveries} as exhausted
+          from consumer_group_events e
+          join cut c on c.stream_id = e.stream_id
+          join consumer_group_streams s on s.group_id = e.group_id and s.stream_id = e.stream_id
+         where e.group_id = ${group.id} and e.state = 'pending' and e.global_position between c.first and s.leased_to
+      )
       update consumer_group_events e
-         set last_error = ${body.error ?? null},
-             state = case when e.attempts >= ${group.maxDeliveries} then 'parked' else 'pending' end,
-             parked_at = case when e.attempts >= ${group.maxDeliveries} then now() end
-        from consumer_group_streams s
-       where e.group_id = ${group.id}
-         and e.event_id = any(${ids}::uuid[])
-         and ${leased(tx)}
-      returning e.stream_id as "streamId", e.global_position as "globalPosition", e.state = 'parked' as parked`
+         set attempts = e.attempts + 1,
+             last_error = case when r.nacked then ${body.error ?? null} else e.last_error end,
+             state = case when r.nacked and r.exhausted then 'parked' else 'pending' end,
+             parked_at = case when r.nacked and r.exhausted then now() end
+        from released r
+       where e.group_id = ${group.id} and e.global_position = r.global_position
+      returning e.stream_id as "streamId", e.global_position as "globalPosition", r.nacked, e.state = 'parked' as parked`
+    const nacked = released.filter((row) => row.nacked)
     const changes = [...countBy(nacked, (row) => row.streamId)].map(([streamId, rows]) => ({
       streamId,
       acked: 0,
@@ -81,5 +107,6 @@ export const nackEvents = (sql: Sql, group: GroupRow, body: NackRequest): Promis
       delayMs: rows.some((row) => !row.parked) ? body.retryAfterMs ?? 0 : undefined,
     }))
     await settleStreams(tx, group.id, changes)
+    if (nacked.length > 0) await announceFreed(tx, group)
     return { nacked: nacked.length, ignored: ids.length - nacked.length }
   })

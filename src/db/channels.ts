@@ -10,4 +10,7 @@ export const CHANNEL = {
   upcasters: 'annalist_upcasters',
   // a subject was forgotten, payload [tenant, subject]: its cached data key goes (src/events/keyring.ts)
   subjects: 'annalist_subjects',
+  // an ack, nack or replay freed work while a poll waited, payload tenant/name: waiting polls look
+  // (src/consumer-groups/consumer-groups.ts; sent by sql/0022 consumer_group_ack and by settle.ts, parked.ts)
+  consumerGroups: 'annalist_consumer_groups',
 } as const

@@ -43,3 +43,21 @@ t.test('two instances serve one group: no event is leased to two pollers at once
   t.ok(byInstance.every((count) => count > 0), `both instances handed events out (${byInstance.join(' and ')})`)
   t.match((await two.request('GET', '/consumer-groups/shared')).body, { acked: total, delivered: total, inFlight: 0, lag: 0 })
 })
+
+t.test('an ack on one instance wakes a poll waiting on another at once, not at its next recheck', async (t) => {
+  const db = await testDatabase(t)
+  const [one, two] = await Promise.all([startServer(t, { DATABASE_URL: db.url! }), startServer(t, { DATABASE_URL: db.url! })])
+  t.equal((await one.request('PUT', '/consumer-groups/handoff', { body: { ackTimeoutMs: 600000 } })).status, 201)
+  t.equal((await one.request('POST', '/streams/job-1/events', { body: { events: [{ type: 'Ticked', data: {} }, { type: 'Ticked', data: {} }] } })).status, 201)
+  const leased = (await one.request('POST', '/consumer-groups/handoff/poll?max=1')).body.events
+  t.equal(leased.length, 1, 'the stream is leased on one instance')
+  const waiting = two.request('POST', '/consumer-groups/handoff/poll?max=1&waitMs=10000')
+  // the poll on two found the stream leased and waits (two's recheck is 1 s away)
+  await new Promise((resolve) => setTimeout(resolve, 150))
+  t.match((await one.request('POST', '/consumer-groups/handoff/ack', { body: { eventIds: [leased[0].eventId] } })).body, { acked: 1 })
+  const acked = Date.now()
+  const { body } = await waiting
+  const after = Date.now() - acked
+  t.equal(body.events[0]?.streamVersion, 2, 'the waiting poll on the other instance gets the stream\'s next event')
+  t.ok(after < 600, `answered ${after} ms after the ack (a recheck would take about 850 ms)`)
+})

@@ -62,6 +62,28 @@ t.test('an expired lease counts as a nack with no delay; an ack after it is igno
   t.same(await api.ack('g', [first!.eventId]), { acked: 0, ignored: 1 })
 })
 
+t.test('attempts count every delivery, ended by an expiry or a nack; the maxDeliveries-th parks', async (t) => {
+  const { app } = await buildTestApp(t)
+  const api = groupApi(app)
+  await api.append('order-a', 2)
+  await api.put('g', { maxDeliveries: 4, ackTimeoutMs: 1000 })
+  const versionsAndAttempts = (events: { streamVersion: number; delivery: { attempt: number } }[]) => events.map((event) => [event.streamVersion, event.delivery.attempt])
+  const first = await api.poll('g', '?max=2')
+  t.same(versionsAndAttempts(first), [[1, 1], [2, 1]])
+  const expired = await api.poll('g', '?max=2&waitMs=5000')
+  t.same(versionsAndAttempts(expired), [[1, 2], [2, 2]], 'an expired lease counts for every event in it')
+  t.same(await api.nack('g', { eventIds: [expired[0]!.eventId] }), { nacked: 1, ignored: 0 })
+  const nacked = await api.poll('g', '?max=2')
+  t.same(versionsAndAttempts(nacked), [[1, 3], [2, 3]], 'a nack counts for the nacked event and the later ones it released')
+  const expiredAgain = await api.poll('g', '?max=2&waitMs=5000')
+  t.same(versionsAndAttempts(expiredAgain), [[1, 4], [2, 4]])
+  t.same(await api.nack('g', { eventIds: [expiredAgain[0]!.eventId], error: 'still broken' }), { nacked: 1, ignored: 0 })
+  t.same(await api.poll('g', '?max=2'), [], 'both had maxDeliveries deliveries: the nacked one parked at once, the other on the next poll')
+  const parked = (await api.call('GET', '/consumer-groups/g/parked')).json()
+  t.match(parked.events, [{ streamVersion: 1, attempts: 4, lastError: 'still broken' }, { streamVersion: 2, attempts: 4 }])
+  t.match(await api.status('g'), { parked: 2, inFlight: 0, delivered: 8, acked: 0, lag: 0 })
+})
+
 t.test('a long poll answers as soon as a matching event is appended, and with [] after waitMs', async (t) => {
   const { app } = await buildTestApp(t)
   const api = groupApi(app)
