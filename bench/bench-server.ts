@@ -156,8 +156,9 @@ export const startBenchServer = async (settings: BenchSettings, root = REPO_ROOT
 
 // Runs fn against a fresh server and always stops it: on return, on throw, on SIGINT/SIGTERM, and when the
 // time budget runs out (then the bench exits 1 rather than hang).
-export const withBenchServer = async <T>(settings: BenchSettings, budgetSeconds: number, fn: (server: BenchServer) => Promise<T>): Promise<T> => {
-  const server = await startBenchServer(settings)
+// `root`: the checkout whose server runs, as for startBenchServer
+export const withBenchServer = async <T>(settings: BenchSettings, budgetSeconds: number, fn: (server: BenchServer) => Promise<T>, root = REPO_ROOT): Promise<T> => {
+  const server = await startBenchServer(settings, root)
   const bail = (why: string): void => {
     process.stderr.write(`bench: ${why}; stopping the server\n`)
     void server.stop().finally(() => process.exit(1))

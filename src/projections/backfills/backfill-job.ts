@@ -1,6 +1,6 @@
 import type { Sql, Tx } from '../../db/connect.js'
 import { eventTextColumns } from '../../events/event-columns.js'
-import { eventPage, takePage } from '../../events/event-page.js'
+import { eventPage, type PageColumns } from '../../events/event-page.js'
 import type { StoredEventText } from '../../events/read-log-text.js'
 import { sourceOf, type Projector } from '../engine/apply-event.js'
 import { applyBatch, BatchFailure } from '../engine/apply-batch.js'
@@ -10,6 +10,7 @@ import { isTransient, messageOf } from '../engine/transient-errors.js'
 import { setCheckpoint } from '../generations.js'
 import { changeProjection } from '../projection-lock.js'
 import { parseEvent } from '../engine/source-events.js'
+import { Turns } from '../engine/take-turns.js'
 import { selectEvents, selectionConditions } from './backfill-selection.js'
 import type { SystemEventType } from '../system-events.js'
 import type { ProjectionEvent } from '../types.js'
@@ -33,12 +34,12 @@ export interface BackfillJobDeps {
   log: { warn: (object: object, message: string) => void; info: (object: object, message: string) => void }
 }
 
-
 class Stopped extends Error {}
-type PartitionEvent = ProjectionEvent & { partition: number }
 
 interface Batch {
-  events: PartitionEvent[]
+  events: ProjectionEvent[]
+  // the partition of each event (by index)
+  partitions: number[]
   // the position this batch has looked through
   readTo: number
 }
@@ -102,7 +103,7 @@ export class BackfillJob {
         const outcomes = await Promise.allSettled(
           [...positions.keys()].map(async (partition) => {
             const from = positions.get(partition)!
-            const events = batch.events.filter((event) => event.partition === partition && event.globalPosition > from)
+            const events = batch.events.filter((event, index) => batch.partitions[index] === partition && event.globalPosition > from)
             if (events.length === 0) return
             await this.#applyPartition(row, partition, from, batch.readTo, events)
             // only what is committed: the next commit compares against it
@@ -190,17 +191,35 @@ export class BackfillJob {
       selectionConditions(this.projector, sql, row.request, row, after, to),
       { order: sql`global_position`, key: sql`global_position`, limit, maxBytes: this.maxBatchBytes },
     )
-    const page = takePage(rows)
-    const events = page.events.map((event) => parseEvent(event, this.projector.kind === 'declarative', this.deps.keyring))
+    const { events, partitions } = await this.#parse(rows)
     // the next read starts right after the last event when more follow; else every selected event up to `to` is here
-    return { events, readTo: page.following !== null ? events.at(-1)!.globalPosition : to }
+    return { events, partitions, readTo: (rows.at(-1)?.following ?? null) !== null ? events.at(-1)!.globalPosition : to }
+  }
+
+  // A batch is read ahead while the one before it is applied: its events are parsed a turn at a time
+  // (take-turns.ts), so parsing thousands of them never holds up the requests served meanwhile.
+  async #parse(rows: (StoredEventText & PageColumns & { tenant: string; partition: number })[]): Promise<Omit<Batch, 'readTo'>> {
+    const exact = this.projector.kind === 'declarative'
+    const events = new Array<ProjectionEvent>(rows.length)
+    const partitions = new Array<number>(rows.length)
+    const turns = new Turns()
+    for (let index = 0; index < rows.length; index++) {
+      const turn = turns.due()
+      if (turn) await turn
+      // the paging columns and the partition are the job's, never event fields a handler could read (as takePage,
+      // in the one copy)
+      const { partition, following: _, followingBytes: __, pageBytes: ___, ...stored } = rows[index]!
+      partitions[index] = partition
+      events[index] = parseEvent(stored, exact, this.deps.keyring)
+    }
+    return { events, partitions }
   }
 
   // One partition's share of a batch, with its checkpoint, in one transaction (apply-batch.ts). A cancel
   // holds the projection lock exclusively while it drops what the run wrote, so it waits for this commit, or
   // this batch sees the cancel. A non-atomic run writes the live documents: the shared generation lock keeps
   // the live worker's batches (exclusive) from interleaving with ours. A failing event fails the whole run.
-  async #applyPartition(row: BackfillRow, partition: number, from: number, to: number, events: PartitionEvent[]): Promise<void> {
+  async #applyPartition(row: BackfillRow, partition: number, from: number, to: number, events: ProjectionEvent[]): Promise<void> {
     await applyBatch(this.deps.sql, {
       projection: this.projection,
       generation: row.generation,
@@ -222,7 +241,7 @@ export class BackfillJob {
         if (moved.length !== 1) throw new Stopped()
         return true
       },
-    }, { events: events.map(({ partition: _, ...stored }) => stored), from, readTo: to })
+    }, { events, from, readTo: to })
   }
 
   async #progress(): Promise<void> {

@@ -3,6 +3,7 @@ import type { Sql, Tx } from '../../db/connect.js'
 import { applyEvent, documentKeyOf, type Projector } from './apply-event.js'
 import { DocumentSession } from './document-session.js'
 import { messageOf } from './transient-errors.js'
+import { Turns } from './take-turns.js'
 import { generationLock } from '../generation-lock.js'
 import type { ProjectionEvent } from '../types.js'
 
@@ -58,22 +59,23 @@ export class BatchFailure extends Error {
   }
 }
 
-// A batch shares the process with every request: after this much work in a row it lets them in
-// (setImmediate runs after pending I/O), so a catch-up never holds the event loop for long (issue 18:
-// under 20 ms at p99), whatever its events cost.
-const YIELD_AFTER_MS = 5
-
 // The projection engine (SPEC "Projections": exactly once): one transaction takes the locks in the order
 // of projection-lock.ts, loads the batch's documents at once, applies its events in memory, writes the
 // documents and moves the checkpoint. Documents and checkpoint commit together or not at all.
 // Statements of one transaction go out together and run in order on its connection (postgres.js pipelines them), so
-// what needs no answer from the statement before it costs no round trip of its own: the check and the holds are read
-// under the locks taken just before them, and the checkpoint moves right after the documents are written.
+// what needs no answer from the statement before it costs no round trip of its own: the check, the holds and the batch's
+// documents are read under the locks taken just before them, and the checkpoint moves right after the documents are
+// written.
 export const applyBatch = (sql: Sql, target: BatchTarget, batch: Batch): Promise<BatchOutcome> =>
   sql.begin(async (tx) => {
-    const [, , held = NONE] = await Promise.all([lockFor(tx, target), target.check?.(tx), target.held?.(tx, batch.from)])
     const journal = target.onFailure === 'commit-before'
     const session = new DocumentSession(tx, target.projection, target.generation, journal, target.projector.kind === 'declarative')
+    const [, , held = NONE] = await Promise.all([
+      lockFor(tx, target),
+      target.check?.(tx),
+      target.held?.(tx, batch.from),
+      session.preload(keysOf(target.projector, batch.events)),
+    ])
     const events = held.size === 0 ? batch.events : batch.events.filter((event) => !held.has(event.tenant))
     const { outcome, applied } = await applyEvents(session, target, events, batch.readTo)
     const moves = outcome.position !== batch.from
@@ -105,6 +107,10 @@ const lockFor = async (tx: Tx, target: BatchTarget): Promise<void> => {
   }
 }
 
+// The documents a batch's events name as read (before upcasting, before the holds are known): loaded with the locks,
+// in their round trip. An event its upcaster gave another document has that one loaded before it is applied.
+const keysOf = (projector: Projector, events: ProjectionEvent[]) => events.flatMap((event) => documentKeyOf(projector, event) ?? [])
+
 const applyEvents = async (session: DocumentSession, target: BatchTarget, raws: ProjectionEvent[], readTo: number) => {
   let outcome: BatchOutcome = { kind: 'applied', position: readTo }
   const events: ProjectionEvent[] = []
@@ -116,14 +122,13 @@ const applyEvents = async (session: DocumentSession, target: BatchTarget, raws: 
       break
     }
   }
-  await session.preload(events.flatMap((event) => documentKeyOf(target.projector, event) ?? []))
+  await session.preload(keysOf(target.projector, events.filter((event, index) => event !== raws[index])))
   let applied = 0
-  let since = performance.now()
+  // a batch shares the process with requests (take-turns.ts)
+  const turns = new Turns()
   for (const event of events) {
-    if (performance.now() - since >= YIELD_AFTER_MS) {
-      await new Promise((resolve) => setImmediate(resolve))
-      since = performance.now()
-    }
+    const turn = turns.due()
+    if (turn) await turn
     session.beginEvent()
     try {
       const pending = applyEvent(target.projector, session, event)

@@ -1,4 +1,6 @@
 import t from 'tap'
+import { LOCK_CLASS, lockKey } from '../../../src/db/advisory-locks.js'
+import { generationLock } from '../../../src/projections/generation-lock.js'
 import { applyBatch, BatchFailure, LostCheckpoint, type BatchTarget } from '../../../src/projections/engine/apply-batch.js'
 import type { Projector } from '../../../src/projections/engine/apply-event.js'
 import type { ProjectionEvent } from '../../../src/projections/types.js'
@@ -145,4 +147,48 @@ t.test('a batch costs the same on a document of 20,000 items as on a new one', a
   // the big one is loaded and written once per batch, never once per event
   t.ok(fastest(took.big) < 4 * fastest(took.small) + 250,
     `1,000 events on the big document took ${fastest(took.big).toFixed(0)} ms, on the new one ${fastest(took.small).toFixed(0)} ms (each the fastest of 3: ${took.big.map(Math.round)} / ${took.small.map(Math.round)})`)
+})
+
+// The batch's documents are read in the locks' round trip, named by the events as read: an upcaster that moves an
+// event to another document has that one loaded before the event is applied, so nothing is counted from scratch.
+t.test('an upcaster that gives an event another document: that document is loaded and applied to as stored', async (t) => {
+  await sql`
+    insert into projection_documents (projection, generation, tenant, id, document, version)
+    values ('moved', 1, 'default', 'f-new', ${sql.json({ n: 5 })}, 1)`
+  const { checkpoint, batchTarget } = target('moved', counting, {
+    upcast: (event) => (event.streamId === 'f-old' ? { ...event, streamId: 'f-new' } : event),
+  })
+  checkpoint.position = 1
+  await applyBatch(sql, batchTarget, { events: [event(2, 'f-old'), event(3, 'f-other')], from: 1, readTo: 3 })
+  t.same(await documents('moved'), { 'f-new': [6, 2], 'f-other': [1, 3] })
+})
+
+// The documents are read after the locks are granted (statements run in order on the transaction's connection), so
+// a batch that waited for another holder of the generation's lock reads what that one committed.
+t.test('a batch that waits for the generation lock reads the documents the holder committed', async (t) => {
+  const { checkpoint, batchTarget } = target('waited', counting)
+  let release: () => void = () => undefined
+  const held = new Promise<void>((resolve) => (release = resolve))
+  let locked: () => void = () => undefined
+  const isLocked = new Promise<void>((resolve) => (locked = resolve))
+  const holder = sql.begin(async (tx) => {
+    await tx`select pg_advisory_xact_lock_shared(${LOCK_CLASS.projection}, ${lockKey('waited')}), pg_advisory_xact_lock(${generationLock.classId}, ${generationLock.key('waited', 1)})`
+    await tx`
+      insert into projection_documents (projection, generation, tenant, id, document, version)
+      values ('waited', 1, 'default', 'g-1', ${tx.json({ n: 10 })}, 1)`
+    locked()
+    await held
+  })
+  await isLocked
+  checkpoint.position = 1
+  const batch = applyBatch(sql, batchTarget, { events: [event(2, 'g-1')], from: 1, readTo: 2 })
+  // the batch waits for the lock, its document read queued behind it
+  for (;;) {
+    const [waiting] = await sql`select from pg_locks where locktype = 'advisory' and classid = ${generationLock.classId} and not granted`
+    if (waiting) break
+  }
+  release()
+  await holder
+  await batch
+  t.same(await documents('waited'), { 'g-1': [11, 2] }, 'applied to the committed document, not to a missing one')
 })
