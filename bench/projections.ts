@@ -1,3 +1,4 @@
+import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Pool } from 'undici'
 import { withBenchServer, type BenchServer } from './bench-server.js'
@@ -130,6 +131,7 @@ const nothingLost = async (server: BenchServer, acked: number): Promise<void> =>
   }
 }
 
+// BENCH_SERVER_ROOT: another checkout's server (built there) under this bench, for old-against-new runs
 await withBenchServer(settings, 900 + settings.seconds * 6, async (server) => {
   say(`server: ${server.describe}`)
   // appends and the waiting document reads on separate connections, so a slow read never delays an append
@@ -143,4 +145,4 @@ await withBenchServer(settings, 900 + settings.seconds * 6, async (server) => {
     await pool.close()
     await readers.close()
   }
-})
+}, process.env.BENCH_SERVER_ROOT ? path.resolve(process.env.BENCH_SERVER_ROOT) : undefined)
