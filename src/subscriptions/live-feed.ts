@@ -173,11 +173,15 @@ export class LiveFeed {
     }
   }
 
+  // The point moves only once every live subscriber has been handed the batch: if a delivery throws (a malformed
+  // answer, such as the rows with empty slots postgres.js gave after a session died during its type fetch), the read
+  // counts as failed and is made again, and a subscriber that already took the batch skips it (`deliver` hands out
+  // nothing at or below its cursor). Moved first, the point stepped over the whole batch for every subscriber.
   #dispatch(batch: LogBatch): void {
-    this.#position = batch.readTo
     const items = batch.events.map(({ tenant, event }) => new SharedItem(tenant, event, this.upcasters))
     const cache: ChunkCache = new Map()
     for (const subscription of [...this.#live]) subscription.deliver(items, batch.readTo, cache)
+    this.#position = batch.readTo
   }
 
   // Server shutdown: every stream ends, so the HTTP server can close.
