@@ -4,6 +4,7 @@ import { connect } from '../src/db/connect.js'
 import { withBenchServer, type BenchServer } from './bench-server.js'
 import { percentile } from './load.js'
 import { loadPayload } from './payload.js'
+import { openSubscriber } from './sse-subscriber.js'
 import type { Usage } from './cpu-meter.js'
 import { attempt, describeCpu, ms, num, ratio, say, verdict } from './report.js'
 import { loadBenchSettings } from './settings.js'
@@ -12,12 +13,17 @@ import { loadBenchSettings } from './settings.js'
 // [1] events/s through a group with 1, 8 and 32 pollers (BENCH_POLLERS), poll max 100, one ack per batch, over
 //     BENCH_CONSUMER_EVENTS (300,000) pre-appended events on 1,000 streams; beside it, in the same run, the SSE
 //     subscription replaying the same events and a raw SQL consumer (100 events read, one checkpoint update per batch);
-// [2] append acknowledged → delivered to a long poll, at 50% of the maximum append rate measured just before.
+// [2] append acknowledged → delivered to a long poll, at 50% of the maximum append rate measured just before
+//     (BENCH_LATENCY_RATE sets the rate instead); beside it, in the same run, one SSE subscriber to the same events,
+//     whose delivery is the gap-safe head plus a write: what the head costs, apart from the poll's own path.
+// BENCH_CONSUMER_POINTS=latency runs [2] alone (and BENCH_CONSUMER_POINTS=throughput [1] alone).
 const TARGETS = { perSecondAt8: 20_000, p99Ms: 25 }
 const POLLERS = (process.env.BENCH_POLLERS ?? '1,8,32').split(',').map(Number).filter((count) => count > 0)
 const EVENTS = Number(process.env.BENCH_CONSUMER_EVENTS ?? 300_000)
 const STREAMS = 1000
 const LATENCY_POLLERS = 8
+const LATENCY_RATE = Number(process.env.BENCH_LATENCY_RATE ?? 0)
+const POINTS = (process.env.BENCH_CONSUMER_POINTS ?? 'throughput,latency').split(',')
 
 // BENCH_DATABASE_NAME names the database when several benches share one Postgres
 const settings = { ...attempt(loadBenchSettings), ...(process.env.BENCH_DATABASE_NAME ? {} : { database: 'annalist_bench_consumers' }) }
@@ -34,6 +40,7 @@ const call = async <T>(pool: Pool, method: 'GET' | 'PUT' | 'POST', path: string,
 interface Delivered {
   eventId: string
   globalPosition: number
+  delivery: { attempt: number; deadline: string }
 }
 
 // Straight into the database through append_events, so the seed is quick.
@@ -173,11 +180,24 @@ const maxAppendRate = async (pool: Pool): Promise<number> => {
 }
 
 const latency = async (server: BenchServer, pool: Pool): Promise<number> => {
-  const rate = Math.max(1, Math.round((await maxAppendRate(pool)) / 2))
-  say(`\n[2] append acknowledged → delivered to a long poll (waitMs 1000, ${LATENCY_POLLERS} pollers, ack per batch), open loop at ${num(rate)} single-event appends/s (50% of the measured maximum) over 500 streams`)
-  await call(pool, 'PUT', '/consumer-groups/latency', { start: 'end', source: { categories: ['live'] } })
+  // the tables' statistics as a store in use has them: on a fresh database the planner knows nothing of them yet
+  const sql = connect(server.databaseUrl, { max: 1, applicationName: 'annalist-bench' })
+  await sql`analyze`
+  await sql.end({ timeout: 5 })
+  const rate = LATENCY_RATE > 0 ? LATENCY_RATE : Math.max(1, Math.round((await maxAppendRate(pool)) / 2))
+  const of = LATENCY_RATE > 0 ? 'BENCH_LATENCY_RATE' : '50% of the measured maximum'
+  say(`\n[2] append acknowledged → delivered to a long poll (waitMs 1000, ${LATENCY_POLLERS} pollers, ack per batch), open loop at ${num(rate)} single-event appends/s (${of}) over 500 streams`)
+  await call(pool, 'PUT', '/consumer-groups/latency', { start: 'end', source: { categories: ['live'] }, ackTimeoutMs: 30_000 })
   const delivered = new Map<number, number>()
-  const stop = runPollers(pool, 'latency', LATENCY_POLLERS, (events, at) => events.forEach((event) => delivered.set(event.globalPosition, at)))
+  // when the lease statement began (its deadline less the group's ackTimeoutMs, 30 s), on this process's clock
+  const leased = new Map<number, number>()
+  const leaseStart = (deadline: string): number => Date.parse(deadline) - 30_000 - performance.timeOrigin
+  const stop = runPollers(pool, 'latency', LATENCY_POLLERS, (events, at) => events.forEach((event) => {
+    delivered.set(event.globalPosition, at)
+    leased.set(event.globalPosition, leaseStart(event.delivery.deadline))
+  }))
+  const streamed = new Map<number, number>()
+  const closeSubscriber = await openSubscriber(server.origin, '/subscribe?category=live', (position, at) => void streamed.set(position, at))
   const acked = new Map<number, number>()
   const drive = async (seconds: number, record: boolean): Promise<void> => {
     const started = performance.now()
@@ -194,33 +214,53 @@ const latency = async (server: BenchServer, pool: Pool): Promise<number> => {
   const stopMeter = await server.meter()
   await drive(settings.seconds, true)
   const waitStarted = performance.now()
-  while ([...acked.keys()].some((position) => !delivered.has(position)) && performance.now() - waitStarted < 10_000) await sleep(10)
+  const pending = (): boolean => [...acked.keys()].some((position) => !delivered.has(position) || !streamed.has(position))
+  while (pending() && performance.now() - waitStarted < 10_000) await sleep(10)
   const cpu = describeCpu((await stopMeter()).cpu)
   await stop()
-  const latencies = [...acked].map(([position, at]) => Math.max(0, (delivered.get(position) ?? Number.POSITIVE_INFINITY) - at)).sort((a, b) => a - b)
+  await closeSubscriber()
+  const lags = (at: Map<number, number>): number[] =>
+    [...acked].map(([position, ackedAt]) => Math.max(0, (at.get(position) ?? Number.POSITIVE_INFINITY) - ackedAt)).sort((a, b) => a - b)
+  const latencies = lags(delivered)
+  const sseLatencies = lags(streamed)
   const missing = [...acked.keys()].filter((position) => !delivered.has(position)).length
   const p99 = percentile(latencies, 0.99)
   say(`  ours         p50 ${ms(percentile(latencies, 0.5))}, p99 ${ms(p99)}, max ${ms(latencies.at(-1) ?? Number.NaN)} over ${num(latencies.length)} appends; ${missing} not delivered within 10 s`)
+  say(`  SSE          p50 ${ms(percentile(sseLatencies, 0.5))}, p99 ${ms(percentile(sseLatencies, 0.99))}, max ${ms(sseLatencies.at(-1) ?? Number.NaN)} (one GET /subscribe of the same events, same run)`)
+  // per event, the steps of its way (each p50 / p99): the head and an SSE write; the wait until a lease statement
+  // took it, which includes the head; the lease statement, the response and the bench reading it
+  const steps = (from: Map<number, number>, to: Map<number, number>): string => {
+    const spans = [...acked.keys()].filter((position) => from.has(position) && to.has(position))
+      .map((position) => to.get(position)! - from.get(position)!).sort((a, b) => a - b)
+    return `${ms(percentile(spans, 0.5))} / ${ms(percentile(spans, 0.99))}`
+  }
+  say(`  steps        ack → SSE received ${steps(acked, streamed)}; ack → lease statement began ${steps(acked, leased)}; lease began → poll answer received ${steps(leased, delivered)} (p50 / p99)`)
   say(`    ${cpu}`)
   say(`    target       p99 <= ${TARGETS.p99Ms} ms: ${verdict(p99 <= TARGETS.p99Ms && missing === 0)}`)
   return p99
+}
+
+const throughputs = async (server: BenchServer, pool: Pool): Promise<void> => {
+  const figures = new Map<number, number>()
+  for (const pollers of POLLERS) figures.set(pollers, await throughput(server, pool, pollers))
+  const sseRate = await sse(server)
+  const sqlRate = await rawSql(server)
+  for (const [pollers, perSecond] of figures) say(`  ratio        ${pollers} poller(s): ${ratio(perSecond, sseRate)} of SSE, ${ratio(perSecond, sqlRate)} of raw SQL`)
+  const at8 = figures.get(8)
+  if (at8 !== undefined) say(`    target       >= ${num(TARGETS.perSecondAt8)} events/s with 8 pollers: ${verdict(at8 >= TARGETS.perSecondAt8)}`)
 }
 
 await withBenchServer(settings, 900 + settings.seconds * (POLLERS.length + 4) * 2, async (server) => {
   say(`server: ${server.describe}`)
   const pool = new Pool(server.origin, { connections: 128 })
   try {
-    process.stderr.write(`bench: seeding ${num(EVENTS)} events on ${num(STREAMS)} streams\n`)
-    await seed(server)
-    say(`\n[1] events/s through a group (poll max 100, ack per batch), ${num(EVENTS)} pre-appended events on ${num(STREAMS)} streams; ${settings.seconds} s after ${settings.warmupSeconds} s of warm-up`)
-    const figures = new Map<number, number>()
-    for (const pollers of POLLERS) figures.set(pollers, await throughput(server, pool, pollers))
-    const sseRate = await sse(server)
-    const sqlRate = await rawSql(server)
-    for (const [pollers, perSecond] of figures) say(`  ratio        ${pollers} poller(s): ${ratio(perSecond, sseRate)} of SSE, ${ratio(perSecond, sqlRate)} of raw SQL`)
-    const at8 = figures.get(8)
-    if (at8 !== undefined) say(`    target       >= ${num(TARGETS.perSecondAt8)} events/s with 8 pollers: ${verdict(at8 >= TARGETS.perSecondAt8)}`)
-    await latency(server, pool)
+    if (POINTS.includes('throughput')) {
+      process.stderr.write(`bench: seeding ${num(EVENTS)} events on ${num(STREAMS)} streams\n`)
+      await seed(server)
+      say(`\n[1] events/s through a group (poll max 100, ack per batch), ${num(EVENTS)} pre-appended events on ${num(STREAMS)} streams; ${settings.seconds} s after ${settings.warmupSeconds} s of warm-up`)
+      await throughputs(server, pool)
+    }
+    if (POINTS.includes('latency')) await latency(server, pool)
   } finally {
     await pool.close()
   }

@@ -1,10 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import { Client, Pool } from 'undici'
+import { Pool } from 'undici'
 import { connect } from '../src/db/connect.js'
 import { withBenchServer, type BenchServer } from './bench-server.js'
 import { serverRssMiB } from './cpu-meter.js'
 import { liveLoads, loadAverage, openLoop, reportLags, type LiveLoad } from './live-rates.js'
 import { loadPayload } from './payload.js'
+import { openSubscriber } from './sse-subscriber.js'
 import { attempt, describeCpu, ms, num, say, verdict } from './report.js'
 import { loadBenchSettings } from './settings.js'
 
@@ -22,38 +23,8 @@ const EVENTS_PER_STREAM = 10
 
 const settings = { ...attempt(loadBenchSettings), database: process.env.BENCH_DATABASE_NAME || 'annalist_bench_subscribe' }
 const payload = attempt(() => loadPayload(settings.anchorsDir))
-const ID_LINE = /(?:^|\n)id: (\d+)\n/g
 // streams the server ended before the bench closed them (a subscriber that does not reconnect misses the rest)
 let endedByServer = 0
-
-// One SSE connection that only looks for `id:` lines, so 100 of them cost the bench little; `onId` gets each
-// position with the time its chunk arrived.
-const openSubscriber = async (origin: string, path: string, onId: (position: number, at: number) => void): Promise<() => Promise<void>> => {
-  const client = new Client(origin, { bodyTimeout: 0, pipelining: 0 })
-  const response = await client.request({ method: 'GET', path, headers: { accept: 'text/event-stream' } })
-  if (response.statusCode !== 200) throw new Error(`bench: GET ${path} answered ${response.statusCode}`)
-  let tail = ''
-  response.body.setEncoding('latin1')
-  response.body.on('data', (chunk: string) => {
-    const at = performance.now()
-    const text = tail + chunk
-    const cut = text.lastIndexOf('\n\n')
-    if (cut < 0) {
-      tail = text
-      return
-    }
-    tail = text.slice(cut + 2)
-    for (const match of text.slice(0, cut + 2).matchAll(ID_LINE)) onId(Number(match[1]), at)
-  })
-  let closing = false
-  response.body.on('error', () => undefined)
-  response.body.on('end', () => void (closing || endedByServer++))
-  return async () => {
-    closing = true
-    response.body.destroy()
-    await client.destroy().catch(() => undefined)
-  }
-}
 
 const append = async (pool: Pool, streamId: string): Promise<number> => {
   const response = await pool.request({ path: `/streams/${streamId}/events`, method: 'POST', headers: { 'content-type': 'application/json' }, body: `{"events":[${payload.eventJson}]}` })
@@ -76,7 +47,7 @@ const latency = async (server: BenchServer, pool: Pool, subscribers: number, loa
         const list = received.get(position)
         if (list) list.push(at)
         else received.set(position, [at])
-      }),
+      }, () => endedByServer++),
     ),
   )
   // every subscriber is live once a probe event reached all of them
