@@ -45,16 +45,23 @@ type LookRow = StoredEventText & {
 }
 
 // One look, one round trip (sql/0022 consumer_group_poll): the group by name, a fill first when `fill`, the lease
-// rounds, and the leased events' stored text joined in the same statement. Attempts and the lease are written in
-// the function's transaction, which commits before any event leaves: a crash can only hand them out again.
+// rounds, and the leased events' stored text joined in the same statement, each by its key: a plain join let the
+// planner, guessing the function's rows and a young log's size, merge against a scan of every event of the tenant.
+// Attempts and the lease are written in the function's transaction, which commits before any event leaves: a crash
+// can only hand them out again.
 // gap safety: `head` is LogHead's gap-safe head; the function copies nothing above it.
 export const lookAtGroup = async (sql: Sql, tenant: string, name: string, options: LookOptions): Promise<Look> => {
   const rows = await sql<LookRow[]>`
     select p.row_kind as "rowKind", p.attempt, p.deadline, p.scanned, p.fill_outcome as "fillOutcome",
            (extract(epoch from p.next_due) * 1000)::float8 as "nextDue",
-           ${eventTextColumns(sql)}
+           e.*
       from consumer_group_poll(${tenant}, ${name}, ${options.max}, ${options.maxBytes}, ${options.head}, ${options.fill}, ${FILL_LIMIT}, ${options.waitMs}) as p
-      left join events on events.tenant = ${tenant} and events.global_position = p.leased_position
+      left join lateral (
+        select ${eventTextColumns(sql)}
+          from events
+         where events.tenant = ${tenant} and events.global_position = p.leased_position
+         limit 1
+      ) as e on true
      order by p.leased_position nulls first`
   const [group, ...events] = rows
   if (group?.rowKind !== 'group') throw groupNotFound(name)
