@@ -44,7 +44,7 @@ type LookRow = StoredEventText & {
   nextDue: number | null
 }
 
-// One look, one round trip (sql/0022 consumer_group_poll): the group by name, a fill first when `fill`, the lease
+// One look, one round trip (sql/0024 consumer_group_poll): the group by name, a fill first when `fill`, the lease
 // rounds, and the leased events' stored text joined in the same statement. Attempts and the lease are written in
 // the function's transaction, which commits before any event leaves: a crash can only hand them out again.
 // gap safety: `head` is LogHead's gap-safe head; the function copies nothing above it.
