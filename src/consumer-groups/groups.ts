@@ -128,7 +128,7 @@ export const groupStatus = async (sql: Sql | Tx, group: GroupRow, head: number):
            (select count(*)::int
               from consumer_group_events e
               join consumer_group_streams s on s.group_id = e.group_id and s.stream_id = e.stream_id
-             where e.group_id = g.id and e.state = 'pending' and s.leased_until > clock_timestamp()
+             where e.group_id = g.id and e.state = 'pending' and e.attempts >= 0 and s.leased_until > clock_timestamp()
                and e.global_position between s.leased_from and s.leased_to) as "inFlight",
            (select count(*)::int from consumer_group_events where group_id = g.id and state = 'parked') as parked,
            g.delivered + coalesce((select sum(delivered) from consumer_group_streams where group_id = g.id), 0)::bigint as delivered,

@@ -44,7 +44,7 @@ type LookRow = StoredEventText & {
   nextDue: number | null
 }
 
-// One look, one round trip (sql/0022 consumer_group_poll): the group by name, a fill first when `fill`, the lease
+// One look, one round trip (sql/0024 consumer_group_poll): the group by name, a fill first when `fill`, the lease
 // rounds, and the leased events' stored text joined in the same statement, each by its key: a plain join let the
 // planner, guessing the function's rows and a young log's size, merge against a scan of every event of the tenant.
 // Attempts and the lease are written in the function's transaction, which commits before any event leaves: a crash

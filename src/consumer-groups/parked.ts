@@ -1,4 +1,4 @@
-import type { Sql } from '../db/connect.js'
+import type { Sql, Tx } from '../db/connect.js'
 import { eventJson } from '../events/event-json.js'
 import { readEventsAt } from '../events/read-events-at.js'
 import type { Upcasters } from '../events/upcasters.js'
@@ -32,18 +32,35 @@ export const listParked = async (sql: Sql, upcasters: Upcasters, group: GroupRow
   return `{"events":[${parts.join(',')}],"next":${next}}`
 }
 
+const parkedOf = (tx: Tx, eventIds: string[] | undefined) => (eventIds ? tx`and event_id = any(${eventIds}::uuid[])` : tx``)
+
 // SPEC: replay hands parked events out again with attempts reset. A replayed event goes back before the later events
 // of its stream that are not leased yet; the group row's lock keeps the filler from compacting its stream row meanwhile.
 export const replayParked = (sql: Sql, group: GroupRow, eventIds: string[] | undefined): Promise<number> =>
   sql.begin(async (tx) => {
     await tx`select from consumer_groups where id = ${group.id} for no key update`
-    const replayed = await tx<{ streamId: string; globalPosition: number }[]>`
-      update consumer_group_events
-         set state = 'pending', attempts = 0, last_error = null, parked_at = null
+    // the stream rows, in stream order as acks and nacks lock them: the lease read below is the one that ends next
+    await tx`
+      select
+        from consumer_group_streams
        where group_id = ${group.id}
-         and state = 'parked'
-         ${eventIds ? tx`and event_id = any(${eventIds}::uuid[])` : tx``}
-      returning stream_id as "streamId", global_position as "globalPosition"`
+         and stream_id in (select stream_id from consumer_group_events where group_id = ${group.id} and state = 'parked' ${parkedOf(tx, eventIds)})
+       order by stream_id
+         for update`
+    // no deliveries yet: an event inside its stream's recorded lease (a run leased around it while it was parked)
+    // starts at -1, since the end of that lease adds one to every pending event inside it (sql/0024)
+    const replayed = await tx<{ streamId: string; globalPosition: number }[]>`
+      update consumer_group_events e
+         set state = 'pending',
+             attempts = -coalesce((select (e.global_position between s.leased_from and s.leased_to)::int
+                                     from consumer_group_streams s
+                                    where s.group_id = e.group_id and s.stream_id = e.stream_id), 0),
+             last_error = null,
+             parked_at = null
+       where e.group_id = ${group.id}
+         and e.state = 'parked'
+         ${parkedOf(tx, eventIds)}
+      returning e.stream_id as "streamId", e.global_position as "globalPosition"`
     if (replayed.length === 0) return 0
     await tx`
       insert into consumer_group_streams as s (group_id, stream_id, next_position)

@@ -13,8 +13,9 @@ export interface StreamChange {
   delayMs?: number
 }
 
-// After events of these streams changed state (sql/0020 consumer_group_settle): each stream's first pending event is
-// found again, its lease ends once nothing pending is left in it, acked events behind it are compacted away.
+// After events of these streams changed state (sql/0024 consumer_group_settle): each stream's first pending event is
+// found again, its lease ends once it holds no pending event it delivered, acked events behind it are compacted
+// away.
 export const settleStreams = async (tx: Tx, groupId: number, changes: StreamChange[]): Promise<void> => {
   if (changes.length === 0) return
   await tx`
@@ -27,7 +28,7 @@ export const settleStreams = async (tx: Tx, groupId: number, changes: StreamChan
 }
 
 // Work was freed (events nacked, parked events replayed): while a poll waits for this group on any instance, say
-// so (sent at commit), as consumer_group_ack does (sql/0022). The payload is the group's key in consumer-groups.ts.
+// so (sent at commit), as consumer_group_ack does (sql/0024). The payload is the group's key in consumer-groups.ts.
 export const announceFreed = (tx: Tx, group: GroupRow) => tx`
   select pg_notify(${CHANNEL.consumerGroups}, ${`${group.tenant}/${group.name}`})
     from consumer_groups
@@ -43,11 +44,13 @@ const lockStreams = (tx: Tx, groupId: number, eventIds: string[]) => tx`
    order by stream_id
      for update`
 
-// The events among `eventIds` that are leased now: pending, in their stream's lease, which has not expired.
+// The events among `eventIds` that are leased now: pending, in their stream's lease, which has not expired, and part
+// of it (attempts -1: replayed inside a lease that is not its own, sql/0024).
 const leased = (tx: Tx) => tx`
       s.group_id = e.group_id
   and s.stream_id = e.stream_id
   and e.state = 'pending'
+  and e.attempts >= 0
   and s.leased_until > clock_timestamp()
   and e.global_position between s.leased_from and s.leased_to`
 
@@ -58,7 +61,7 @@ const countBy = <T>(rows: readonly T[], key: (row: T) => string): Map<string, T[
 }
 
 // SPEC: an acked event is never handed out again; ids not currently leased are ignored (counted). One call
-// (sql/0020 consumer_group_ack), the group found by name in it: the ack is every consumer's hot path.
+// (sql/0024 consumer_group_ack), the group found by name in it: the ack is every consumer's hot path.
 export const ackEvents = async (sql: Sql, tenant: string, name: string, eventIds: string[]): Promise<AckResult> => {
   const ids = [...new Set(eventIds)]
   const [row] = await sql<{ acked: number | null }[]>`select consumer_group_ack(${tenant}, ${name}, ${ids}::uuid[]) as acked`
@@ -73,7 +76,7 @@ export const nackEvents = (sql: Sql, group: GroupRow, body: NackRequest): Promis
     const ids = [...new Set(body.eventIds)]
     await lockStreams(tx, group.id, ids)
     // the nacked events and every later one of their leases were delivered once more: counted here (a lease counts
-    // its deliveries when it ends, sql/0022), the nacked ones parked on their maxDeliveries-th delivery
+    // its deliveries when it ends, sql/0024), the nacked ones parked on their maxDeliveries-th delivery
     const released = await tx<{ streamId: string; globalPosition: number; nacked: boolean; parked: boolean }[]>`
       with nacked as (
         select e.stream_id, e.global_position

@@ -189,3 +189,76 @@ t.test('the parked list pages with after, limit and next', async (t) => {
   t.same(last.events.map((event: { globalPosition: number }) => event.globalPosition), [leased[2]!.globalPosition])
   t.equal(last.next, null)
 })
+
+// A parked event inside a lease that was not its own: order-a's first event is parked and replayed, so it has fewer
+// deliveries than the second; the second is parked on its last delivery (polls of one event: the third is never
+// delivered), and the next lease runs from the first event to the third, around the parked second one. Answers that
+// lease.
+const leaseAroundParked = async (api: ReturnType<typeof groupApi>) => {
+  await api.append('order-a', 3)
+  await api.put('g', { maxDeliveries: 2, ackTimeoutMs: 1000 })
+  const deliverAndNack = async (streamVersion: number) => {
+    const [event] = await api.poll('g', '?max=1')
+    if (event?.streamVersion !== streamVersion) throw new Error(`expected version ${streamVersion}, got ${JSON.stringify(event)}`)
+    await api.nack('g', { eventIds: [event.eventId] })
+    return event
+  }
+  const first = await deliverAndNack(1)
+  await deliverAndNack(1)
+  await deliverAndNack(2)
+  const [second] = await api.poll('g', '?max=1')
+  await api.call('POST', '/consumer-groups/g/parked/replay', { eventIds: [first.eventId] })
+  await api.nack('g', { eventIds: [second!.eventId], error: 'last allowed delivery' })
+  const around = await api.poll('g', '?max=10')
+  return { second: second!, around }
+}
+
+t.test('a parked event replayed inside a lease that was not its own has maxDeliveries deliveries, the first at once once that lease is acked', async (t) => {
+  const { app } = await buildTestApp(t)
+  const api = groupApi(app)
+  const { second, around } = await leaseAroundParked(api)
+  t.same(around.map((event) => [event.streamVersion, event.delivery.attempt]), [[1, 1], [3, 1]], 'the lease runs around the parked event')
+  t.same((await api.call('POST', '/consumer-groups/g/parked/replay', { eventIds: [second.eventId] })).json(), { replayed: 1 })
+  t.equal((await api.status('g')).inFlight, 2, 'the replayed event is not in flight')
+  t.same(await api.ack('g', [second.eventId]), { acked: 0, ignored: 1 }, 'nor leased: an ack of it is ignored')
+  t.same(await api.ack('g', around.map((event) => event.eventId)), { acked: 2, ignored: 0 })
+  const [replayed] = await api.poll('g')
+  t.same([replayed?.eventId, replayed?.delivery.attempt], [second.eventId, 1], 'it goes out as soon as the lease around it is acked, on its first delivery since the replay')
+  const attempts: number[] = []
+  const parked = await waitFor('the replayed event to be parked again', async () => {
+    for (const event of await api.poll('g', '?max=10')) attempts.push(event.delivery.attempt)
+    const { events } = (await api.call('GET', '/consumer-groups/g/parked')).json()
+    return events.length > 0 ? events : undefined
+  })
+  t.same(attempts, [2], 'one more delivery after the first expired')
+  t.match(parked, [{ eventId: second.eventId, attempts: 2, lastError: 'the lease expired' }], 'parked after maxDeliveries deliveries')
+})
+
+t.test('a parked event replayed inside a lease that was not its own and expires is delivered as a first attempt; no event goes out past maxDeliveries', async (t) => {
+  const { app } = await buildTestApp(t)
+  const api = groupApi(app)
+  const { second, around } = await leaseAroundParked(api)
+  await api.call('POST', '/consumer-groups/g/parked/replay', { eventIds: [second.eventId] })
+  const again = await api.poll('g', '?max=10&waitMs=5000')
+  t.same(again.map((event) => [event.streamVersion, event.delivery.attempt]), [[1, 2], [2, 1], [3, 2]], 'the expired lease counts for its own events only')
+  t.ok(Date.now() >= Date.parse(around[0]!.delivery.deadline), 'after that lease expired')
+  t.same(await api.nack('g', { eventIds: [again[0]!.eventId] }), { nacked: 1, ignored: 0 })
+  const parkedVersions = async () => (await api.call('GET', '/consumer-groups/g/parked')).json().events.map((event: { streamVersion: number; attempts: number }) => [event.streamVersion, event.attempts])
+  t.same(await parkedVersions(), [[1, 2]], 'the first event had its two deliveries')
+  const next = await api.poll('g', '?max=10')
+  t.same(next.map((event) => [event.streamVersion, event.delivery.attempt]), [[2, 2]], 'the replayed event had one; the third had two and is not delivered again')
+  t.same(await api.ack('g', [second.eventId]), { acked: 1, ignored: 0 })
+  t.same(await api.poll('g', '?max=10'), [], 'the third event, now its stream\'s first, is parked')
+  t.same(await parkedVersions(), [[1, 2], [3, 2]])
+})
+
+t.test('a nack that leaves only a replayed event inside its lease ends that lease, which did not deliver it', async (t) => {
+  const { app } = await buildTestApp(t)
+  const api = groupApi(app)
+  const { second, around } = await leaseAroundParked(api)
+  await api.call('POST', '/consumer-groups/g/parked/replay', { eventIds: [second.eventId] })
+  t.same(await api.ack('g', [around[0]!.eventId]), { acked: 1, ignored: 0 })
+  t.same(await api.nack('g', { eventIds: [around[1]!.eventId] }), { nacked: 1, ignored: 0 })
+  const next = await api.poll('g', '?max=10')
+  t.same(next.map((event) => [event.streamVersion, event.delivery.attempt]), [[2, 1], [3, 2]], 'both go out at once, the replayed event on its first delivery')
+})
