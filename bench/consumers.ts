@@ -1,3 +1,4 @@
+import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Client, Pool } from 'undici'
 import { connect } from '../src/db/connect.js'
@@ -256,6 +257,7 @@ const throughputs = async (server: BenchServer, pool: Pool): Promise<void> => {
   if (at8 !== undefined) say(`    target       >= ${num(TARGETS.perSecondAt8)} events/s with 8 pollers: ${verdict(at8 >= TARGETS.perSecondAt8)}`)
 }
 
+// BENCH_SERVER_ROOT: another checkout's server (built there) under this bench, for old-against-new runs
 await withBenchServer(settings, 900 + settings.seconds * (POLLERS.length + 4) * 2, async (server) => {
   say(`server: ${server.describe}`)
   const pool = new Pool(server.origin, { connections: 128 })
@@ -270,4 +272,4 @@ await withBenchServer(settings, 900 + settings.seconds * (POLLERS.length + 4) * 
   } finally {
     await pool.close()
   }
-})
+}, process.env.BENCH_SERVER_ROOT ? path.resolve(process.env.BENCH_SERVER_ROOT) : undefined)
