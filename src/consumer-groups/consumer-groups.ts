@@ -37,6 +37,9 @@ export class ConsumerGroups {
   readonly #waiting = new Map<string, (() => void)[]>()
   // per group: how many changes this process made, so a poll knows whether one came while it looked
   readonly #changes = new Map<string, number>()
+  // per group: how far it had copied the log at this process's last look, so a poll that arrives behind the head
+  // fills in its first call instead of a second
+  readonly #scanned = new Map<string, number>()
   #unlisten: (() => Promise<void>) | undefined
 
   constructor(
@@ -65,12 +68,14 @@ export class ConsumerGroups {
     let last: Look | undefined
     for (;;) {
       const seen: Seen = { head: this.logHead.safe, changes: this.#changes.get(key) ?? 0 }
-      // woken after finding nothing, with the log past what the group has copied: fill and lease in one call
-      const fillFirst = last !== undefined && seen.head > last.scanned
+      // the log is past what the group had copied at the last look here: fill and lease in one call
+      const fillFirst = seen.head > (last?.scanned ?? this.#scanned.get(key) ?? Number.POSITIVE_INFINITY)
       const look = await this.#look(tenant, name, { max, head: seen.head, fill: fillFirst, waitMs: Math.max(0, deadline - Date.now()) })
-      // more may be free (another stream, or past this poll's max or MAX_PAGE_BYTES): the next waiting poll looks
-      if (look.deliveries.length > 0) this.#wakeOne(key)
-      if (look.deliveries.length > 0) return this.#json(look.deliveries)
+      if (look.deliveries.length > 0) {
+        // more may be free (past this poll's max or page size): the next waiting poll looks
+        if (this.#full(look, max)) this.#wakeOne(key)
+        return this.#json(look.deliveries)
+      }
       const busy = look.fill === 'busy'
       // as GET /events: what was acknowledged before the poll arrived is seen by its first look
       if (!fresh && !busy) {
@@ -108,13 +113,26 @@ export class ConsumerGroups {
   async #look(tenant: string, name: string, look: Omit<LookOptions, 'maxBytes'>): Promise<Look> {
     const { max, head } = look
     const options = { ...look, maxBytes: this.options.maxPageBytes }
+    const key = keyOf({ tenant, name })
     const first = await lookAtGroup(this.sql, tenant, name, options)
-    if (first.fill === 'filled') this.#changedGroup(keyOf({ tenant, name }))
+    this.#scanned.set(key, first.scanned)
+    // what a fill copied, this look leased as far as its max allowed: only a full look may have left some free
+    if (first.fill === 'filled' && this.#full(first, max)) this.#changedGroup(key)
     if (look.fill || first.deliveries.length === max || head <= first.scanned) return first
     const more = await lookAtGroup(this.sql, tenant, name, { ...options, max: max - first.deliveries.length, fill: true })
-    if (more.fill === 'filled') this.#changedGroup(keyOf({ tenant, name }))
+    this.#scanned.set(key, more.scanned)
+    if (more.fill === 'filled' && this.#full(more, max - first.deliveries.length)) this.#changedGroup(key)
     const deliveries = [...first.deliveries, ...more.deliveries].sort((a, b) => a.event.globalPosition - b.event.globalPosition)
     return { ...more, deliveries }
+  }
+
+  // A look that leased fewer events than it asked for, and less than half a page, took everything free when it
+  // looked; one that did not may have left some (another stream, past its max or the page size). Waking another
+  // poll after every look had it look in vain most of the time under a steady trickle: several empty looks per
+  // delivered batch, each a transaction.
+  #full(look: Look, max: number): boolean {
+    const bytes = look.deliveries.reduce((sum, { event }) => sum + event.data.length + (event.metadata?.length ?? 0), 0)
+    return look.deliveries.length >= max || bytes * 2 >= this.options.maxPageBytes
   }
 
   // Resolves on the first of: the log advanced, this process changed the group or another instance announced freed
