@@ -114,14 +114,16 @@ export class ConsumerGroups {
     const { max, head } = look
     const options = { ...look, maxBytes: this.options.maxPageBytes }
     const key = keyOf({ tenant, name })
-    const first = await lookAtGroup(this.sql, tenant, name, options)
-    this.#scanned.set(key, first.scanned)
-    // what a fill copied, this look leased as far as its max allowed: only a full look may have left some free
-    if (first.fill === 'filled' && this.#full(first, max)) this.#changedGroup(key)
+    const looked = (found: Look, asked: number): Look => {
+      this.#scanned.set(key, found.scanned)
+      // what a fill copied, this look leased as far as its max allowed: only a full look may have left some free
+      if (found.fill === 'filled' && this.#full(found, asked)) this.#changedGroup(key)
+      return found
+    }
+    const first = looked(await lookAtGroup(this.sql, tenant, name, options), max)
     if (look.fill || first.deliveries.length === max || head <= first.scanned) return first
-    const more = await lookAtGroup(this.sql, tenant, name, { ...options, max: max - first.deliveries.length, fill: true })
-    this.#scanned.set(key, more.scanned)
-    if (more.fill === 'filled' && this.#full(more, max - first.deliveries.length)) this.#changedGroup(key)
+    const rest = max - first.deliveries.length
+    const more = looked(await lookAtGroup(this.sql, tenant, name, { ...options, max: rest, fill: true }), rest)
     const deliveries = [...first.deliveries, ...more.deliveries].sort((a, b) => a.event.globalPosition - b.event.globalPosition)
     return { ...more, deliveries }
   }
