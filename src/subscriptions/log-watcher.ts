@@ -11,7 +11,7 @@ const FOLLOW_UP_MS = 2
 // back, each a transaction and a scan of pg_stat_activity: at a few thousand appends/s that alone took a large share
 // of a core of the database. A round starts at least this long after the one before; the head lags by at most this.
 const ROUND_GAP_MS = 1
-const NOTIFY_GAP_MS = 2
+const NOTIFY_GAP_MS = 20
 
 export interface LogWatcherOptions {
   pollMs?: number
