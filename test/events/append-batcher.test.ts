@@ -222,15 +222,3 @@ t.test('a batch waiting on a stream lock holds up only that stream\'s appends', 
   t.match(await blocked, { firstVersion: 2 })
   t.match(await behind, { firstVersion: 3 }, 'in arrival order')
 })
-
-// sql/0026: planned once per session, not on every call (docs/performance.md "Planned once"). A later CREATE OR REPLACE
-// of either function drops the setting unless it repeats it; this is what notices.
-t.test('both append functions keep their generic plans', async (t) => {
-  const { sql } = await testDatabase(t)
-  const rows = await sql<{ name: string; config: string[] | null }[]>`
-    select proname as name, proconfig as config from pg_proc where proname in ('append_events', 'append_events_batch') order by proname`
-  t.same(rows, [
-    { name: 'append_events', config: ['plan_cache_mode=force_generic_plan'] },
-    { name: 'append_events_batch', config: ['plan_cache_mode=force_generic_plan'] },
-  ])
-})
