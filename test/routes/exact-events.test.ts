@@ -49,6 +49,22 @@ t.test('integers beyond 2^53, numbers beyond double range and long decimals read
   }
 })
 
+// sql/0027 takes an event's fields in one pass, and that pass writes a string anew: data that is a string is taken as sent.
+// Appended side by side, so the first goes alone (append_events) and the rest together (append_events_batch).
+t.test('data that is a bare string, number or literal reads back exactly, alone or batched', async (t) => {
+  const values = ['"\\ud83d\\ude00 \\\\u0000"', '"a\\/b \\u00e9 \\"q\\""', '"plain"', '1.50', '-0', 'true', 'null', '["\\u00e9",{"\\u00e9":"\\/"}]']
+  const appended = await Promise.all(values.map(async (value) => {
+    const id = streamId()
+    const res = await appendText(id, `{"events":[{"type":"Scalar","data":${value}}]}`)
+    t.equal(res.statusCode, 201, res.body)
+    return id
+  }))
+  for (const [index, id] of appended.entries()) {
+    const read = await app.inject({ method: 'GET', url: `/streams/${id}/events` })
+    t.ok(read.body.includes(`"data":${values[index]},`), `${values[index]}: ${read.body}`)
+  }
+})
+
 t.test('a body with __proto__ or constructor keys in data is valid JSON and is appended', async (t) => {
   for (const data of ['{"__proto__":{"a":1}}', '{"constructor":{"prototype":{"a":1}}}', '[{"__proto__":null}]']) {
     const id = streamId()
