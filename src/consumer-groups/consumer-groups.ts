@@ -37,9 +37,11 @@ export class ConsumerGroups {
   readonly #waiting = new Map<string, (() => void)[]>()
   // per group: how many changes this process made, so a poll knows whether one came while it looked
   readonly #changes = new Map<string, number>()
-  // per group: how far it had copied the log at this process's last look, so a poll that arrives behind the head
-  // fills in its first call instead of a second
-  readonly #scanned = new Map<string, number>()
+  // per group: how far it had copied the log at this process's last look, and whether that look ran short of what it
+  // asked for, so a poll that arrives behind the head after a short look fills in its first call instead of a second.
+  // After a full look the group may still hold copied events nobody has leased (a catch-up copies 2,000 at a time and
+  // polls take 100): filling first then would copy more on every poll, ahead of the consumers, at a fill's cost each.
+  readonly #scanned = new Map<string, { position: number; short: boolean }>()
   #unlisten: (() => Promise<void>) | undefined
 
   constructor(
@@ -68,8 +70,9 @@ export class ConsumerGroups {
     let last: Look | undefined
     for (;;) {
       const seen: Seen = { head: this.logHead.safe, changes: this.#changes.get(key) ?? 0 }
-      // the log is past what the group had copied at the last look here: fill and lease in one call
-      const fillFirst = seen.head > (last?.scanned ?? this.#scanned.get(key) ?? Number.POSITIVE_INFINITY)
+      // the last look here ran short and the log is past what the group had copied then: fill and lease in one call
+      const copied = this.#scanned.get(key)
+      const fillFirst = (last !== undefined || copied?.short === true) && seen.head > (last?.scanned ?? copied?.position ?? Number.POSITIVE_INFINITY)
       const look = await this.#look(tenant, name, { max, head: seen.head, fill: fillFirst, waitMs: Math.max(0, deadline - Date.now()) })
       if (look.deliveries.length > 0) {
         // more may be free (past this poll's max or page size): the next waiting poll looks
@@ -115,7 +118,7 @@ export class ConsumerGroups {
     const options = { ...look, maxBytes: this.options.maxPageBytes }
     const key = keyOf({ tenant, name })
     const looked = (found: Look, asked: number): Look => {
-      this.#scanned.set(key, found.scanned)
+      this.#scanned.set(key, { position: found.scanned, short: found.deliveries.length < asked })
       // what a fill copied, this look leased as far as its max allowed: only a full look may have left some free
       if (found.fill === 'filled' && this.#full(found, asked)) this.#changedGroup(key)
       return found
