@@ -42,13 +42,21 @@ export class DocumentSession {
       if (!this.#entries.has(key)) missing.set(key, { tenant, id })
     }
     if (missing.size === 0) return
+    // Each document by its key (a lateral lookup, `limit 1` on the primary key): as a plain join, the planner may hash
+    // the generation's every document against the keys (the function's rows are estimated at 100 whatever the batch
+    // holds), so a live batch of a few events read all of them (docs/performance.md "Documents read by key").
     const rows = await this.tx<{ tenant: string; id: string; document: string | null; version: number }[]>`
       select d.tenant, d.id, d.document::text as document, d.version
-        from projection_documents d
-        join jsonb_to_recordset(${this.tx.json([...missing.values()] as never)}) as k(tenant text, id text)
-          on d.tenant = k.tenant and d.id = k.id
-       where d.projection = ${this.projection}
-         and d.generation = ${this.generation}`
+        from jsonb_to_recordset(${this.tx.json([...missing.values()] as never)}) as k(tenant text, id text)
+       cross join lateral (
+         select d.tenant, d.id, d.document, d.version
+           from projection_documents d
+          where d.projection = ${this.projection}
+            and d.generation = ${this.generation}
+            and d.tenant = k.tenant
+            and d.id = k.id
+          limit 1
+       ) as d`
     for (const [key, { tenant, id }] of missing) this.#entries.set(key, { tenant, id, document: null, version: 0, dirty: false })
     const parse = this.exact ? parseExact : JSON.parse
     for (const row of rows) {
