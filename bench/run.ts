@@ -60,6 +60,13 @@ const medianRatio = (ours: number[], references: (number | undefined)[]): number
   return ratios.length ? median(ratios) : Number.NaN
 }
 
+// "label: the reference's median unit (the median ratio)", and that ratio, for a reference some rounds may lack
+const against = (label: string, unit: string, ours: number[], references: (number | undefined)[]): { text: string; ratio: number } => {
+  const present = references.filter((value): value is number => value !== undefined)
+  const over = medianRatio(ours, references)
+  return { text: `${label}: ${present.length ? num(median(present)) : 'n/a'} ${unit} (${Number.isFinite(over) ? `${over.toFixed(2)}x` : 'n/a'})`, ratio: over }
+}
+
 const anchor = async (variant: AnchorVariant, clients: number, round: number): Promise<AnchorResult | undefined> => {
   if (!settings.anchors) return undefined
   const results = (anchors[`${variant}@${clients}`] ??= [])
@@ -146,24 +153,18 @@ const summary = (): void => {
     const ours = single[connections]
     if (!ours?.length) continue
     const perSecond = ours.map((result) => result.perSecond)
-    const routes = (bare[connections] ?? []).map((result) => result?.perSecond)
-    const cs = (anchors[`c@${connections}`] ?? []).map((result) => result?.tps)
-    const overRoute = medianRatio(perSecond, routes)
-    const overC = medianRatio(perSecond, cs)
-    const defined = (values: (number | undefined)[]): number[] => values.filter((value): value is number => value !== undefined)
-    const figure = `single-event append, expectedVersion, ${connections} conn`
-    line(figure, `${num(median(perSecond))} req/s`, `bare route: ${num(median(defined(routes)))} req/s (${Number.isFinite(overRoute) ? overRoute.toFixed(2) + 'x' : 'n/a'})`,
-      judged(overRoute, connections === 32 ? TARGETS.singleAt32OverBareRoute : TARGETS.singleAt8OverBareRoute))
-    line('', '', `c: ${num(median(defined(cs)))} tps (${Number.isFinite(overC) ? overC.toFixed(2) + 'x' : 'n/a'})`, connections === 32 ? judged(overC, TARGETS.singleAt32OverRawC) : '')
+    const route = against('bare route', 'req/s', perSecond, (bare[connections] ?? []).map((result) => result?.perSecond))
+    const c = against('c', 'tps', perSecond, (anchors[`c@${connections}`] ?? []).map((result) => result?.tps))
+    line(`single-event append, expectedVersion, ${connections} conn`, `${num(median(perSecond))} req/s`, route.text,
+      judged(route.ratio, connections === 32 ? TARGETS.singleAt32OverBareRoute : TARGETS.singleAt8OverBareRoute))
+    line('', '', c.text, connections === 32 ? judged(c.ratio, TARGETS.singleAt32OverRawC) : '')
   }
   const a = anchors['a@32']?.[0]
   if (single[32]?.length && a) line('', '', `a: ${num(a.tps)} tps (${ratio(median(single[32].map((result) => result.perSecond)), a.tps)})`, '')
   if (batch.length) {
     const events = batch.map((result) => result.perSecond * BATCH_SIZE)
-    const bs = (anchors[`b@${BATCH_CONNECTIONS}`] ?? []).map((result) => result?.eventsPerSecond)
-    const overB = medianRatio(events, bs)
-    const present = bs.filter((value): value is number => value !== undefined)
-    line(`10-event append, ${BATCH_CONNECTIONS} conn`, `${num(median(events))} events/s`, `b: ${present.length ? num(median(present)) : 'n/a'} events/s (${Number.isFinite(overB) ? overB.toFixed(2) + 'x' : 'n/a'})`, judged(overB, TARGETS.batchOverRawB))
+    const b = against('b', 'events/s', events, (anchors[`b@${BATCH_CONNECTIONS}`] ?? []).map((result) => result?.eventsPerSecond))
+    line(`10-event append, ${BATCH_CONNECTIONS} conn`, `${num(median(events))} events/s`, b.text, judged(b.ratio, TARGETS.batchOverRawB))
   }
   if (read) {
     line('10,000-event stream read, whole (10 pages)', `median ${ms(read.medianMs)}`, `p99 ${ms(read.p99Ms)}`, `<= ${TARGETS.readMedianMs} ms (median) ${verdict(read.medianMs <= TARGETS.readMedianMs)}`)

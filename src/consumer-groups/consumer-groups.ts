@@ -70,9 +70,10 @@ export class ConsumerGroups {
     let last: Look | undefined
     for (;;) {
       const seen: Seen = { head: this.logHead.safe, changes: this.#changes.get(key) ?? 0 }
-      // the last look here ran short and the log is past what the group had copied then: fill and lease in one call
-      const copied = this.#scanned.get(key)
-      const fillFirst = (last !== undefined || copied?.short === true) && seen.head > (last?.scanned ?? copied?.position ?? Number.POSITIVE_INFINITY)
+      // the last look here (this poll's own, which found nothing, or another's) ran short and the log is past what the
+      // group had copied then: fill and lease in one call
+      const before = last ? { position: last.scanned, short: true } : this.#scanned.get(key)
+      const fillFirst = before?.short === true && seen.head > before.position
       const look = await this.#look(tenant, name, { max, head: seen.head, fill: fillFirst, waitMs: Math.max(0, deadline - Date.now()) })
       if (look.deliveries.length > 0) {
         // more may be free (past this poll's max or page size): the next waiting poll looks
