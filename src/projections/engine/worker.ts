@@ -225,7 +225,14 @@ export class ProjectionWorker {
       const [first, second] = batch.events
       if (!first) throw error
       if (second) return { kind: 'narrow', position: from, readTo: batch.readTo }
-      return { kind: 'failed', position: from, failure: { tenant: first.tenant, position: first.globalPosition, eventId: first.eventId, message: messageOf(error) } }
+      const failure = { tenant: first.tenant, position: first.globalPosition, eventId: first.eventId, message: messageOf(error) }
+      const before = first.globalPosition - 1
+      if (before === from) return { kind: 'failed', position: from, failure }
+      // A tenant is held only where its checkpoint stands right before the event it failed on (holdTenant), and the
+      // refused batch moved nothing: the checkpoint moves up to that event first, by an empty batch. Nothing the
+      // source takes lies between: the event is the first the batch read after `from`.
+      const moved = await this.#apply(target, from, { events: [], readTo: before })
+      return moved.kind === 'applied' ? { kind: 'failed', position: moved.position, failure } : moved
     }
   }
 
