@@ -32,8 +32,6 @@ export interface RunnerOptions {
   snapshot: (projection: string, backfillId: string) => Promise<string>
   log: { info: (object: object, message: string) => void; warn: (object: object, message: string) => void }
   batchSize?: number
-  // a backfill's batch per partition when its request names none (default BACKFILL_BATCH_SIZE)
-  backfillBatchSize?: number
   // MAX_PAGE_BYTES: worker and backfill batches stop early at this many bytes of events
   maxBatchBytes?: number
   retryDelaysMs?: number[]
@@ -42,9 +40,9 @@ export interface RunnerOptions {
   committed?: (worker: ProjectionWorker) => void
 }
 
-// A backfill shares the process with the requests it must not slow down: an atomic rebuild of 1,000,000 events with
-// batches of 1,000 took 17–19 s and held reads' p99 at 4.8–5× their idle p99; of 400, 23 s and 2.7–3.0× (of 250, 26–28 s
-// and 2.4–2.5×). docs/performance.md "Rebuilds: the batch a request does not name".
+// A backfill's batch per partition when its request names none. A backfill shares the process with the requests it must
+// not slow down: an atomic rebuild of 1,000,000 events with batches of 1,000 took 16–20 s and held reads' p99 at 4.5–5×
+// their idle p99; of 400, 23 s and 2.7–3.0× (of 250, 26–28 s and 2.4–2.5×). docs/performance.md "Rebuilds: the batch a request does not name".
 export const BACKFILL_BATCH_SIZE = 400
 
 type Reserved = Awaited<ReturnType<Sql['reserve']>>
@@ -209,7 +207,7 @@ export class ProjectionRunner {
     }
     for (const [id, { projection, generation }] of wantedJobs) {
       if (this.#jobs.has(id) || !(await this.#lock(projection.name))) continue
-      const job = new BackfillJob(this.#jobDeps, id, projection.name, this.#projector(projection, generation), this.options.backfillBatchSize ?? BACKFILL_BATCH_SIZE, this.#deps.maxBatchBytes)
+      const job = new BackfillJob(this.#jobDeps, id, projection.name, this.#projector(projection, generation), BACKFILL_BATCH_SIZE, this.#deps.maxBatchBytes)
       this.#jobs.set(id, job)
       job.start()
     }
