@@ -3,6 +3,7 @@ import type { BenchServer } from './bench-server.js'
 import { forEachConcurrent, runLoad, type LoadResult, type Step } from './load.js'
 import { appendBody, type BenchPayload } from './payload.js'
 import { expectStatus, postJson } from './http.js'
+import { storedOnce, type StoredOnce } from './stored-once.js'
 
 export const STREAMS_PER_CONNECTION = 100
 
@@ -42,13 +43,14 @@ const seed = async (origin: string, payload: BenchPayload, prefix: string, conne
 
 // Each worker picks one of its own streams at random and appends with expectedVersion = the version it
 // knows, so a 409 can only mean the server lost track (it is counted as an error and re-synced).
-const worker = (payload: BenchPayload, prefix: string) => (index: number, pool: Pool): Step => {
+const worker = (payload: BenchPayload, prefix: string, acknowledged: { events: number }) => (index: number, pool: Pool): Step => {
   const versions = new Array<number>(STREAMS_PER_CONNECTION + 1).fill(1)
   return async () => {
     const stream = 1 + Math.floor(Math.random() * STREAMS_PER_CONNECTION)
     const { status, json } = await postJson<AppendAnswer>(pool, streamPath(prefix, index, stream), appendBody(payload, versions[stream]!, 1))
     if (status === 201 && typeof json.lastVersion === 'number') {
       versions[stream] = json.lastVersion
+      acknowledged.events++
       return null
     }
     if (status === 409 && typeof json.currentVersion === 'number') versions[stream] = json.currentVersion
@@ -56,9 +58,12 @@ const worker = (payload: BenchPayload, prefix: string) => (index: number, pool: 
   }
 }
 
-export const benchAppendSingle = async (server: BenchServer, payload: BenchPayload, options: AppendSingleOptions): Promise<LoadResult> => {
+// The load's result, and the end check: its streams hold exactly the events acknowledged (seeds included).
+export const benchAppendSingle = async (server: BenchServer, payload: BenchPayload, options: AppendSingleOptions): Promise<LoadResult & { stored: StoredOnce }> => {
   const prefix = options.prefix ?? `occ${options.connections}`
   await seed(server.origin, payload, prefix, options.connections)
   await server.admin`checkpoint`
-  return runLoad({ origin: server.origin, worker: worker(payload, prefix), meter: server.meter, ...options })
+  const acknowledged = { events: options.connections * STREAMS_PER_CONNECTION }
+  const result = await runLoad({ origin: server.origin, worker: worker(payload, prefix, acknowledged), meter: server.meter, ...options })
+  return { ...result, stored: await storedOnce(server, prefix, acknowledged.events) }
 }

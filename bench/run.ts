@@ -12,6 +12,7 @@ import { benchReadStream, type ReadStreamResult } from './read-stream.js'
 import { benchPersonalData, PERSONAL_DATA_BYTES, type PersonalDataResult } from './personal-data.js'
 import { attempt, describeCpu, describeDb, describePayload, fail, ms, num, printLoad, ratio, say, verdict } from './report.js'
 import { loadBenchSettings } from './settings.js'
+import { describeStoredOnce, type StoredOnce } from './stored-once.js'
 
 // `npm run bench`: every scenario against one long-lived server, each next to its references in the same run: the
 // raw-SQL anchors and, for single appends, the bare Fastify INSERT route (bare-route-server.ts). The append points run
@@ -43,6 +44,8 @@ if (!Number.isInteger(rounds) || rounds < 1) fail(new Error(`bench: BENCH_ROUNDS
 const single: Record<number, LoadResult[]> = {}
 const bare: Record<number, (LoadResult | undefined)[]> = {}
 const batch: LoadResult[] = []
+// the end checks of the append points (stored-once.ts)
+const checked: StoredOnce[] = []
 let read: ReadStreamResult | undefined
 let personal: PersonalDataResult | undefined
 const PERSONAL_CONNECTIONS = 8
@@ -93,6 +96,8 @@ const runSingle = async (server: BenchServer): Promise<void> => {
         const result = await benchAppendSingle(server, payload, { connections, warmupMs, durationMs, prefix: `occ${connections}r${round}` })
         ;(single[connections] ??= []).push(result)
         printLoad('ours', result, { eventsPerRequest: 1, requestBytes: Buffer.byteLength(appendBody(payload, 1, 1)), warmupSeconds: settings.warmupSeconds })
+        checked.push(result.stored)
+        say(`    ${describeStoredOnce(result.stored)}`)
         const routeResult = route ? await benchBareRoute(route, server.admin, { connections, warmupMs, durationMs }) : undefined
         ;(bare[connections] ??= [])[round] = routeResult
         if (routeResult) {
@@ -113,9 +118,11 @@ const runSingle = async (server: BenchServer): Promise<void> => {
 const runBatch = async (server: BenchServer): Promise<void> => {
   for (let round = 0; round < rounds; round++) {
     say(`\n[2] ${BATCH_SIZE}-event appends, a new stream per request (expectedVersion "no_stream"), ${BATCH_CONNECTIONS} connections${roundTitle(round)}`)
-    const result = await benchAppendBatch(server, payload, { connections: BATCH_CONNECTIONS, warmupMs, durationMs })
+    const result = await benchAppendBatch(server, payload, { connections: BATCH_CONNECTIONS, warmupMs, durationMs, prefix: `batch${round}` })
     batch.push(result)
     printLoad('ours', result, { eventsPerRequest: BATCH_SIZE, requestBytes: Buffer.byteLength(appendBody(payload, 'no_stream', BATCH_SIZE)), warmupSeconds: settings.warmupSeconds })
+    checked.push(result.stored)
+    say(`    ${describeStoredOnce(result.stored)}`)
     const reference = await anchor('b', BATCH_CONNECTIONS, round)
     if (reference) say(`    ours/anchor  ${ratio(result.perSecond * BATCH_SIZE, reference.eventsPerSecond)} of raw SQL (b), in events/s`)
   }
@@ -176,6 +183,11 @@ const summary = (): void => {
   }
   const errors = [...Object.values(single).flat().map((result) => result.errorCount), ...batch.map((result) => result.errorCount), personal?.personal.errorCount ?? 0].reduce((sum, n) => sum + n, 0)
   say(`  errors in measured spans: ${errors}`)
+  if (checked.length > 0) {
+    const acknowledged = checked.reduce((sum, check) => sum + check.acknowledged, 0)
+    const stored = checked.reduce((sum, check) => sum + check.stored, 0)
+    say(`  nothing lost: ${num(acknowledged)} events acknowledged over ${checked.length} append points, ${num(stored)} stored, each point exact: ${verdict(checked.every((check) => check.met))}`)
+  }
 }
 
 const budgetSeconds =

@@ -1,5 +1,6 @@
 import os from 'node:os'
 import { benchAppendSingle } from './append-single.js'
+import { describeStoredOnce } from './stored-once.js'
 import { withBenchServer } from './bench-server.js'
 import { serverRssMiB } from './cpu-meter.js'
 import type { WindowStats } from './load.js'
@@ -65,7 +66,8 @@ const last = result.samples.window(1, durationMs - spanMs, durationMs)
 const change = last.perSecond / first.perSecond
 const within = change >= 1 - TOLERANCE
 const span = `${num(spanMs / 1000)} s`
-say(`\noverall      ${num(result.perSecond)} req/s, p50 ${ms(result.p50Ms)}, p99 ${ms(result.p99Ms)}, max ${ms(result.maxMs)}; errors ${describeErrors(result)}`)
+say(`\n${describeStoredOnce(result.stored)}`)
+say(`overall      ${num(result.perSecond)} req/s, p50 ${ms(result.p50Ms)}, p99 ${ms(result.p99Ms)}, max ${ms(result.maxMs)}; errors ${describeErrors(result)}`)
 say(`             ${describeCpu(cpu)}`)
 say(`             ${describeDb(result.usage, result.requests)}`)
 say(`first ${span}  ${num(first.perSecond)} req/s, p99 ${ms(first.p99Ms)}`)

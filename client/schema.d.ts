@@ -1820,7 +1820,7 @@ export interface components {
             };
             /** @description Default: true for `full-rebuild`, false otherwise. */
             atomic?: boolean;
-            /** @description Events per batch and partition (default 400). */
+            /** @description Events per batch and partition (default 250). */
             batchSize?: number;
             /** @description Partitions (streams hashed) applied in parallel; above 1 only for declarative projections whose `documentId` is `$.streamId`, else `400`. */
             maxConcurrency?: number;

@@ -42,8 +42,9 @@ export interface RunnerOptions {
 
 // A backfill's batch per partition when its request names none. A backfill shares the process with the requests it must
 // not slow down: an atomic rebuild of 1,000,000 events with batches of 1,000 took 16–20 s and held reads' p99 at 4.5–5×
-// their idle p99; of 400, 23 s and 2.7–3.0× (of 250, 26–28 s and 2.4–2.5×). docs/performance.md "Rebuilds: the batch a request does not name".
-export const BACKFILL_BATCH_SIZE = 400
+// their idle p99; of 400, 16–23 s and 2.7–3.3× (over 3× in one run of three); of 250, 19–28 s and 2.4–2.9× (four runs).
+// docs/performance.md "Rebuilds: the batch a request does not name".
+export const BACKFILL_BATCH_SIZE = 250
 
 type Reserved = Awaited<ReturnType<Sql['reserve']>>
 
