@@ -44,9 +44,11 @@ export class ProjectionProgress {
     await this.#unlisten?.().catch(() => undefined)
   }
 
-  // Called by a local worker after its batch committed; other instances hear of it by NOTIFY.
-  committed(name: string): void {
-    this.#read(name, this.#commitReads)
+  // Called by a local worker after its batch committed, with the live progress the batch committed when it read it in
+  // its transaction (then no read is needed); other instances hear of it by NOTIFY.
+  committed(name: string, progress?: LiveProgress): void {
+    if (progress) this.#positions.emit(name, progress, ++this.#begun)
+    else this.#read(name, this.#commitReads)
     void this.sql`select pg_notify(${CHANNEL.progress}, ${`${name} ${this.#token}`})`.catch(() => undefined)
   }
 

@@ -80,8 +80,8 @@ export class ProjectionRunner {
       retryDelaysMs: options.retryDelaysMs ?? [200, 800],
       pollMs: 1000,
       log: options.log,
-      committed: (worker) => {
-        options.progress.committed(worker.name)
+      committed: (worker, progress) => {
+        options.progress.committed(worker.name, progress)
         options.committed?.(worker)
       },
       // a swap that fails (the database away) is tried again when the worker next finds itself caught up

@@ -64,3 +64,25 @@ t.test("a wait whose first read fails fails at once; a later failed read leaves 
   reads.at(-1)!.answer(5)
   t.equal(await waiting, true, 'checked by its first read, the wait outlived a failed one and was answered by the next')
 })
+
+t.test('a commit that brings its progress releases waiters at once, with no read of its own', async (t) => {
+  const { sql, reads } = gatedDatabase()
+  const progress = new ProjectionProgress(sql)
+  const reached = progress.waitFor('p', 'default', 5, 5_000)
+  t.equal(reads.length, 1, "the waiter's own read is out")
+  progress.committed('p', { position: 5, held: {} })
+  t.equal(reads.length, 1, 'no read went out for the commit')
+  t.equal(await reached, true, "the commit's progress released the waiter while its own read still hangs")
+  reads[0]!.answer(4)
+})
+
+t.test("a tenant held below a waiter's position is not released by a commit's progress", async (t) => {
+  const { sql, reads } = gatedDatabase()
+  const progress = new ProjectionProgress(sql)
+  const held = progress.waitFor('p', 'stuck', 5, 300)
+  const free = progress.waitFor('p', 'default', 5, 5_000)
+  progress.committed('p', { position: 7, held: { stuck: 3 } })
+  t.equal(await free, true, 'another tenant is released')
+  t.equal(await held, false, 'the held tenant waits, until its timeout here')
+  for (const read of reads) read.answer(7)
+})

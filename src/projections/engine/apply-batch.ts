@@ -31,6 +31,9 @@ export interface BatchTarget {
   check?: (tx: Tx) => Promise<void>
   // after the locks: the tenants whose events this batch passes over (held after a failure)
   held?: (tx: Tx, from: number) => Promise<ReadonlySet<string>>
+  // after the holds: the live generation's held tenants and their own checkpoints as this batch commits them, when the
+  // target's generation is the live one (undefined otherwise), so waiters need no read of their own (progress.ts)
+  liveHolds?: (tx: Tx) => Promise<Record<string, number> | undefined>
   // the checkpoint's compare-and-set from `from` to `to`, in the batch's transaction; false when it moved
   advance: (tx: Tx, from: number, to: number, applied: number) => Promise<boolean>
 }
@@ -42,9 +45,13 @@ export interface Batch {
   readTo: number
 }
 
-export type BatchOutcome =
+export type BatchOutcome = (
   | { kind: 'applied'; position: number }
   | { kind: 'failed'; position: number; failure: ProjectionFailure }
+) & {
+  // the live generation's holds as committed with the batch (BatchTarget.liveHolds)
+  liveHolds?: Record<string, number>
+}
 
 // The checkpoint moved under the batch: another instance (or a reset, a restore) has it. Nothing committed.
 export class LostCheckpoint extends Error {}
@@ -70,18 +77,19 @@ export const applyBatch = (sql: Sql, target: BatchTarget, batch: Batch): Promise
   sql.begin(async (tx) => {
     const journal = target.onFailure === 'commit-before'
     const session = new DocumentSession(tx, target.projection, target.generation, journal, target.projector.kind === 'declarative')
-    const [, , held = NONE] = await Promise.all([
+    const [, , held = NONE, , liveHolds] = await Promise.all([
       lockFor(tx, target),
       target.check?.(tx),
       target.held?.(tx, batch.from),
       session.preload(keysOf(target.projector, batch.events)),
+      target.liveHolds?.(tx),
     ])
     const events = held.size === 0 ? batch.events : batch.events.filter((event) => !held.has(event.tenant))
     const { outcome, applied } = await applyEvents(session, target, events, batch.readTo)
     const moves = outcome.position !== batch.from
     const [, advanced] = await Promise.all([session.flush(), moves && target.advance(tx, batch.from, outcome.position, applied)])
     if (moves && !advanced) throw new LostCheckpoint()
-    return outcome
+    return liveHolds ? { ...outcome, liveHolds } : outcome
   }) as Promise<BatchOutcome>
 
 const NONE: ReadonlySet<string> = new Set()

@@ -5,7 +5,8 @@ import { applyBatch, inBatchLocks, LostCheckpoint, type BatchOutcome, type Batch
 import { SourceReader, type SourceBatch } from './source-events.js'
 import { isTransient, messageOf } from './transient-errors.js'
 import { advanceCheckpoint } from '../generations.js'
-import { advanceHold, heldTenants, holdTenant, readHolds, type TenantHold } from '../tenant-holds.js'
+import { advanceHold, heldTenants, holdTenant, liveHoldsInBatch, readHolds, type TenantHold } from '../tenant-holds.js'
+import type { LiveProgress } from '../progress.js'
 import type { ProjectionEvent } from '../types.js'
 import type { Keyring } from '../../events/keyring.js'
 
@@ -20,7 +21,8 @@ export interface WorkerDeps {
   maxBatchBytes: number
   retryDelaysMs: number[]
   pollMs: number
-  committed: (worker: ProjectionWorker) => void
+  // a batch committed; with the live progress it committed when the worker's generation is live (progress.ts)
+  committed: (worker: ProjectionWorker, progress?: LiveProgress) => void
   caughtUp: (worker: ProjectionWorker) => void
   // a tenant is held at the event it failed on (docs/projection-failures.md)
   held: (worker: ProjectionWorker, failure: ProjectionFailure) => Promise<void>
@@ -73,6 +75,7 @@ export class ProjectionWorker {
       documents: 'exclusive',
       onFailure: 'commit-before',
       held: (tx, from) => heldTenants(tx, name, generation, from),
+      liveHolds: (tx) => liveHoldsInBatch(tx, name, generation),
       advance: (tx, from, to) => advanceCheckpoint(tx, name, generation, from, to),
     }
   }
@@ -180,14 +183,17 @@ export class ProjectionWorker {
   // A resumed tenant's events go to the same documents under the same locks; its own checkpoint moves.
   #tenantTarget(tenant: string, main: number): BatchTarget {
     const { name, generation } = this
-    return { ...this.#target, held: undefined, advance: (tx, from, to) => advanceHold(tx, name, generation, tenant, from, to, main) }
+    return { ...this.#target, held: undefined, liveHolds: undefined, advance: (tx, from, to) => advanceHold(tx, name, generation, tenant, from, to, main) }
   }
 
   async #settle(path: Path, outcome: Outcome): Promise<void> {
     const key = keyOf(path)
     const from = path.kind === 'main' ? this.#position : path.hold.position
     if (path.kind === 'main') this.#position = Math.max(this.#position, outcome.position)
-    if (outcome.position > from) this.deps.committed(this)
+    if (outcome.position > from) {
+      const liveHolds = 'liveHolds' in outcome ? outcome.liveHolds : undefined
+      this.deps.committed(this, liveHolds && { position: outcome.position, held: liveHolds })
+    }
     if (this.#narrow?.key === key && outcome.position >= this.#narrow.until) this.#narrow = undefined
     if (outcome.kind === 'applied') {
       if (this.#retry?.key === key) this.#retry = undefined

@@ -6,6 +6,7 @@ import { putDeclarative } from '../../../src/projections/definitions.js'
 import type { DeclarativeDefinition } from '../../../src/projections/definition-schema.js'
 import { ProjectionWorker, type WorkerDeps } from '../../../src/projections/engine/worker.js'
 import type { LogWatcher } from '../../../src/subscriptions/log-watcher.js'
+import type { LiveProgress } from '../../../src/projections/progress.js'
 import { testDatabase } from '../../helpers/test-database.js'
 import { waitFor } from '../../helpers/wait-for.js'
 
@@ -99,4 +100,39 @@ t.test("a batch's events are read beside the holds, not after them", async (t) =
   t.teardown(() => worker.stop())
   await waitFor('the worker to apply the events', () => worker.position >= last, { timeoutMs: 5_000 })
   t.same(order.slice(0, 3), ['events issued', 'holds issued', 'holds read'], 'the events read went out before the holds came back')
+})
+
+// progress.ts: a batch of the live generation brings what it committed (its checkpoint, the generation's holds), so
+// waiters are released without a read of their own; a generation that is not live brings nothing (they read).
+t.test('a committed batch brings the live progress it committed, and only for the live generation', async (t) => {
+  await putDeclarative(sql, 'brings', definition, async () => undefined)
+  await sql`insert into projection_tenant_holds (projection, generation, tenant, position, failure)
+            values ('brings', 1, 'stuck', 0, ${sql.json({ position: 1, eventId: '00000000-0000-0000-0000-000000000000', message: 'held for the test' })})`
+  let last = 0
+  for (let i = 0; i < 3; i++) last = (await appendEvents(sql, 'default', 'w-3', { events: [{ type: 'Hit', data: {} }] })).lastPosition
+  const watcher = new DrivenWatcher()
+  watcher.head = last
+  const reports: (LiveProgress | undefined)[] = []
+  const worker = new ProjectionWorker({ ...depsWith(sql, watcher), committed: (_worker, progress) => reports.push(progress) }, 'brings', 1, { kind: 'declarative', definition }, 0)
+  worker.start()
+  t.teardown(() => worker.stop())
+  await waitFor('the worker to apply the events', () => worker.position >= last, { timeoutMs: 5_000 })
+  await worker.stop()
+  t.ok(reports.length > 0, 'the worker reported its commits')
+  t.same(reports.at(-1), { position: last, held: { stuck: 0 } }, 'the checkpoint it committed, and the held tenant at its own')
+  const [read] = await sql<{ position: number }[]>`select position::int from projection_generations where projection = 'brings' and generation = 1`
+  t.equal(read!.position, last, 'what a read after the commit finds')
+
+  const [{ generation }] = await sql.begin((tx) => tx<{ generation: number }[]>`
+    insert into projection_generations (projection, generation, definition, definition_version, state)
+    select projection, generation + 1, definition, definition_version, 'building' from projection_generations
+     where projection = 'brings' and generation = 1
+    returning generation`) as { generation: number }[]
+  const building: (LiveProgress | undefined)[] = []
+  const builder = new ProjectionWorker({ ...depsWith(sql, watcher), committed: (_worker, progress) => building.push(progress) }, 'brings', generation, { kind: 'declarative', definition }, 0)
+  builder.start()
+  t.teardown(() => builder.stop())
+  await waitFor('the building generation to apply the events', () => builder.position >= last, { timeoutMs: 5_000 })
+  await builder.stop()
+  t.ok(building.length > 0 && building.every((progress) => progress === undefined), 'a generation that is not live brings no progress')
 })
