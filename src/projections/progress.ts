@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import { CHANNEL } from '../db/channels.js'
-import type { Sql } from '../db/connect.js'
+import type { Sql, Tx } from '../db/connect.js'
 import { SingleFlight } from '../single-flight.js'
 import { notFound } from './definitions.js'
 
@@ -10,6 +10,27 @@ import { notFound } from './definitions.js'
 export interface LiveProgress {
   position: number
   held: Record<string, number>
+}
+
+// The live generation of a projection, its checkpoint and its held tenants' own checkpoints.
+const readLiveProgress = async (sql: Sql | Tx, name: string): Promise<(LiveProgress & { generation: number }) | undefined> => {
+  const [row] = await sql<(LiveProgress & { generation: number })[]>`
+    select g.generation, g.position,
+           coalesce((select jsonb_object_agg(h.tenant, h.position)
+                       from projection_tenant_holds h
+                      where h.projection = g.projection and h.generation = g.generation), '{}') as held
+      from projections p
+      join projection_generations g on g.projection = p.name and g.generation = p.live_generation
+     where p.name = ${name}`
+  return row
+}
+
+// In a batch of the projection, after heldTenants (which may let a tenant rejoin): the holds of `generation` as the
+// batch will commit them, if it is the live generation. Nothing changes the live generation or a hold while a batch
+// holds the projection lock shared (projection-lock.ts), so they are what a read right after the commit finds.
+export const liveHoldsInBatch = async (tx: Tx, name: string, generation: number): Promise<Record<string, number> | undefined> => {
+  const live = await readLiveProgress(tx, name)
+  return live?.generation === generation ? live.held : undefined
 }
 
 export const positionFor = (progress: LiveProgress, tenant: string): number => Math.min(progress.position, progress.held[tenant] ?? progress.position)
@@ -53,15 +74,8 @@ export class ProjectionProgress {
   }
 
   async liveProgress(name: string): Promise<LiveProgress | undefined> {
-    const [row] = await this.sql<LiveProgress[]>`
-      select g.position,
-             coalesce((select jsonb_object_agg(h.tenant, h.position)
-                         from projection_tenant_holds h
-                        where h.projection = g.projection and h.generation = g.generation), '{}') as held
-        from projections p
-        join projection_generations g on g.projection = p.name and g.generation = p.live_generation
-       where p.name = ${name}`
-    return row
+    const live = await readLiveProgress(this.sql, name)
+    return live && { position: live.position, held: live.held }
   }
 
   // One read at a time per projection and cause; a change during a read asks for one more, so some read always

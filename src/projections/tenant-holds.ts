@@ -50,18 +50,6 @@ export const heldTenants = async (tx: Tx, projection: string, generation: number
   return new Set(rows.map((row) => row.tenant))
 }
 
-// In a batch of the projection, after heldTenants (which may let a tenant rejoin): the holds of its generation as the
-// batch will commit them, if that generation is the live one. Nothing changes the live generation or a hold while a
-// batch holds the projection lock shared (projection-lock.ts), so they are what a read right after the commit finds.
-export const liveHoldsInBatch = async (tx: Tx, projection: string, generation: number): Promise<Record<string, number> | undefined> => {
-  const [row] = await tx<{ live: boolean; held: Record<string, number> }[]>`
-    select coalesce((select p.live_generation = ${generation} from projections p where p.name = ${projection}), false) as live,
-           coalesce((select jsonb_object_agg(h.tenant, h.position)
-                       from projection_tenant_holds h
-                      where h.projection = ${projection} and h.generation = ${generation}), '{}') as held`
-  return row?.live ? row.held : undefined
-}
-
 // A resumed tenant's catch-up moves its own checkpoint by compare-and-set, in its batch's transaction, never
 // past the projection's (`main`, checked in the same statement).
 export const advanceHold = async (tx: Tx, projection: string, generation: number, tenant: string, from: number, to: number, main: number): Promise<boolean> => {

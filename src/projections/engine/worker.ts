@@ -5,8 +5,8 @@ import { applyBatch, inBatchLocks, LostCheckpoint, type BatchOutcome, type Batch
 import { SourceReader, type SourceBatch } from './source-events.js'
 import { isTransient, messageOf } from './transient-errors.js'
 import { advanceCheckpoint } from '../generations.js'
-import { advanceHold, heldTenants, holdTenant, liveHoldsInBatch, readHolds, type TenantHold } from '../tenant-holds.js'
-import type { LiveProgress } from '../progress.js'
+import { advanceHold, heldTenants, holdTenant, readHolds, type TenantHold } from '../tenant-holds.js'
+import { liveHoldsInBatch, type LiveProgress } from '../progress.js'
 import type { ProjectionEvent } from '../types.js'
 import type { Keyring } from '../../events/keyring.js'
 
